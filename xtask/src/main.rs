@@ -1,1 +1,106 @@
-fn main() { eprintln!("xtask: not yet"); std::process::exit(2) }
+//! `cargo xtask`: sets the machine up, builds the images, runs the demo,
+//! the test tiers and the benchmarks. See README.md.
+
+mod bench;
+mod build;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+  demo               set up, build and boot Tessera on QEMU (Ctrl-A X quits)
+  test [TIER...]     run test tiers (default: all): host, boot, gpu
+  build              build the images into target/images/
+  run [--uboot] [BOOTARGS...]  boot the built image on QEMU
+  bench [boot|gpu]   print benchmark figures (instruction counts under -icount)
+  setup              install what the build and tests need (Rust target, QEMU 10, U-Boot)";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn images_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target.join("images")
+}
+
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::all(),
+        Some("build") => setup::rust_target().and_then(|_| build::images().map(|_| ())),
+        Some("test") => test::run(&args[1..]),
+        Some("demo") => demo(),
+        Some("run") => run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("help" | "-h" | "--help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> Result {
+    setup::all()?;
+    let images = build::images()?;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    println!("\n== Tessera demo: booting on QEMU virt (4 cores, GICv3, SMMUv3) ==");
+    let mut bootargs = vec![];
+    if interactive {
+        println!("   (press Ctrl-A then X to quit QEMU)\n");
+    } else {
+        // No one to press Ctrl-A X: power off once booted.
+        bootargs.push("tessera.exit=poweroff".to_string());
+    }
+    boot_interactive(&images, false, &bootargs.join(" "))
+}
+
+fn run(args: &[String]) -> Result {
+    let uboot = args.iter().any(|a| a == "--uboot");
+    let bootargs: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--uboot")
+        .collect();
+    let images = build::Images::existing()?;
+    boot_interactive(&images, uboot, &bootargs.join(" "))
+}
+
+fn boot_interactive(images: &build::Images, uboot: bool, bootargs: &str) -> Result {
+    use qemu_virt::{Boot, Run};
+    let mut r = Run::new(
+        if uboot { Boot::UBoot } else { Boot::Direct },
+        &images.bin,
+        &images.dir.join("run"),
+    );
+    r.boot_script = Some(images.boot_scr.clone());
+    r.bootargs = bootargs.to_string();
+    let mut cmd = r.command()?;
+    println!("$ {}", test::show(&cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("QEMU exited with {status}"))
+    }
+}

@@ -1,0 +1,60 @@
+//! Per-core facts: identity, exception level, stacks, halting.
+
+use aarch64_cpu::registers::{CurrentEL, Readable, MPIDR_EL1};
+
+/// Cores Tessera can run on; each gets a stack in BSS.
+pub const MAX_CPUS: usize = tessera_hv::dtb::MAX_CPUS;
+pub const STACK_SIZE: usize = 64 * 1024;
+/// UART used only if the image finds itself at the wrong address, before
+/// anything else is known (QEMU virt's PL011).
+pub const EARLY_UART: usize = 0x0900_0000;
+
+#[repr(C, align(4096))]
+pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
+
+/// The entry code points `sp` into this; the symbol is what it uses.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".bss.stacks")]
+static mut __stacks_start: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
+
+pub fn current_el() -> u8 {
+    CurrentEL.read(CurrentEL::EL) as u8
+}
+
+/// Affinity fields of MPIDR_EL1 (Aff3 in bits 39:32), as the DTB writes them.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// Logical index of this core (0 = boot core), kept in TPIDR_EL2.
+pub fn core_index() -> usize {
+    let v: u64;
+    // SAFETY: reading TPIDR_EL2 has no side effects; at EL1 (a bad start) we
+    // never call this.
+    unsafe { core::arch::asm!("mrs {}, tpidr_el2", out(reg) v) };
+    v as usize
+}
+
+pub fn set_core_index(i: usize) {
+    // SAFETY: TPIDR_EL2 is a software scratch register owned by us.
+    unsafe { core::arch::asm!("msr tpidr_el2, {}", in(reg) i as u64) };
+}
+
+/// Stops this core for good: interrupts masked, waiting forever.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: masking interrupts and waiting has no memory effects.
+        unsafe { core::arch::asm!("msr daifset, #0xf", "wfe") };
+    }
+}
+
+/// HCR_EL2 while the hypervisor runs: EL1 is AArch64, and physical IRQs,
+/// FIQs and SErrors are taken to EL2 (at EL2 they are masked otherwise).
+pub fn init_hcr() {
+    const RW: u64 = 1 << 31;
+    const AMO: u64 = 1 << 5;
+    const IMO: u64 = 1 << 4;
+    const FMO: u64 = 1 << 3;
+    // SAFETY: no guest runs yet; these bits only route exceptions to EL2.
+    unsafe { core::arch::asm!("msr hcr_el2, {}", "isb", in(reg) RW | AMO | IMO | FMO) };
+}

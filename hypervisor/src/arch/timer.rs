@@ -1,0 +1,51 @@
+//! The generic timer: the counter every core shares, and the EL2 physical
+//! timer (CNTHP) used by the hypervisor itself.
+
+use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
+
+/// PPI of the EL2 physical timer (INTID 26 on every GICv3 system).
+pub const CNTHP_INTID: u32 = 26;
+
+pub fn frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+pub fn now() -> u64 {
+    // SAFETY: ISB so the read is not hoisted above earlier instructions.
+    unsafe { core::arch::asm!("isb") };
+    CNTPCT_EL0.get()
+}
+
+/// Per-core set-up: EL1 may read the physical counter and timer (guests
+/// expect that), no virtual offset, the EL2 timer off.
+pub fn init() {
+    // SAFETY: EL2 timer control registers, owned by the hypervisor.
+    unsafe {
+        core::arch::asm!(
+            "msr cnthctl_el2, {ctl}",
+            "msr cntvoff_el2, xzr",
+            "msr cnthp_ctl_el2, xzr",
+            "isb",
+            ctl = in(reg) 0b11u64, // EL1PCTEN, EL1PCEN
+        );
+    }
+}
+
+/// Fires CNTHP at `deadline` (counter ticks).
+pub fn arm_el2(deadline: u64) {
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!(
+            "msr cnthp_cval_el2, {d}",
+            "msr cnthp_ctl_el2, {on}",
+            "isb",
+            d = in(reg) deadline,
+            on = in(reg) 1u64,
+        );
+    }
+}
+
+pub fn disarm_el2() {
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("msr cnthp_ctl_el2, xzr", "isb") };
+}

@@ -1,0 +1,170 @@
+//! The EL2 exception vector table. Every entry saves the interrupted
+//! registers in a [`Frame`] on the current stack and calls Rust; IRQs go to
+//! the interrupt handler, anything else taken at EL2 is a hypervisor bug and
+//! ends in a decoded crash report.
+
+use core::arch::global_asm;
+
+/// Register state saved by the vector stubs; layout shared with the assembly.
+#[repr(C)]
+pub struct Frame {
+    pub x: [u64; 31],
+    pub elr: u64,
+    pub spsr: u64,
+    _pad: u64,
+}
+
+/// Which of the 16 vectors fired (offset / 0x80).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u64)]
+pub enum Kind {
+    CurSp0Sync = 0,
+    CurSp0Irq,
+    CurSp0Fiq,
+    CurSp0SError,
+    CurSpxSync,
+    CurSpxIrq,
+    CurSpxFiq,
+    CurSpxSError,
+    Lower64Sync,
+    Lower64Irq,
+    Lower64Fiq,
+    Lower64SError,
+    Lower32Sync,
+    Lower32Irq,
+    Lower32Fiq,
+    Lower32SError,
+}
+
+impl Kind {
+    fn from_index(i: u64) -> Kind {
+        const ALL: [Kind; 16] = [
+            Kind::CurSp0Sync,
+            Kind::CurSp0Irq,
+            Kind::CurSp0Fiq,
+            Kind::CurSp0SError,
+            Kind::CurSpxSync,
+            Kind::CurSpxIrq,
+            Kind::CurSpxFiq,
+            Kind::CurSpxSError,
+            Kind::Lower64Sync,
+            Kind::Lower64Irq,
+            Kind::Lower64Fiq,
+            Kind::Lower64SError,
+            Kind::Lower32Sync,
+            Kind::Lower32Irq,
+            Kind::Lower32Fiq,
+            Kind::Lower32SError,
+        ];
+        ALL[(i & 15) as usize]
+    }
+    pub fn is_irq(self) -> bool {
+        matches!(
+            self,
+            Kind::CurSp0Irq | Kind::CurSpxIrq | Kind::Lower64Irq | Kind::Lower32Irq
+        )
+    }
+}
+
+const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
+
+global_asm!(
+    r#"
+.macro VECTOR index
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #(0 * 8)]
+    stp     x2, x3, [sp, #(2 * 8)]
+    stp     x4, x5, [sp, #(4 * 8)]
+    stp     x6, x7, [sp, #(6 * 8)]
+    stp     x8, x9, [sp, #(8 * 8)]
+    stp     x10, x11, [sp, #(10 * 8)]
+    stp     x12, x13, [sp, #(12 * 8)]
+    stp     x14, x15, [sp, #(14 * 8)]
+    stp     x16, x17, [sp, #(16 * 8)]
+    stp     x18, x19, [sp, #(18 * 8)]
+    stp     x20, x21, [sp, #(20 * 8)]
+    stp     x22, x23, [sp, #(22 * 8)]
+    stp     x24, x25, [sp, #(24 * 8)]
+    stp     x26, x27, [sp, #(26 * 8)]
+    stp     x28, x29, [sp, #(28 * 8)]
+    mov     x1, #\index
+    b       exception_common
+.endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .global exception_vectors
+exception_vectors:
+    VECTOR 0
+    VECTOR 1
+    VECTOR 2
+    VECTOR 3
+    VECTOR 4
+    VECTOR 5
+    VECTOR 6
+    VECTOR 7
+    VECTOR 8
+    VECTOR 9
+    VECTOR 10
+    VECTOR 11
+    VECTOR 12
+    VECTOR 13
+    VECTOR 14
+    VECTOR 15
+
+exception_common:
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x30, x2, [sp, #(30 * 8)]
+    str     x3, [sp, #(32 * 8)]
+    mov     x0, sp
+    bl      handle_exception
+    ldp     x30, x2, [sp, #(30 * 8)]
+    ldr     x3, [sp, #(32 * 8)]
+    msr     elr_el2, x2
+    msr     spsr_el2, x3
+    ldp     x0, x1, [sp, #(0 * 8)]
+    ldp     x2, x3, [sp, #(2 * 8)]
+    ldp     x4, x5, [sp, #(4 * 8)]
+    ldp     x6, x7, [sp, #(6 * 8)]
+    ldp     x8, x9, [sp, #(8 * 8)]
+    ldp     x10, x11, [sp, #(10 * 8)]
+    ldp     x12, x13, [sp, #(12 * 8)]
+    ldp     x14, x15, [sp, #(14 * 8)]
+    ldp     x16, x17, [sp, #(16 * 8)]
+    ldp     x18, x19, [sp, #(18 * 8)]
+    ldp     x20, x21, [sp, #(20 * 8)]
+    ldp     x22, x23, [sp, #(22 * 8)]
+    ldp     x24, x25, [sp, #(24 * 8)]
+    ldp     x26, x27, [sp, #(26 * 8)]
+    ldp     x28, x29, [sp, #(28 * 8)]
+    add     sp, sp, #{frame}
+    eret
+"#,
+    frame = const FRAME_SIZE,
+);
+
+unsafe extern "C" {
+    static exception_vectors: u8;
+}
+
+/// Points VBAR_EL2 at the table; called on every core before anything can fault.
+pub fn install() {
+    // SAFETY: the table is 2 KiB-aligned code in this image; taking its
+    // address is all we do with the extern static.
+    unsafe {
+        let base = &raw const exception_vectors as u64;
+        core::arch::asm!("msr vbar_el2, {}", "isb", in(reg) base);
+    }
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_exception(frame: &mut Frame, index: u64) {
+    let kind = Kind::from_index(index);
+    if kind.is_irq() {
+        crate::irq::handle();
+        return;
+    }
+    crate::crash::report(frame, kind);
+}

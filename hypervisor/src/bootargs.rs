@@ -1,0 +1,59 @@
+//! `tessera.*` options from `/chosen/bootargs`.
+//!
+//! Options let a test ask the hypervisor to end a run itself (`tessera.exit=poweroff`)
+//! or to exercise a failure path (`tessera.test=crash`). Unknown `tessera.` options
+//! are reported, not ignored, so a typo does not silently change a test.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnBootComplete {
+    /// Stay up (the cores idle).
+    #[default]
+    Idle,
+    /// PSCI SYSTEM_OFF: QEMU exits by itself.
+    PowerOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SelfTest {
+    #[default]
+    None,
+    /// Touch an unmapped address at EL2 to show the crash report.
+    Crash,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options<'a> {
+    pub on_complete: OnBootComplete,
+    pub self_test: SelfTest,
+    /// The first `tessera.` option that was not understood.
+    pub unknown: Option<&'a str>,
+}
+
+pub fn parse(bootargs: &str) -> Options<'_> {
+    let mut o = Options::default();
+    for word in bootargs.split_ascii_whitespace() {
+        match word {
+            "tessera.exit=poweroff" => o.on_complete = OnBootComplete::PowerOff,
+            "tessera.exit=idle" => o.on_complete = OnBootComplete::Idle,
+            "tessera.test=crash" => o.self_test = SelfTest::Crash,
+            w if w.starts_with("tessera.") && o.unknown.is_none() => o.unknown = Some(w),
+            _ => {}
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options() {
+        let o = parse("console=ttyAMA0 tessera.exit=poweroff  tessera.test=crash");
+        assert_eq!(o.on_complete, OnBootComplete::PowerOff);
+        assert_eq!(o.self_test, SelfTest::Crash);
+        assert_eq!(o.unknown, None);
+        assert_eq!(parse("").on_complete, OnBootComplete::Idle);
+        assert_eq!(parse("tessera.exit=off").unknown, Some("tessera.exit=off"));
+    }
+}

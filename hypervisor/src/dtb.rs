@@ -1,0 +1,712 @@
+//! The firmware device tree: structural validation, then a summary of what
+//! Tessera needs (RAM, CPUs, GIC, UART, PSCI, SMMU, PCIe, bootargs).
+//!
+//! The `fdt` crate does the parsing, but it trusts the blob (it panics or reads
+//! out of bounds on some malformed input), so [`validate`] walks the whole
+//! structure block first and every later lookup is on a blob known to be sound.
+
+use core::fmt;
+use fdt::{node::FdtNode, Fdt};
+use heapless::Vec;
+
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
+/// Larger than any real firmware DTB; a header claiming more is corrupt.
+pub const MAX_DTB_SIZE: usize = 2 << 20;
+const HEADER_LEN: usize = 40;
+const MAX_DEPTH: usize = 32;
+
+pub const MAX_CPUS: usize = 8;
+pub const MAX_RAM_RANGES: usize = 8;
+pub const MAX_REDIST_REGIONS: usize = 4;
+pub const MAX_PCIE_WINDOWS: usize = 4;
+
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+
+/// Why a DTB was rejected. Offsets are bytes from the start of the blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtbError {
+    /// x0 was zero: the loader passed no device tree.
+    Missing,
+    /// x0 was not 8-byte aligned (the arm64 boot protocol requires it).
+    Misaligned(u64),
+    BadMagic(u32),
+    TooLarge(usize),
+    UnsupportedVersion(u32),
+    /// A header field points outside `totalsize`.
+    BlockOutOfBounds(&'static str),
+    /// The structure block is damaged at this offset.
+    BadStructure {
+        offset: usize,
+        what: &'static str,
+    },
+    /// A required node or property is absent or unusable.
+    MissingNode(&'static str),
+    TooMany(&'static str),
+}
+
+impl fmt::Display for DtbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DtbError::Missing => write!(f, "no device tree was passed in x0 (x0 = 0)"),
+            DtbError::Misaligned(a) => {
+                write!(f, "device tree address {a:#x} is not 8-byte aligned")
+            }
+            DtbError::BadMagic(m) => {
+                write!(
+                    f,
+                    "bad magic {m:#010x} (expected {FDT_MAGIC:#010x}): not a device tree"
+                )
+            }
+            DtbError::TooLarge(n) => {
+                write!(
+                    f,
+                    "header claims {n} bytes, more than the {MAX_DTB_SIZE}-byte limit"
+                )
+            }
+            DtbError::UnsupportedVersion(v) => write!(f, "unsupported version {v} (need 16 or 17)"),
+            DtbError::BlockOutOfBounds(b) => {
+                write!(f, "the {b} lies outside the blob (truncated?)")
+            }
+            DtbError::BadStructure { offset, what } => {
+                write!(
+                    f,
+                    "structure damaged at offset {offset:#x}: {what} (truncated?)"
+                )
+            }
+            DtbError::MissingNode(n) => write!(f, "no usable {n}"),
+            DtbError::TooMany(n) => write!(f, "more {n} than Tessera supports"),
+        }
+    }
+}
+
+fn be32(b: &[u8], off: usize) -> Option<u32> {
+    let s = b.get(off..off.checked_add(4)?)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Reads the `totalsize` a header claims, after checking the magic, so the
+/// caller knows how many bytes to hand to [`validate`]. `header` needs at
+/// least 40 bytes.
+pub fn header_total_size(header: &[u8]) -> Result<usize, DtbError> {
+    let magic = be32(header, 0).ok_or(DtbError::BlockOutOfBounds("header"))?;
+    if magic != FDT_MAGIC {
+        return Err(DtbError::BadMagic(magic));
+    }
+    let total = be32(header, 4).ok_or(DtbError::BlockOutOfBounds("header"))? as usize;
+    if total > MAX_DTB_SIZE {
+        return Err(DtbError::TooLarge(total));
+    }
+    if total < HEADER_LEN {
+        return Err(DtbError::BlockOutOfBounds("header"));
+    }
+    Ok(total)
+}
+
+/// Checks the header and walks every token of the structure block: node names
+/// and property values in bounds, property names inside the strings block,
+/// nodes balanced, and an `FDT_END` at depth zero.
+pub fn validate(blob: &[u8]) -> Result<(), DtbError> {
+    let total = header_total_size(blob)?;
+    if blob.len() < total {
+        return Err(DtbError::BlockOutOfBounds("blob"));
+    }
+    let field = |i: usize| be32(blob, i * 4).unwrap_or(0) as usize;
+    let (off_struct, off_strings, off_rsv) = (field(2), field(3), field(4));
+    let version = field(5) as u32;
+    let last_comp = field(6) as u32;
+    let (size_strings, size_struct) = (field(8), field(9));
+    if version < 16 || last_comp > 17 {
+        return Err(DtbError::UnsupportedVersion(version));
+    }
+    let within = |off: usize, len: usize| off.checked_add(len).is_some_and(|end| end <= total);
+    if !within(off_struct, size_struct) || off_struct % 4 != 0 {
+        return Err(DtbError::BlockOutOfBounds("structure block"));
+    }
+    if !within(off_strings, size_strings) {
+        return Err(DtbError::BlockOutOfBounds("strings block"));
+    }
+    if !within(off_rsv, 16) || off_rsv % 8 != 0 {
+        return Err(DtbError::BlockOutOfBounds("memory reservation block"));
+    }
+    // The reservation map ends with a zero entry that must lie inside the blob.
+    let mut rsv = off_rsv;
+    loop {
+        if !within(rsv, 16) {
+            return Err(DtbError::BlockOutOfBounds("memory reservation block"));
+        }
+        if blob[rsv..rsv + 16].iter().all(|&b| b == 0) {
+            break;
+        }
+        rsv += 16;
+    }
+
+    let block = &blob[off_struct..off_struct + size_struct];
+    let strings = &blob[off_strings..off_strings + size_strings];
+    let bad = |pos: usize, what| DtbError::BadStructure {
+        offset: off_struct + pos,
+        what,
+    };
+    let mut pos = 0usize;
+    let mut depth = 0usize;
+    let mut seen_root = false;
+    loop {
+        let token = be32(block, pos).ok_or(bad(pos, "ends without FDT_END"))?;
+        let at = pos;
+        pos += 4;
+        match token {
+            FDT_BEGIN_NODE => {
+                if depth == 0 && seen_root {
+                    return Err(bad(at, "second root node"));
+                }
+                seen_root = true;
+                let name = block.get(pos..).ok_or(bad(at, "node name out of bounds"))?;
+                let len = name
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(bad(at, "unterminated node name"))?;
+                core::str::from_utf8(&name[..len])
+                    .map_err(|_| bad(at, "node name is not UTF-8"))?;
+                pos = align4(pos + len + 1);
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(bad(at, "nodes nested too deeply"));
+                }
+            }
+            FDT_END_NODE => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or(bad(at, "FDT_END_NODE without a node"))?;
+            }
+            FDT_PROP => {
+                if depth == 0 {
+                    return Err(bad(at, "property outside any node"));
+                }
+                let len = be32(block, pos).ok_or(bad(at, "property header out of bounds"))?;
+                let nameoff =
+                    be32(block, pos + 4).ok_or(bad(at, "property header out of bounds"))?;
+                let name = strings
+                    .get(nameoff as usize..)
+                    .ok_or(bad(at, "property name outside the strings block"))?;
+                let name_len = name
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(bad(at, "unterminated property name"))?;
+                // The `fdt` crate assumes cell counts are one sane u32.
+                let name = &name[..name_len];
+                core::str::from_utf8(name).map_err(|_| bad(at, "property name is not UTF-8"))?;
+                if name.starts_with(b"#") && name.ends_with(b"-cells") {
+                    let v = be32(block, pos + 8).filter(|_| len == 4);
+                    if !v.is_some_and(|v| v <= 4) {
+                        return Err(bad(at, "bad #...-cells property"));
+                    }
+                }
+                let end = (pos + 8)
+                    .checked_add(len as usize)
+                    .filter(|&e| e <= block.len())
+                    .ok_or(bad(at, "property value out of bounds"))?;
+                pos = align4(end);
+            }
+            FDT_NOP => {}
+            FDT_END => {
+                if depth != 0 || !seen_root {
+                    return Err(bad(at, "FDT_END inside an open node"));
+                }
+                return Ok(());
+            }
+            _ => return Err(bad(at, "unknown token")),
+        }
+    }
+}
+
+fn align4(x: usize) -> usize {
+    (x + 3) & !3
+}
+
+/// A physical address range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Range {
+    pub const fn end(&self) -> u64 {
+        self.base + self.size
+    }
+    pub const fn contains(&self, addr: u64) -> bool {
+        addr >= self.base && addr < self.base + self.size
+    }
+}
+
+/// How to call PSCI firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conduit {
+    Smc,
+    Hvc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gic {
+    pub dist: Range,
+    pub redists: Vec<Range, MAX_REDIST_REGIONS>,
+    /// Maintenance interrupt (PPI number, not INTID), used for vGIC later.
+    pub maintenance_ppi: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pcie {
+    pub ecam: Range,
+    /// CPU-visible windows of the host bridge (`ranges`): I/O, 32-bit and 64-bit MMIO.
+    pub windows: Vec<Range, MAX_PCIE_WINDOWS>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uart {
+    pub range: Range,
+    /// SPI number (INTID - 32), if the node gives one.
+    pub spi: Option<u32>,
+}
+
+/// What Tessera takes from the firmware DTB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform<'a> {
+    pub model: &'a str,
+    pub size: usize,
+    pub ram: Vec<Range, MAX_RAM_RANGES>,
+    /// MPIDR affinity value (`reg` of each /cpus/cpu node), in DTB order.
+    pub cpus: Vec<u64, MAX_CPUS>,
+    pub gic: Gic,
+    pub uart: Option<Uart>,
+    pub psci: Option<Conduit>,
+    pub smmu: Option<Range>,
+    pub pcie: Option<Pcie>,
+    pub bootargs: &'a str,
+}
+
+fn first_reg(node: FdtNode) -> Option<Range> {
+    let r = node.reg()?.next()?;
+    Some(Range {
+        base: r.starting_address as u64,
+        size: r.size.unwrap_or(0) as u64,
+    })
+}
+
+fn compatible_with(node: &FdtNode, names: &[&str]) -> bool {
+    node.compatible()
+        .is_some_and(|c| c.all().any(|s| names.contains(&s)))
+}
+
+fn find_enabled<'b, 'a>(fdt: &'b Fdt<'a>, names: &[&str]) -> Option<FdtNode<'b, 'a>> {
+    fdt.all_nodes().find(|n| {
+        compatible_with(n, names)
+            && n.property("status")
+                .and_then(|p| p.as_str())
+                .is_none_or(|s| s == "okay" || s == "ok")
+    })
+}
+
+/// `Fdt::chosen` panics without a /chosen node.
+fn has_chosen(fdt: &Fdt) -> bool {
+    fdt.find_node("/chosen").is_some()
+}
+
+/// The console: /chosen's stdout-path if it is a PL011, else the first PL011.
+fn stdout_pl011<'b, 'a>(fdt: &'b Fdt<'a>) -> Option<FdtNode<'b, 'a>> {
+    has_chosen(fdt)
+        .then(|| fdt.chosen().stdout())
+        .flatten()
+        .filter(|n| compatible_with(n, &["arm,pl011"]))
+        .or_else(|| find_enabled(fdt, &["arm,pl011"]))
+}
+
+/// Validates, then extracts the platform summary.
+pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
+    validate(blob)?;
+    let fdt = Fdt::new(blob).map_err(|_| DtbError::BlockOutOfBounds("blob"))?;
+
+    let mut ram = Vec::new();
+    for node in fdt.all_nodes() {
+        let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
+        if !is_memory {
+            continue;
+        }
+        for r in node.reg().into_iter().flatten() {
+            let size = r.size.unwrap_or(0) as u64;
+            if size > 0 {
+                ram.push(Range {
+                    base: r.starting_address as u64,
+                    size,
+                })
+                .map_err(|_| DtbError::TooMany("memory ranges"))?;
+            }
+        }
+    }
+    if ram.is_empty() {
+        return Err(DtbError::MissingNode("memory node"));
+    }
+
+    let cpus_node = fdt
+        .find_node("/cpus")
+        .ok_or(DtbError::MissingNode("/cpus node"))?;
+    let mut cpus = Vec::new();
+    for cpu in cpus_node.children() {
+        if cpu.property("device_type").and_then(|p| p.as_str()) != Some("cpu") {
+            continue;
+        }
+        let reg = cpu
+            .property("reg")
+            .ok_or(DtbError::MissingNode("cpu reg"))?;
+        let mpidr = match reg.value.len() {
+            4 => be32(reg.value, 0).unwrap_or(0) as u64,
+            8 => {
+                ((be32(reg.value, 0).unwrap_or(0) as u64) << 32)
+                    | be32(reg.value, 4).unwrap_or(0) as u64
+            }
+            _ => return Err(DtbError::MissingNode("cpu reg")),
+        };
+        cpus.push(mpidr).map_err(|_| DtbError::TooMany("CPUs"))?;
+    }
+    if cpus.is_empty() {
+        return Err(DtbError::MissingNode("cpu node"));
+    }
+
+    let gic_node =
+        find_enabled(&fdt, &["arm,gic-v3"]).ok_or(DtbError::MissingNode("GICv3 node"))?;
+    let mut regs = gic_node.reg().ok_or(DtbError::MissingNode("GICv3 reg"))?;
+    let to_range = |r: fdt::standard_nodes::MemoryRegion| Range {
+        base: r.starting_address as u64,
+        size: r.size.unwrap_or(0) as u64,
+    };
+    let dist = regs
+        .next()
+        .map(to_range)
+        .ok_or(DtbError::MissingNode("GICD reg"))?;
+    let n_redist = gic_node
+        .property("#redistributor-regions")
+        .and_then(|p| p.as_usize())
+        .unwrap_or(1);
+    let mut redists = Vec::new();
+    for r in regs.take(n_redist) {
+        redists
+            .push(to_range(r))
+            .map_err(|_| DtbError::TooMany("redistributor regions"))?;
+    }
+    if redists.is_empty() {
+        return Err(DtbError::MissingNode("GICR reg"));
+    }
+    let maintenance_ppi = gic_node
+        .property("interrupts")
+        .and_then(|p| be32(p.value, 4));
+    let gic = Gic {
+        dist,
+        redists,
+        maintenance_ppi,
+    };
+
+    let uart = stdout_pl011(&fdt).and_then(|n| {
+        let range = first_reg(n)?;
+        // interrupts = <type number flags>; type 0 = SPI.
+        let spi = n
+            .property("interrupts")
+            .filter(|p| be32(p.value, 0) == Some(0))
+            .and_then(|p| be32(p.value, 4));
+        Some(Uart { range, spi })
+    });
+
+    let psci = find_enabled(&fdt, &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+        .and_then(|n| n.property("method").and_then(|p| p.as_str()))
+        .and_then(|m| match m {
+            "smc" => Some(Conduit::Smc),
+            "hvc" => Some(Conduit::Hvc),
+            _ => None,
+        });
+
+    let smmu = find_enabled(&fdt, &["arm,smmu-v3"]).and_then(first_reg);
+
+    let pcie = match find_enabled(&fdt, &["pci-host-ecam-generic"]) {
+        None => None,
+        Some(node) => {
+            let ecam = first_reg(node).ok_or(DtbError::MissingNode("PCIe ECAM reg"))?;
+            let mut windows = Vec::new();
+            if let Some(ranges) = node.property("ranges") {
+                // (pci-addr: 3 cells, cpu-addr: parent's 2 cells, size: 2 cells)
+                for entry in ranges.value.chunks_exact(28) {
+                    let cell = |i: usize| be32(entry, i * 4).unwrap_or(0) as u64;
+                    let range = Range {
+                        base: cell(3) << 32 | cell(4),
+                        size: cell(5) << 32 | cell(6),
+                    };
+                    windows
+                        .push(range)
+                        .map_err(|_| DtbError::TooMany("PCIe windows"))?;
+                }
+            }
+            Some(Pcie { ecam, windows })
+        }
+    };
+
+    Ok(Platform {
+        model: fdt
+            .find_node("/")
+            .and_then(|r| r.property("model"))
+            .and_then(|p| p.as_str())
+            .unwrap_or("(no model)"),
+        size: fdt.total_size(),
+        ram,
+        cpus,
+        gic,
+        uart,
+        psci,
+        smmu,
+        pcie,
+        bootargs: has_chosen(&fdt)
+            .then(|| fdt.chosen().bootargs())
+            .flatten()
+            .unwrap_or(""),
+    })
+}
+
+/// Just the console, from a validated blob: used before the full parse so that
+/// a later error can already be printed.
+pub fn console_uart(blob: &[u8]) -> Option<Range> {
+    validate(blob).ok()?;
+    let fdt = Fdt::new(blob).ok()?;
+    first_reg(stdout_pl011(&fdt)?)
+}
+
+struct Mib(u64);
+impl fmt::Display for Mib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= 1 << 30 && self.0 % (1 << 30) == 0 {
+            write!(f, "{} GiB", self.0 >> 30)
+        } else if self.0 >= 1 << 20 {
+            write!(f, "{} MiB", self.0 >> 20)
+        } else {
+            write!(f, "{} KiB", self.0 >> 10)
+        }
+    }
+}
+
+/// The one-screen boot summary.
+impl fmt::Display for Platform<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "platform: \"{}\", DTB {} bytes", self.model, self.size)?;
+        for r in &self.ram {
+            writeln!(
+                f,
+                "  RAM     {:#012x}-{:#012x} ({})",
+                r.base,
+                r.end() - 1,
+                Mib(r.size)
+            )?;
+        }
+        write!(f, "  CPUs    {}:", self.cpus.len())?;
+        for m in &self.cpus {
+            write!(f, " {m:#x}")?;
+        }
+        writeln!(f, " (MPIDR)")?;
+        write!(f, "  GICv3   GICD {:#x}, GICR", self.gic.dist.base)?;
+        for r in &self.gic.redists {
+            write!(f, " {:#x} ({})", r.base, Mib(r.size))?;
+        }
+        writeln!(f)?;
+        match self.uart {
+            Some(Uart {
+                range,
+                spi: Some(s),
+            }) => writeln!(
+                f,
+                "  UART    PL011 {:#x}, SPI {s} (INTID {})",
+                range.base,
+                s + 32
+            )?,
+            Some(Uart { range, spi: None }) => writeln!(f, "  UART    PL011 {:#x}", range.base)?,
+            None => writeln!(f, "  UART    none found")?,
+        }
+        match self.psci {
+            Some(c) => writeln!(
+                f,
+                "  PSCI    method {}",
+                if c == Conduit::Smc { "smc" } else { "hvc" }
+            )?,
+            None => writeln!(f, "  PSCI    none found")?,
+        }
+        match self.smmu {
+            Some(r) => writeln!(f, "  SMMUv3  {:#x} ({})", r.base, Mib(r.size))?,
+            None => writeln!(f, "  SMMUv3  none found")?,
+        }
+        match &self.pcie {
+            Some(p) => {
+                write!(
+                    f,
+                    "  PCIe    ECAM {:#x} ({}), windows",
+                    p.ecam.base,
+                    Mib(p.ecam.size)
+                )?;
+                for w in &p.windows {
+                    write!(f, " {:#x}+{}", w.base, Mib(w.size))?;
+                }
+                writeln!(f)?
+            }
+            None => writeln!(f, "  PCIe    none found")?,
+        }
+        write!(f, "  bootargs \"{}\"", self.bootargs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QEMU_VIRT: &[u8] = include_bytes!("../tests/data/qemu-virt.dtb");
+
+    #[test]
+    fn qemu_virt_summary() {
+        let p = parse(QEMU_VIRT).expect("captured DTB parses");
+        assert_eq!(
+            p.ram.as_slice(),
+            &[Range {
+                base: 0x4000_0000,
+                size: 0x8000_0000
+            }]
+        );
+        assert_eq!(p.cpus.as_slice(), &[0, 1, 2, 3]);
+        assert_eq!(
+            p.gic.dist,
+            Range {
+                base: 0x0800_0000,
+                size: 0x1_0000
+            }
+        );
+        assert_eq!(
+            p.gic.redists.as_slice(),
+            &[Range {
+                base: 0x080a_0000,
+                size: 0xf6_0000
+            }]
+        );
+        assert_eq!(p.gic.maintenance_ppi, Some(9));
+        assert_eq!(
+            p.uart,
+            Some(Uart {
+                range: Range {
+                    base: 0x0900_0000,
+                    size: 0x1000
+                },
+                spi: Some(1)
+            })
+        );
+        assert_eq!(p.psci, Some(Conduit::Smc));
+        assert_eq!(
+            p.smmu,
+            Some(Range {
+                base: 0x0905_0000,
+                size: 0x2_0000
+            })
+        );
+        let pcie = p.pcie.as_ref().unwrap();
+        assert_eq!(
+            pcie.ecam,
+            Range {
+                base: 0x40_1000_0000,
+                size: 0x1000_0000
+            }
+        );
+        assert_eq!(
+            pcie.windows[1],
+            Range {
+                base: 0x1000_0000,
+                size: 0x2eff_0000
+            }
+        );
+        assert_eq!(
+            pcie.windows[2],
+            Range {
+                base: 0x80_0000_0000,
+                size: 0x80_0000_0000
+            }
+        );
+        let text = format!("{p}");
+        assert!(
+            text.contains("RAM     0x0040000000-0x00bfffffff (2 GiB)"),
+            "{text}"
+        );
+        assert!(text.contains("CPUs    4: 0x0 0x1 0x2 0x3"), "{text}");
+        assert!(text.contains("PSCI    method smc"), "{text}");
+        assert!(text.lines().count() <= 24, "summary fits one screen");
+        assert_eq!(
+            console_uart(QEMU_VIRT),
+            Some(Range {
+                base: 0x0900_0000,
+                size: 0x1000
+            })
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_rejected_without_panicking() {
+        let total = header_total_size(QEMU_VIRT).unwrap();
+        for len in 0..total {
+            // A loader that copied only `len` bytes leaves zeroes behind them.
+            let mut blob = QEMU_VIRT[..total].to_vec();
+            blob[len..].fill(0);
+            if len < 4 {
+                assert!(matches!(
+                    header_total_size(&blob),
+                    Err(DtbError::BadMagic(_))
+                ));
+                continue;
+            }
+            // Some prefixes only cut the padding or the strings' tail; those
+            // that still validate must parse cleanly.
+            if validate(&blob).is_ok() {
+                let _ = parse(&blob);
+            }
+        }
+        // Cutting into the structure block is always caught.
+        let mut blob = QEMU_VIRT.to_vec();
+        let off_struct = be32(&blob, 8).unwrap() as usize;
+        blob[off_struct + 200..].fill(0);
+        assert!(matches!(
+            validate(&blob),
+            Err(DtbError::BadStructure { .. })
+        ));
+    }
+
+    #[test]
+    fn header_errors() {
+        assert_eq!(header_total_size(&[0; 40]), Err(DtbError::BadMagic(0)));
+        let mut big = QEMU_VIRT[..40].to_vec();
+        big[4..8].copy_from_slice(&(64u32 << 20).to_be_bytes());
+        assert_eq!(header_total_size(&big), Err(DtbError::TooLarge(64 << 20)));
+        let mut old = QEMU_VIRT.to_vec();
+        old[20..24].copy_from_slice(&15u32.to_be_bytes());
+        assert_eq!(validate(&old), Err(DtbError::UnsupportedVersion(15)));
+        let short = &QEMU_VIRT[..QEMU_VIRT.len() - 1];
+        assert_eq!(validate(short), Err(DtbError::BlockOutOfBounds("blob")));
+    }
+
+    #[test]
+    fn random_corruption_never_panics() {
+        // Deterministic xorshift so a failure reproduces.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3000 {
+            let mut blob = QEMU_VIRT.to_vec();
+            for _ in 0..(next() % 8 + 1) {
+                let i = (next() as usize) % blob.len();
+                blob[i] = next() as u8;
+            }
+            let _ = parse(&blob);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Physical interrupts taken at EL2.
+
+use crate::arch::{gicv3, timer};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Counter value at which each core last took its EL2 timer interrupt.
+pub static TIMER_FIRED_AT: [AtomicU64; crate::arch::cpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; crate::arch::cpu::MAX_CPUS];
+
+pub fn handle() {
+    let intid = gicv3::ack();
+    if intid >= gicv3::SPURIOUS_FIRST {
+        return;
+    }
+    match intid {
+        timer::CNTHP_INTID => {
+            let now = timer::now();
+            timer::disarm_el2();
+            TIMER_FIRED_AT[crate::arch::cpu::core_index()].store(now, Ordering::Release);
+        }
+        other => log::warn!("unexpected interrupt {other}"),
+    }
+    gicv3::eoi(intid);
+}

@@ -1,0 +1,68 @@
+//! Benchmarks, apart from tests: they print numbers. Under `-icount shift=0`
+//! QEMU runs one instruction per virtual nanosecond, so counter ticks convert
+//! to instructions exactly and figures do not depend on host load.
+
+use crate::{build, setup, Result};
+use qemu_virt::{Boot, Run};
+use std::time::Duration;
+
+fn number_before(text: &str, marker: &str) -> Option<u64> {
+    let i = text.find(marker)?;
+    text[..i].split_whitespace().last()?.parse().ok()
+}
+
+fn boot() -> Result {
+    setup::all()?;
+    let images = build::images()?;
+    let bin_size = std::fs::metadata(&images.bin)
+        .map_err(|e| e.to_string())?
+        .len();
+    println!("\nboot benchmark: -icount shift=0, 4 cores, entry -> 'boot complete' line");
+    println!(
+        "{:<12} {:>16} {:>18} {:>22}",
+        "path", "counter ticks", "instructions", "instr. since reset"
+    );
+    for (name, boot) in [("qemu-kernel", Boot::Direct), ("u-boot", Boot::UBoot)] {
+        let mut r = Run::new(boot, &images.bin, &images.dir.join(format!("bench-{name}")));
+        r.boot_script = Some(images.boot_scr.clone());
+        r.bootargs = "tessera.exit=poweroff".into();
+        r.icount = true;
+        let out = r.run(Duration::from_secs(300), |_| false)?;
+        let line = out
+            .output
+            .lines()
+            .find(|l| l.contains("boot complete"))
+            .ok_or_else(|| format!("{name}: no boot-complete line:\n{}", out.output))?;
+        let ticks =
+            number_before(line, "counter ticks from entry").ok_or("unparsable boot line")?;
+        let since_reset = number_before(line, "since reset").ok_or("unparsable boot line")?;
+        // 62.5 MHz counter on QEMU virt: 16 ns, so 16 instructions, per tick.
+        let ns_per_tick = 16;
+        println!(
+            "{name:<12} {ticks:>16} {:>18} {:>22}",
+            ticks * ns_per_tick,
+            since_reset * ns_per_tick
+        );
+    }
+    println!("flat image size: {bin_size} bytes");
+    Ok(())
+}
+
+pub fn run(args: &[String]) -> Result {
+    match args.first().map(String::as_str) {
+        None | Some("boot") => boot(),
+        Some("gpu") => {
+            let s = std::process::Command::new("bash")
+                .current_dir(crate::root())
+                .arg("gpu-share/ci/bench.sh")
+                .status()
+                .map_err(|e| e.to_string())?;
+            if s.success() {
+                Ok(())
+            } else {
+                Err("gpu benchmark failed".into())
+            }
+        }
+        Some(other) => Err(format!("unknown benchmark '{other}' (boot, gpu)")),
+    }
+}

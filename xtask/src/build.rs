@@ -1,0 +1,110 @@
+//! Builds the EL2 image and what booting it needs, into `target/images/`:
+//! `tessera.elf` (symbols, for debugging), `tessera.bin` (flat arm64 Image,
+//! for QEMU `-kernel` and U-Boot `booti`), `boot.cmd` and `boot.scr`.
+
+use crate::{images_dir, root, Result};
+use object::{Object, ObjectSegment};
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct Images {
+    pub dir: PathBuf,
+    pub elf: PathBuf,
+    pub bin: PathBuf,
+    pub boot_scr: PathBuf,
+}
+
+impl Images {
+    fn at(dir: PathBuf) -> Images {
+        Images {
+            elf: dir.join("tessera.elf"),
+            bin: dir.join("tessera.bin"),
+            boot_scr: dir.join("boot.scr"),
+            dir,
+        }
+    }
+    pub fn existing() -> Result<Images> {
+        let i = Images::at(images_dir());
+        if i.bin.exists() && i.boot_scr.exists() {
+            Ok(i)
+        } else {
+            Err(format!(
+                "no images in {}: run `cargo xtask build` first",
+                i.dir.display()
+            ))
+        }
+    }
+}
+
+/// `objcopy -O binary`: the loadable segments laid out by physical address.
+fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
+    let file = object::File::parse(elf).map_err(|e| format!("tessera ELF: {e}"))?;
+    let mut segs: Vec<(u64, &[u8])> = Vec::new();
+    for seg in file.segments() {
+        let data = seg.data().map_err(|e| e.to_string())?;
+        if !data.is_empty() {
+            segs.push((seg.address(), data));
+        }
+    }
+    segs.sort_by_key(|s| s.0);
+    let base = segs.first().ok_or("tessera ELF has no loadable data")?.0;
+    let mut out = Vec::new();
+    for (addr, data) in segs {
+        let off = (addr - base) as usize;
+        if off < out.len() {
+            return Err(format!("overlapping segments at {addr:#x}"));
+        }
+        out.resize(off, 0);
+        out.extend_from_slice(data);
+    }
+    if out.get(56..60) != Some(b"ARM\x64") {
+        return Err("tessera.bin does not start with an arm64 Image header".into());
+    }
+    Ok(out)
+}
+
+pub fn images() -> Result<Images> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "build",
+            "--package",
+            "tessera-hv",
+            "--bin",
+            "tessera",
+            "--release",
+            "--target",
+            "aarch64-unknown-none",
+        ])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building the hypervisor failed".into());
+    }
+    let target = images_dir().parent().unwrap().to_path_buf();
+    let elf_path = target.join("aarch64-unknown-none/release/tessera");
+    let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let images = Images::at(images_dir());
+    std::fs::create_dir_all(&images.dir).map_err(|e| e.to_string())?;
+    let bin = flat_binary(&elf)?;
+    let write =
+        |p: &PathBuf, d: &[u8]| std::fs::write(p, d).map_err(|e| format!("{}: {e}", p.display()));
+    write(&images.elf, &elf)?;
+    write(&images.bin, &bin)?;
+    write(
+        &images.dir.join("boot.cmd"),
+        qemu_virt::BOOT_SCRIPT.as_bytes(),
+    )?;
+    write(
+        &images.boot_scr,
+        &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT),
+    )?;
+    let image_size = u64::from_le_bytes(bin[16..24].try_into().unwrap());
+    println!(
+        "images: {} ({} bytes flat; {} KiB in memory with BSS), tessera.elf, boot.cmd, boot.scr",
+        images.bin.display(),
+        bin.len(),
+        image_size >> 10
+    );
+    Ok(images)
+}

@@ -1,0 +1,171 @@
+//! The test tiers. Each tier is a set of cargo test targets (or, for gpu,
+//! gpu-share's own script); results are counted from their summary lines.
+
+use crate::{build, root, setup, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+pub const TIERS: &[(&str, &str)] = &[
+    (
+        "host",
+        "unit tests of the portable logic (cargo test on the host)",
+    ),
+    (
+        "boot",
+        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts",
+    ),
+    (
+        "gpu",
+        "gpu-share on the host: front-end and back-end against Mesa, piglit, decoder fuzzing",
+    ),
+];
+
+pub fn show(c: &Command) -> String {
+    let mut s = c.get_program().to_string_lossy().into_owned();
+    for a in c.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Runs a command, echoing its output and adding up `N passed; M failed` lines
+/// (cargo's) or a closing `N passed, M failed` line (scripts').
+fn run_counted(mut cmd: Command, tally: &mut Tally) -> Result {
+    println!("$ {}", show(&cmd));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let out = child.stdout.take().unwrap();
+    for line in BufReader::new(out).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        println!("{line}");
+        let nums: Vec<(u64, &str)> = line
+            .split([';', ','])
+            .filter_map(|part| {
+                let mut w = part.split_whitespace().rev();
+                let (word, n) = (w.next()?, w.next()?);
+                Some((n.parse().ok()?, word))
+            })
+            .collect();
+        if line.starts_with("test result:")
+            || nums.iter().any(|(_, w)| *w == "passed") && nums.iter().any(|(_, w)| *w == "failed")
+        {
+            for (n, w) in nums {
+                match w {
+                    "passed" => tally.passed += n,
+                    "failed" => tally.failed += n,
+                    "ignored" | "skipped" => tally.ignored += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", show(&cmd)))
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env!("CARGO"));
+    c.current_dir(root());
+    c
+}
+
+fn tier(name: &str, tally: &mut Tally) -> Result {
+    match name {
+        "host" => {
+            let mut c = cargo();
+            c.args(["test", "--workspace", "--exclude", "tessera-tests"]);
+            run_counted(c, tally)
+        }
+        "boot" => {
+            setup::all()?;
+            build::images()?;
+            let mut c = cargo();
+            // Each QEMU uses several host threads; two at a time suits 2 cores.
+            c.args([
+                "test",
+                "-p",
+                "tessera-tests",
+                "--test",
+                "boot",
+                "--",
+                "--test-threads=2",
+            ]);
+            c.env("TESSERA_IMAGES", crate::images_dir());
+            run_counted(c, tally)
+        }
+        "gpu" => {
+            let script = root().join("gpu-share/ci/test.sh");
+            if !script.exists() {
+                return Err(
+                    "the gpu tier needs gpu-share/ci/test.sh, which this tree does not have yet"
+                        .into(),
+                );
+            }
+            let mut c = Command::new("bash");
+            c.current_dir(root()).arg(script);
+            run_counted(c, tally)
+        }
+        other => {
+            let known: Vec<&str> = TIERS.iter().map(|t| t.0).collect();
+            Err(format!(
+                "unknown tier '{other}' (tiers: {})",
+                known.join(", ")
+            ))
+        }
+    }
+}
+
+pub fn run(args: &[String]) -> Result {
+    let all: Vec<String>;
+    let tiers: &[String] = if args.is_empty() {
+        all = TIERS
+            .iter()
+            .map(|t| t.0)
+            .filter(|t| *t != "gpu" || root().join("gpu-share/ci/test.sh").exists())
+            .map(String::from)
+            .collect();
+        &all
+    } else {
+        args
+    };
+    let mut tally = Tally::default();
+    let mut failed_tiers = Vec::new();
+    for t in tiers {
+        println!("\n==== tier {t} ====");
+        if let Err(e) = tier(t, &mut tally) {
+            eprintln!("tier {t}: {e}");
+            failed_tiers.push(t.clone());
+        }
+    }
+    println!("\n==== summary: tiers {} ====", tiers.join(", "));
+    if !failed_tiers.is_empty() {
+        println!("failed tiers: {}", failed_tiers.join(", "));
+    }
+    println!(
+        "{} passed, {} failed, {} skipped",
+        tally.passed, tally.failed, tally.ignored
+    );
+    if failed_tiers.is_empty() && tally.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} test(s) failed in tiers: {}",
+            tally.failed,
+            failed_tiers.join(", ")
+        ))
+    }
+}
