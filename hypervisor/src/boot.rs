@@ -3,6 +3,7 @@
 
 use crate::arch::{cpu, gicv3, mmu, psci, timer, vectors};
 use crate::{console, heap, irq, println};
+use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Once;
 use tessera_hv::bootargs::{self, OnBootComplete, SelfTest};
@@ -28,9 +29,17 @@ fn firmware_dtb(addr: u64) -> Result<&'static [u8], DtbError> {
     let total = dtb::header_total_size(header)?;
     // SAFETY: as above; the blob is never written.
     let blob = unsafe { core::slice::from_raw_parts(addr as *const u8, total) };
-    dtb::validate(blob)?;
-    Ok(blob)
+    // SAFETY: only the boot core runs, once; nothing else uses the buffer.
+    let copy = unsafe { &mut *addr_of_mut!(DTB_COPY.0) };
+    let len = dtb::normalize_into(blob, copy)?;
+    Ok(&copy[..len])
 }
+
+/// The firmware DTB in normal form (see `dtb::normalize_into`): what every
+/// later lookup reads, so the firmware's copy is free again once we boot.
+#[repr(align(8))]
+struct DtbCopy([u8; 256 * 1024]);
+static mut DTB_COPY: DtbCopy = DtbCopy([0; 256 * 1024]);
 
 fn fatal(args: core::fmt::Arguments) -> ! {
     println!("tessera: FATAL: {args}");

@@ -222,6 +222,67 @@ pub fn validate(blob: &[u8]) -> Result<(), DtbError> {
     }
 }
 
+/// Copies a blob that passed [`validate`] into `out` in a normal form: header,
+/// reservation map, structure block without `FDT_NOP` tokens, strings, and no
+/// trailing padding. Editors such as libfdt (QEMU, U-Boot) leave NOPs behind,
+/// and the `fdt` crate does not skip them everywhere. Returns the new size.
+pub fn normalize_into(blob: &[u8], out: &mut [u8]) -> Result<usize, DtbError> {
+    validate(blob)?;
+    let field = |i: usize| be32(blob, i * 4).unwrap_or(0) as usize;
+    let (off_struct, off_strings, off_rsv) = (field(2), field(3), field(4));
+    let (size_strings, size_struct) = (field(8), field(9));
+    let mut rsv_len = 16;
+    while blob[off_rsv + rsv_len - 16..off_rsv + rsv_len]
+        .iter()
+        .any(|&b| b != 0)
+    {
+        rsv_len += 16;
+    }
+    let new_rsv = HEADER_LEN.next_multiple_of(8);
+    let new_struct = new_rsv + rsv_len;
+    let mut put = |at: usize, bytes: &[u8]| -> Result<(), DtbError> {
+        out.get_mut(at..at + bytes.len())
+            .ok_or(DtbError::TooLarge(at + bytes.len()))?
+            .copy_from_slice(bytes);
+        Ok(())
+    };
+    put(new_rsv, &blob[off_rsv..off_rsv + rsv_len])?;
+    let block = &blob[off_struct..off_struct + size_struct];
+    let (mut pos, mut w) = (0usize, new_struct);
+    loop {
+        let token = be32(block, pos).unwrap_or(FDT_END);
+        let len = match token {
+            FDT_BEGIN_NODE => {
+                align4(4 + block[pos + 4..].iter().position(|&b| b == 0).unwrap_or(0) + 1)
+            }
+            FDT_PROP => 12 + align4(be32(block, pos + 4).unwrap_or(0) as usize),
+            _ => 4,
+        };
+        if token != FDT_NOP {
+            put(w, &block[pos..pos + len])?;
+            w += len;
+        }
+        pos += len;
+        if token == FDT_END {
+            break;
+        }
+    }
+    let new_strings = w;
+    put(new_strings, &blob[off_strings..off_strings + size_strings])?;
+    let total = new_strings + size_strings;
+    put(0, &blob[..HEADER_LEN])?;
+    for (i, v) in [
+        (1, total),
+        (2, new_struct),
+        (3, new_strings),
+        (4, new_rsv),
+        (9, new_struct.abs_diff(w)),
+    ] {
+        put(i * 4, &(v as u32).to_be_bytes())?;
+    }
+    Ok(total)
+}
+
 fn align4(x: usize) -> usize {
     (x + 3) & !3
 }
@@ -675,6 +736,25 @@ mod tests {
             validate(&blob),
             Err(DtbError::BadStructure { .. })
         ));
+    }
+
+    #[test]
+    fn normalizing_removes_nops() {
+        let nops: &[u8] = include_bytes!("../tests/data/qemu-virt-nops.dtb");
+        // QEMU's libfdt edits left NOPs that the fdt crate trips over.
+        assert!(validate(nops).is_ok());
+        let mut out = vec![0u8; 64 * 1024];
+        let n = normalize_into(nops, &mut out).unwrap();
+        let p = parse(&out[..n]).unwrap();
+        assert_eq!(p.cpus.as_slice(), &[0x100, 0, 1, 2, 3]);
+        assert_eq!(p.bootargs, "tessera.exit=poweroff");
+        // Idempotent, and the clean QEMU tree loses only its padding.
+        let mut again = vec![0u8; 64 * 1024];
+        assert_eq!(normalize_into(&out[..n], &mut again), Ok(n));
+        assert_eq!(&again[..n], &out[..n]);
+        let m = normalize_into(QEMU_VIRT, &mut again).unwrap();
+        assert_eq!(parse(&again[..m]).unwrap().cpus.len(), 4);
+        assert!(normalize_into(QEMU_VIRT, &mut [0u8; 100]).is_err());
     }
 
     #[test]
