@@ -32,7 +32,7 @@ fn shared_entry(name: &str) -> String {
 }
 
 fn check_addr(s: &mut Sink, entry: &str, what: &str, addr: u64) {
-    if addr % PAGE != 0 {
+    if !addr.is_multiple_of(PAGE) {
         s.err(entry, format!("{what} {addr:#x} is not 4 KiB aligned"));
     }
 }
@@ -40,7 +40,7 @@ fn check_addr(s: &mut Sink, entry: &str, what: &str, addr: u64) {
 fn check_size(s: &mut Sink, entry: &str, size: u64) {
     if size == 0 {
         s.err(entry, "size is zero");
-    } else if size % PAGE != 0 {
+    } else if !size.is_multiple_of(PAGE) {
         s.err(entry, format!("size {size:#x} is not a multiple of 4 KiB"));
     }
 }

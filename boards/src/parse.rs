@@ -223,24 +223,6 @@ pub fn parse(file: &str, text: &str) -> Result<Board, Errors> {
     Ok(board)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_take_units() {
-        assert_eq!(Size::parse("4K"), Ok(Size(0x1000)));
-        assert_eq!(Size::parse("256M"), Ok(Size(256 << 20)));
-        assert_eq!(Size::parse("2G"), Ok(Size(2 << 30)));
-        assert_eq!(Size::parse("2g"), Ok(Size(2 << 30)));
-        assert_eq!(Size::parse("0x20_0000"), Ok(Size(0x20_0000)));
-        assert_eq!(Size::parse("12"), Ok(Size(12)));
-        assert!(Size::parse("4Q").unwrap_err().contains("unknown unit `Q`"));
-        assert!(Size::parse("M").is_err());
-        assert!(Size::parse("99999999999T").unwrap_err().contains("64 bits"));
-    }
-}
-
 impl Board {
     /// VMIDs in VM order: explicit ones as written, the others the lowest
     /// value from 1 up that no VM claims, so adding an explicit VMID never
@@ -294,5 +276,23 @@ impl VmCfg {
             .or(self.images.first().map(|i| i.ipa))
             .or(self.memory.first().map(|m| m.ipa))
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(Size::parse("4K"), Ok(Size(0x1000)));
+        assert_eq!(Size::parse("256M"), Ok(Size(256 << 20)));
+        assert_eq!(Size::parse("2G"), Ok(Size(2 << 30)));
+        assert_eq!(Size::parse("2g"), Ok(Size(2 << 30)));
+        assert_eq!(Size::parse("0x20_0000"), Ok(Size(0x20_0000)));
+        assert_eq!(Size::parse("12"), Ok(Size(12)));
+        assert!(Size::parse("4Q").unwrap_err().contains("unknown unit `Q`"));
+        assert!(Size::parse("M").is_err());
+        assert!(Size::parse("99999999999T").unwrap_err().contains("64 bits"));
     }
 }

@@ -8,7 +8,7 @@ use crate::model::{Access, Range};
 use crate::parse::Board;
 
 fn mib(size: u64) -> String {
-    if size % (1 << 20) == 0 {
+    if size.is_multiple_of(1 << 20) {
         format!("{} MiB", size >> 20)
     } else {
         format!("{} KiB", size >> 10)

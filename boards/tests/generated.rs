@@ -6,7 +6,7 @@ use tessera_boards::{Access, FaultPolicy, Spi};
 use tessera_boards_gentest::{qemu_virt, test_partition};
 
 fn loaded(file: &str) -> tessera_boards::Plan {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     tessera_boards::load(&path).unwrap().plan()
 }
 
