@@ -148,6 +148,44 @@ fn check_platform(board: &Board, s: &mut Sink) {
             }
         }
     }
+    // A passed-through window over RAM or the hypervisor's own hardware
+    // would hand a VM the keys to the others.
+    let mut map: Vec<(String, Range)> = p
+        .ram
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("platform.ram[{i}]"), range(r)))
+        .collect();
+    map.push((
+        "platform.uart".into(),
+        Range::new(p.uart.base, p.uart.size.0),
+    ));
+    map.push((
+        "platform.gic distributor".into(),
+        Range::new(p.gic.distributor, GICD_SIZE),
+    ));
+    map.push((
+        "platform.gic redistributors".into(),
+        Range::new(
+            p.gic.redistributor,
+            p.gic
+                .redistributor_stride
+                .0
+                .saturating_mul(p.cpus.len() as u64),
+        ),
+    ));
+    if let Some(smmu) = &p.smmu {
+        map.push(("platform.smmu".into(), range(smmu)));
+    }
+    for d in &p.devices {
+        for (j, m) in d.mmio.iter().enumerate() {
+            map.push((
+                format!("platform device \"{}\" mmio[{j}]", d.name),
+                range(m),
+            ));
+        }
+    }
+    check_overlaps(s, "physical", &map);
     for (key, dev) in [("platform.gpu", &p.gpu), ("platform.display", &p.display)] {
         if let Some(dev) = dev {
             if !p.devices.iter().any(|d| &d.name == dev) {
@@ -323,7 +361,10 @@ fn guest_map(board: &Board, vm_index: usize) -> Vec<(String, Range)> {
         format!("{e} virtual GIC redistributors"),
         Range::new(
             p.gic.redistributor,
-            p.gic.redistributor_stride.0 * vm.cores.len().max(1) as u64,
+            p.gic
+                .redistributor_stride
+                .0
+                .saturating_mul(vm.cores.len().max(1) as u64),
         ),
     ));
     map.push((

@@ -440,3 +440,132 @@ fn every_error_is_reported_not_just_the_first() {
         ]
     );
 }
+
+/// The checks beyond the ones above, one row each: (edits, exact message).
+#[test]
+fn further_checks() {
+    let vm_a_mem = r#"cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M" }]"#;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[(vm_a_mem, "cores = [0]\nmemory = [{ ipa = 0x4000_0000, size = \"16M\" }]\nimage = [{ name = \"k\", ipa = 0x4100_0000 }]")],
+            "t.toml: vm \"a\" image[0]: load address 0x41000000 of \"k\" is outside the VM's memory",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\nentry = 0x1000")],
+            "t.toml: vm \"a\": entry 0x1000 is outside the VM's memory",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\ninterrupts = [3]")],
+            "t.toml: vm \"b\": SPI 3 is already passed through to vm \"a\"",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\ninterrupts = [1]")],
+            "t.toml: vm \"a\": SPI 1 is the console UART's, which the hypervisor owns",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\ninterrupts = [988]")],
+            "t.toml: vm \"a\": SPI 988 is beyond the last GICv3 SPI (987)",
+        ),
+        (
+            &[("cores = [0]", "cores = [0, 0]")],
+            "t.toml: vm \"a\": core 0 is listed twice",
+        ),
+        (
+            &[(r#"devices = ["pcie"]"#, r#"devices = ["pcie", "pcie"]"#)],
+            "t.toml: vm \"b\": device \"pcie\" is listed twice",
+        ),
+        (
+            &[(r#"name = "a""#, "name = \"a\"\nvmid = 0")],
+            "t.toml: vm \"a\": vmid 0 is reserved (use 1..=255)",
+        ),
+        (
+            &[("0x0901_0000, size = \"4K\" }]", "0x4800_0000, size = \"4K\" }]")],
+            "t.toml: platform device \"rtc\" mmio[0]: physical range 0x48000000..0x48001000 overlaps platform.ram[0] (0x40000000..0x50000000)",
+        ),
+        (
+            &[("0x0901_0000, size = \"4K\" }]", "0x0905_0000, size = \"4K\" }]"),
+                ("gpu = \"pcie\"", "gpu = \"pcie\"\nsmmu = { base = 0x0905_0000, size = \"128K\" }")],
+            "t.toml: platform device \"rtc\" mmio[0]: physical range 0x9050000..0x9051000 overlaps platform.smmu (0x9050000..0x9070000)",
+        ),
+        (
+            &[("0x0901_0000, size = \"4K\" }]", "0x0800_0000, size = \"4K\" }]")],
+            "t.toml: platform device \"rtc\" mmio[0]: physical range 0x8000000..0x8001000 overlaps platform.gic distributor (0x8000000..0x8010000)",
+        ),
+        (
+            &[("hypervisor = { base = 0x4000_0000", "hypervisor = { base = 0x3000_0000")],
+            "t.toml: platform.hypervisor: range 0x30000000..0x31000000 is outside RAM",
+        ),
+        (
+            &[("{ core = 2, mpidr = 0x2 }", "{ core = 1, mpidr = 0x2 }")],
+            "t.toml: platform.cpus[2]: core 1 is already cpus[1]",
+        ),
+        (
+            &[("{ core = 2, mpidr = 0x2 }", "{ core = 2, mpidr = 0x1 }")],
+            "t.toml: platform.cpus[2]: mpidr 0x1 is already cpus[1]",
+        ),
+        (
+            &[(r#"name = "rtc""#, r#"name = "pcie""#)],
+            "t.toml: platform device \"pcie\": duplicate device name",
+        ),
+        (
+            &[("spis = [2]", "spis = [4]")],
+            "t.toml: platform device \"rtc\": SPI 4 is already device \"pcie\"'s",
+        ),
+        (
+            &[("spis = [2]", "spis = [1]")],
+            "t.toml: platform device \"rtc\": SPI 1 is the console UART's",
+        ),
+        (
+            &[("gpu = \"pcie\"", "gpu = \"gfx\"")],
+            "t.toml: platform.gpu: unknown device \"gfx\"",
+        ),
+        (
+            &[("display = \"b\"", "display = \"b\"\nconsole = \"q\"")],
+            "t.toml: owners.console: unknown vm \"q\"",
+        ),
+        (
+            &[(r#"{ vm = "b", ipa"#, r#"{ vm = "a", ipa"#)],
+            "t.toml: shared \"ab\" peer[1]: vm \"a\" is a peer twice",
+        ),
+        (
+            &[(r#"ipa = 0x5000_0000, doorbell = 40 }]"#, r#"ipa = 0x5000_0000, doorbell = 1 }]"#)],
+            "t.toml: shared \"ab\" peer[1]: doorbell SPI 1 collides with the virtual UART's SPI",
+        ),
+        (
+            &[(r#"size = "2M""#, "size = \"2M\"\nphys = 0x4400_0400")],
+            "t.toml: shared \"ab\": phys 0x44000400 is not 4 KiB aligned",
+        ),
+        (
+            &[(r#"{ vm = "a", ipa = 0x5000_0000"#, r#"{ vm = "a", ipa = 0x5000_0200"#)],
+            "t.toml: shared \"ab\" peer[0]: ipa 0x50000200 is not 4 KiB aligned",
+        ),
+        (
+            &[(r#"size = "2M""#, r#"size = "240M""#)],
+            "t.toml: shared \"ab\": no free 2 MiB-aligned RAM for 0xf000000 bytes (free: 0x43000000..0x50000000)",
+        ),
+        (
+            &[(r#"size = "2M""#, r#"size = 0"#)],
+            "t.toml: shared \"ab\": size is zero",
+        ),
+    ];
+    for (edits, expected) in cases {
+        let errs = errors(edits);
+        assert!(
+            errs.iter().any(|e| e == expected),
+            "expected {expected:?} among {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn shared_region_without_peers_or_duplicated() {
+    let extra = "\n[[shared]]\nname = \"ab\"\nsize = \"2M\"\npeer = []\n";
+    let errs = load_str("t.toml", &format!("{BASE}{extra}"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        errs,
+        "t.toml: shared \"ab\": duplicate shared region name\nt.toml: shared \"ab\": has no peers"
+    );
+}
