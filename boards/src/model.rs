@@ -299,6 +299,20 @@ impl Plan {
             .filter_map(move |s| s.peer(vm).map(|p| (s, p)))
     }
 
+    /// One past the highest guest-physical address `vm` uses (RAM, devices,
+    /// shared windows): the stage-2 input size must cover it.
+    pub fn ipa_end(&self, vm: &Vm) -> u64 {
+        let ram = vm.memory.iter().map(|m| m.ipa_range().end());
+        let mmio = vm
+            .devices
+            .iter()
+            .flat_map(|d| d.mmio.iter().map(Range::end));
+        let shared = self
+            .shared_of(vm.name)
+            .map(|(s, p)| Range::new(p.ipa, s.size).end());
+        ram.chain(mmio).chain(shared).max().unwrap_or(0)
+    }
+
     pub fn gpu_vm(&self) -> Option<&Vm> {
         self.gpu_owner.and_then(|n| self.vm(n))
     }
@@ -458,6 +472,8 @@ mod tests {
         assert_eq!(PLAN.gpu_vm().map(|v| v.name), Some("b"));
         assert!(PLAN.display_vm().is_none());
         assert_eq!(PLAN.console_vm().map(|v| v.vmid), Some(2));
+        assert_eq!(PLAN.ipa_end(PLAN.vm("b").unwrap()), 0x9020_0000);
+        assert_eq!(PLAN.ipa_end(PLAN.vm("a").unwrap()), 0x4020_0000);
         assert!(PLAN.vm("b").unwrap().owns_spi(Spi(2)));
         assert!(!PLAN.vm("a").unwrap().owns_spi(Spi(2)));
     }

@@ -36,6 +36,8 @@ fn qemu_virt_cockpit_layout() {
     let gpu = plan.gpu_vm().unwrap();
     assert_eq!(gpu.name, "gpu");
     assert_eq!(gpu.ram_size(), 768 << 20);
+    // The 64-bit PCIe window ends at 1 TiB: a 40-bit stage-2 input size.
+    assert_eq!(plan.ipa_end(gpu), 1 << 40);
     assert!(gpu.owns_spi(Spi(3)) && !cluster.owns_spi(Spi(3)));
     assert_eq!(plan.display_vm().unwrap().name, "gpu");
     assert_eq!(plan.console_vm().unwrap().name, "ivi");
