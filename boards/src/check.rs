@@ -1,0 +1,493 @@
+//! Build-time checks of a board file. Every check reports through the sink
+//! and carries on, so one run lists every problem.
+
+use std::collections::BTreeMap;
+use std::prelude::rust_2021::*;
+
+use crate::error::{Errors, Sink};
+use crate::model::{Range, Spi};
+use crate::parse::{Board, RangeCfg};
+
+/// Stage-2 granule: the smallest unit a VM's mappings can have.
+pub const PAGE: u64 = 0x1000;
+/// VMIDs are 8 bits (16-bit VMIDs are optional in the architecture).
+pub const MAX_VMID: u64 = 255;
+/// Size of a GICv3 distributor frame, which each VM sees virtualized.
+const GICD_SIZE: u64 = 0x1_0000;
+
+pub fn fmt_range(r: &Range) -> String {
+    format!("{:#x}..{:#x}", r.base, r.end())
+}
+
+fn range(r: &RangeCfg) -> Range {
+    Range::new(r.base, r.size.0)
+}
+
+fn vm_entry(name: &str) -> String {
+    format!("vm \"{name}\"")
+}
+
+fn shared_entry(name: &str) -> String {
+    format!("shared \"{name}\"")
+}
+
+fn check_addr(s: &mut Sink, entry: &str, what: &str, addr: u64) {
+    if !addr.is_multiple_of(PAGE) {
+        s.err(entry, format!("{what} {addr:#x} is not 4 KiB aligned"));
+    }
+}
+
+fn check_size(s: &mut Sink, entry: &str, size: u64) {
+    if size == 0 {
+        s.err(entry, "size is zero");
+    } else if !size.is_multiple_of(PAGE) {
+        s.err(entry, format!("size {size:#x} is not a multiple of 4 KiB"));
+    }
+}
+
+fn check_spi(s: &mut Sink, entry: &str, spi: u32) {
+    if spi > Spi::MAX {
+        s.err(
+            entry,
+            format!("SPI {spi} is beyond the last GICv3 SPI ({})", Spi::MAX),
+        );
+    }
+}
+
+/// Reports, for each range, the earlier ranges of the list it overlaps.
+/// `space` says which address space ("guest-physical", "physical").
+fn check_overlaps(s: &mut Sink, space: &str, ranges: &[(String, Range)]) {
+    for (i, (entry, r)) in ranges.iter().enumerate() {
+        for (other, o) in &ranges[..i] {
+            if r.overlaps(o) {
+                s.err(
+                    entry,
+                    format!(
+                        "{space} range {} overlaps {other} ({})",
+                        fmt_range(r),
+                        fmt_range(o)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Structure and naming checks; run before addresses are assigned.
+pub fn check(board: &Board, errors: &mut Errors) {
+    let mut s = Sink {
+        file: &board.file,
+        errors,
+    };
+    check_platform(board, &mut s);
+    check_vms(board, &mut s);
+    check_shared(board, &mut s);
+    check_owners(board, &mut s);
+}
+
+fn check_platform(board: &Board, s: &mut Sink) {
+    let p = &board.platform;
+    if p.ram.is_empty() {
+        s.err("platform.ram", "no RAM range");
+    }
+    for (i, r) in p.ram.iter().enumerate() {
+        let e = format!("platform.ram[{i}]");
+        check_addr(s, &e, "base", r.base);
+        check_size(s, &e, r.size.0);
+    }
+    let hyp = range(&p.hypervisor);
+    check_addr(s, "platform.hypervisor", "base", hyp.base);
+    check_size(s, "platform.hypervisor", hyp.size);
+    if !p.ram.iter().any(|r| range(r).contains_range(&hyp)) {
+        s.err(
+            "platform.hypervisor",
+            format!("range {} is outside RAM", fmt_range(&hyp)),
+        );
+    }
+    if p.cpus.is_empty() {
+        s.err("platform.cpus", "no CPU");
+    }
+    for (i, c) in p.cpus.iter().enumerate() {
+        let e = format!("platform.cpus[{i}]");
+        if let Some(j) = p.cpus[..i].iter().position(|o| o.core == c.core) {
+            s.err(&e, format!("core {} is already cpus[{j}]", c.core));
+        }
+        if let Some(j) = p.cpus[..i].iter().position(|o| o.mpidr == c.mpidr) {
+            s.err(&e, format!("mpidr {:#x} is already cpus[{j}]", c.mpidr));
+        }
+    }
+    check_addr(s, "platform.uart", "base", p.uart.base);
+    check_size(s, "platform.uart", p.uart.size.0);
+    check_spi(s, "platform.uart", p.uart.spi);
+    check_addr(s, "platform.gic", "distributor", p.gic.distributor);
+    check_addr(s, "platform.gic", "redistributor", p.gic.redistributor);
+    check_size(s, "platform.gic", p.gic.redistributor_stride.0);
+    if let Some(smmu) = &p.smmu {
+        check_addr(s, "platform.smmu", "base", smmu.base);
+        check_size(s, "platform.smmu", smmu.size.0);
+    }
+    let mut spi_owner: BTreeMap<u32, &str> = BTreeMap::new();
+    for (i, d) in p.devices.iter().enumerate() {
+        let e = format!("platform device \"{}\"", d.name);
+        if p.devices[..i].iter().any(|o| o.name == d.name) {
+            s.err(&e, "duplicate device name");
+        }
+        for (j, m) in d.mmio.iter().enumerate() {
+            let e = format!("{e} mmio[{j}]");
+            check_addr(s, &e, "base", m.base);
+            check_size(s, &e, m.size.0);
+        }
+        for &spi in &d.spis {
+            check_spi(s, &e, spi);
+            if spi == p.uart.spi {
+                s.err(&e, format!("SPI {spi} is the console UART's"));
+            } else if let Some(other) = spi_owner.insert(spi, &d.name) {
+                if other != d.name {
+                    s.err(&e, format!("SPI {spi} is already device \"{other}\"'s"));
+                }
+            }
+        }
+    }
+    // A passed-through window over RAM or the hypervisor's own hardware
+    // would hand a VM the keys to the others.
+    let mut map: Vec<(String, Range)> = p
+        .ram
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("platform.ram[{i}]"), range(r)))
+        .collect();
+    map.push((
+        "platform.uart".into(),
+        Range::new(p.uart.base, p.uart.size.0),
+    ));
+    map.push((
+        "platform.gic distributor".into(),
+        Range::new(p.gic.distributor, GICD_SIZE),
+    ));
+    map.push((
+        "platform.gic redistributors".into(),
+        Range::new(
+            p.gic.redistributor,
+            p.gic
+                .redistributor_stride
+                .0
+                .saturating_mul(p.cpus.len() as u64),
+        ),
+    ));
+    if let Some(smmu) = &p.smmu {
+        map.push(("platform.smmu".into(), range(smmu)));
+    }
+    for d in &p.devices {
+        for (j, m) in d.mmio.iter().enumerate() {
+            map.push((
+                format!("platform device \"{}\" mmio[{j}]", d.name),
+                range(m),
+            ));
+        }
+    }
+    check_overlaps(s, "physical", &map);
+    for (key, dev) in [("platform.gpu", &p.gpu), ("platform.display", &p.display)] {
+        if let Some(dev) = dev {
+            if !p.devices.iter().any(|d| &d.name == dev) {
+                s.err(key, format!("unknown device \"{dev}\""));
+            }
+        }
+    }
+}
+
+fn check_vms(board: &Board, s: &mut Sink) {
+    let p = &board.platform;
+    let vmids = board.vmids();
+    let mut core_owner: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut device_owner: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut spi_owner: BTreeMap<u32, &str> = BTreeMap::new();
+    let cores: Vec<String> = p.cpus.iter().map(|c| format!("{}", c.core)).collect();
+    for (i, vm) in board.vms.iter().enumerate() {
+        let e = vm_entry(&vm.name);
+        if let Some(j) = board.vms[..i].iter().position(|o| o.name == vm.name) {
+            s.err(&e, format!("duplicate vm name (vm[{i}] and vm[{j}])"));
+        }
+        match (vm.vmid, vmids[i]) {
+            (Some(0), _) => s.err(&e, "vmid 0 is reserved (use 1..=255)"),
+            (Some(id), _) if id > MAX_VMID => {
+                s.err(&e, format!("vmid {id} overflows the 8-bit VMID (1..=255)"))
+            }
+            (None, id) if id > MAX_VMID => s.err(
+                &e,
+                format!("automatic vmid {id} overflows the 8-bit VMID (at most 255 VMs)"),
+            ),
+            (_, id) => {
+                if let Some(j) = vmids[..i].iter().position(|&o| o == id) {
+                    s.err(
+                        &e,
+                        format!("vmid {id} is already vm \"{}\"'s", board.vms[j].name),
+                    );
+                }
+            }
+        }
+
+        if vm.cores.is_empty() {
+            s.err(&e, "has no cores");
+        }
+        for (j, &c) in vm.cores.iter().enumerate() {
+            if !p.cpus.iter().any(|cpu| cpu.core == c) {
+                s.err(
+                    &e,
+                    format!(
+                        "core {c} is not a core of platform \"{}\" (cores: {})",
+                        p.name,
+                        cores.join(", ")
+                    ),
+                );
+            } else if vm.cores[..j].contains(&c) {
+                s.err(&e, format!("core {c} is listed twice"));
+            } else if let Some(other) = core_owner.insert(c, &vm.name) {
+                s.err(&e, format!("core {c} is already in vm \"{other}\""));
+                core_owner.insert(c, other);
+            }
+        }
+
+        if vm.memory.is_empty() {
+            s.err(&e, "has no memory");
+        }
+        for (j, m) in vm.memory.iter().enumerate() {
+            let e = format!("{e} memory[{j}]");
+            check_addr(s, &e, "ipa", m.ipa);
+            check_size(s, &e, m.size.0);
+            if let Some(phys) = m.phys {
+                check_addr(s, &e, "phys", phys);
+            }
+        }
+        let in_memory = |ipa: u64| {
+            vm.memory
+                .iter()
+                .any(|m| Range::new(m.ipa, m.size.0).contains(ipa))
+        };
+        for (j, img) in vm.images.iter().enumerate() {
+            if !in_memory(img.ipa) {
+                s.err(
+                    &format!("{e} image[{j}]"),
+                    format!(
+                        "load address {:#x} of \"{}\" is outside the VM's memory",
+                        img.ipa, img.name
+                    ),
+                );
+            }
+        }
+        if let Some(entry) = vm.entry {
+            if !in_memory(entry) {
+                s.err(&e, format!("entry {entry:#x} is outside the VM's memory"));
+            }
+        }
+
+        let names: Vec<&str> = p.devices.iter().map(|d| d.name.as_str()).collect();
+        for (j, d) in vm.devices.iter().enumerate() {
+            if !names.contains(&d.as_str()) {
+                s.err(
+                    &e,
+                    format!(
+                        "unknown device \"{d}\" (platform devices: {})",
+                        names.join(", ")
+                    ),
+                );
+            } else if vm.devices[..j].contains(d) {
+                s.err(&e, format!("device \"{d}\" is listed twice"));
+            } else if let Some(other) = device_owner.insert(d, &vm.name) {
+                s.err(
+                    &e,
+                    format!("device \"{d}\" is already passed through to vm \"{other}\""),
+                );
+                device_owner.insert(d, other);
+            }
+        }
+        // Device SPIs follow the device (checked above); explicit ones must
+        // not be another VM's nor the hypervisor's console.
+        for &spi in &vm.interrupts {
+            check_spi(s, &e, spi);
+            if spi == p.uart.spi {
+                s.err(
+                    &e,
+                    format!("SPI {spi} is the console UART's, which the hypervisor owns"),
+                );
+            }
+        }
+        for spi in vm.spis(p) {
+            match spi_owner.get(&spi) {
+                Some(other) if *other != vm.name => s.err(
+                    &e,
+                    format!("SPI {spi} is already passed through to vm \"{other}\""),
+                ),
+                _ => {
+                    spi_owner.insert(spi, &vm.name);
+                }
+            }
+        }
+
+        check_overlaps(s, "guest-physical", &guest_map(board, i));
+    }
+}
+
+/// Everything a VM sees in its guest-physical space, labelled by entry:
+/// RAM, passed-through MMIO (identity mapped), shared-memory windows and the
+/// hypervisor's emulated GIC and UART.
+fn guest_map(board: &Board, vm_index: usize) -> Vec<(String, Range)> {
+    let p = &board.platform;
+    let vm = &board.vms[vm_index];
+    let e = vm_entry(&vm.name);
+    let mut map = Vec::new();
+    for (j, m) in vm.memory.iter().enumerate() {
+        map.push((format!("{e} memory[{j}]"), Range::new(m.ipa, m.size.0)));
+    }
+    for d in &vm.devices {
+        if let Some(dev) = p.devices.iter().find(|x| &x.name == d) {
+            for (j, m) in dev.mmio.iter().enumerate() {
+                map.push((format!("{e} device \"{d}\" mmio[{j}]"), range(m)));
+            }
+        }
+    }
+    for sh in &board.shared {
+        for (j, peer) in sh.peers.iter().enumerate() {
+            if peer.vm == vm.name {
+                let r = Range::new(peer.ipa, sh.size.0);
+                map.push((format!("{} peer[{j}]", shared_entry(&sh.name)), r));
+            }
+        }
+    }
+    map.push((
+        format!("{e} virtual GIC distributor"),
+        Range::new(p.gic.distributor, GICD_SIZE),
+    ));
+    map.push((
+        format!("{e} virtual GIC redistributors"),
+        Range::new(
+            p.gic.redistributor,
+            p.gic
+                .redistributor_stride
+                .0
+                .saturating_mul(vm.cores.len().max(1) as u64),
+        ),
+    ));
+    map.push((
+        format!("{e} virtual UART"),
+        Range::new(p.uart.base, p.uart.size.0),
+    ));
+    map
+}
+
+fn check_shared(board: &Board, s: &mut Sink) {
+    let p = &board.platform;
+    // Doorbells already given out, per VM: SPI -> region name.
+    let mut doorbells: BTreeMap<(&str, u32), &str> = BTreeMap::new();
+    for (i, sh) in board.shared.iter().enumerate() {
+        let e = shared_entry(&sh.name);
+        if board.shared[..i].iter().any(|o| o.name == sh.name) {
+            s.err(&e, "duplicate shared region name");
+        }
+        check_size(s, &e, sh.size.0);
+        if let Some(phys) = sh.phys {
+            check_addr(s, &e, "phys", phys);
+        }
+        if sh.peers.is_empty() {
+            s.err(&e, "has no peers");
+        }
+        for w in &sh.writers {
+            if !sh.peers.iter().any(|p| &p.vm == w) {
+                s.err(&e, format!("writer \"{w}\" is not a peer"));
+            }
+        }
+        for (j, peer) in sh.peers.iter().enumerate() {
+            let pe = format!("{e} peer[{j}]");
+            check_addr(s, &pe, "ipa", peer.ipa);
+            let Some(vm) = board.vms.iter().find(|v| v.name == peer.vm) else {
+                s.err(&pe, format!("unknown vm \"{}\"", peer.vm));
+                continue;
+            };
+            if sh.peers[..j].iter().any(|o| o.vm == peer.vm) {
+                s.err(&pe, format!("vm \"{}\" is a peer twice", peer.vm));
+            }
+            let Some(db) = peer.doorbell else { continue };
+            check_spi(s, &pe, db);
+            if vm.spis(p).contains(&db) {
+                s.err(
+                    &pe,
+                    format!(
+                        "doorbell SPI {db} collides with an interrupt passed through to vm \"{}\"",
+                        vm.name
+                    ),
+                );
+            } else if db == p.uart.spi {
+                s.err(
+                    &pe,
+                    format!("doorbell SPI {db} collides with the virtual UART's SPI"),
+                );
+            } else if let Some(other) = doorbells.insert((&vm.name, db), &sh.name) {
+                s.err(
+                    &pe,
+                    format!(
+                        "doorbell SPI {db} is already the doorbell of shared \"{other}\" in vm \"{}\"",
+                        vm.name
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn check_owners(board: &Board, s: &mut Sink) {
+    let p = &board.platform;
+    let o = &board.owners;
+    for (key, owner, device, what) in [
+        ("owners.gpu", &o.gpu, &p.gpu, "the GPU"),
+        ("owners.display", &o.display, &p.display, "the display"),
+        ("owners.console", &o.console, &None, "console input"),
+    ] {
+        let Some(owner) = owner else { continue };
+        let Some(vm) = board.vms.iter().find(|v| &v.name == owner) else {
+            s.err(key, format!("unknown vm \"{owner}\""));
+            continue;
+        };
+        if let Some(dev) = device {
+            if !vm.devices.contains(dev) {
+                s.err(
+                    key,
+                    format!(
+                        "vm \"{owner}\" owns {what} but does not pass through device \"{dev}\""
+                    ),
+                );
+            }
+        }
+    }
+    if board.vms.is_empty() {
+        s.err("vm", "the plan has no VM");
+    }
+}
+
+/// Physical placement checks, once every region has an address: inside RAM
+/// and no two of hypervisor, VM memory and shared regions overlapping.
+pub fn check_placement(board: &Board, errors: &mut Errors) {
+    let mut s = Sink {
+        file: &board.file,
+        errors,
+    };
+    let p = &board.platform;
+    let mut placed = vec![(String::from("platform.hypervisor"), range(&p.hypervisor))];
+    for vm in &board.vms {
+        for (j, m) in vm.memory.iter().enumerate() {
+            let pa = m.phys.expect("assigned");
+            placed.push((
+                format!("{} memory[{j}]", vm_entry(&vm.name)),
+                Range::new(pa, m.size.0),
+            ));
+        }
+    }
+    for sh in &board.shared {
+        let pa = sh.phys.expect("assigned");
+        placed.push((shared_entry(&sh.name), Range::new(pa, sh.size.0)));
+    }
+    for (e, r) in &placed[1..] {
+        if !p.ram.iter().any(|ram| range(ram).contains_range(r)) {
+            s.err(e, format!("physical range {} is outside RAM", fmt_range(r)));
+        }
+    }
+    check_overlaps(&mut s, "physical", &placed);
+}

@@ -1,0 +1,571 @@
+//! One test per check: a small valid board, broken in one place, must fail
+//! with exactly the message that names the file, the entry and the reason.
+
+use tessera_boards::load_str;
+
+const BASE: &str = r#"
+[platform]
+name = "mini"
+ram = [{ base = 0x4000_0000, size = "256M" }]
+hypervisor = { base = 0x4000_0000, size = "16M" }
+cpus = [{ core = 0, mpidr = 0x0 }, { core = 1, mpidr = 0x1 }, { core = 2, mpidr = 0x2 }]
+uart = { base = 0x0900_0000, size = "4K", spi = 1 }
+gic = { distributor = 0x0800_0000, redistributor = 0x080A_0000, redistributor_stride = "128K" }
+gpu = "pcie"
+
+[[platform.device]]
+name = "pcie"
+mmio = [{ base = 0x1000_0000, size = "256M" }]
+spis = [3, 4]
+
+[[platform.device]]
+name = "rtc"
+mmio = [{ base = 0x0901_0000, size = "4K" }]
+spis = [2]
+
+[owners]
+gpu = "b"
+display = "b"
+
+[[vm]]
+name = "a"
+cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M" }]
+
+[[vm]]
+name = "b"
+cores = [1]
+memory = [{ ipa = 0x4000_0000, size = "16M" }]
+devices = ["pcie"]
+
+[[shared]]
+name = "ab"
+size = "2M"
+writers = ["a"]
+peer = [{ vm = "a", ipa = 0x5000_0000, doorbell = 40 }, { vm = "b", ipa = 0x5000_0000, doorbell = 40 }]
+"#;
+
+/// BASE with each `(from, to)` replacement applied; `from` must occur.
+fn board(edits: &[(&str, &str)]) -> String {
+    let mut text = BASE.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "edit target {from:?} not in BASE");
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+fn errors(edits: &[(&str, &str)]) -> Vec<String> {
+    match load_str("t.toml", &board(edits)) {
+        Ok(_) => panic!("board accepted after {edits:?}"),
+        Err(e) => e.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[track_caller]
+fn assert_error(edits: &[(&str, &str)], expected: &str) {
+    let errs = errors(edits);
+    assert!(
+        errs.iter().any(|e| e == expected),
+        "expected {expected:?} among {errs:#?}"
+    );
+}
+
+const A_MEM: &str = r#"memory = [{ ipa = 0x4000_0000, size = "16M" }]
+devices"#;
+
+#[test]
+fn base_board_is_valid_and_placed_after_the_hypervisor() {
+    let plan = load_str("t.toml", BASE).unwrap().plan();
+    let pa: Vec<u64> = plan.vms.iter().map(|v| v.memory[0].pa).collect();
+    assert_eq!(pa, [0x4100_0000, 0x4200_0000]);
+    assert_eq!(plan.shared[0].pa, 0x4300_0000);
+    assert_eq!(plan.vm("b").unwrap().vmid, 2);
+}
+
+#[test]
+fn explicit_phys_is_kept_and_avoided() {
+    let b = load_str(
+        "t.toml",
+        &board(&[(
+            r#"cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M" }]"#,
+            r#"cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M", phys = 0x4100_0000 }]"#,
+        )]),
+    )
+    .unwrap();
+    let plan = b.plan();
+    assert_eq!(plan.vm("a").unwrap().memory[0].pa, 0x4100_0000);
+    assert_eq!(plan.vm("b").unwrap().memory[0].pa, 0x4200_0000);
+}
+
+#[test]
+fn overlap_between_vms() {
+    assert_error(
+        &[
+            (
+                r#"cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M" }]"#,
+                r#"cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M", phys = 0x4100_0000 }]"#,
+            ),
+            (
+                A_MEM,
+                r#"memory = [{ ipa = 0x4000_0000, size = "16M", phys = 0x4180_0000 }]
+devices"#,
+            ),
+        ],
+        "t.toml: vm \"b\" memory[0]: physical range 0x41800000..0x42800000 overlaps vm \"a\" memory[0] (0x41000000..0x42000000)",
+    );
+}
+
+#[test]
+fn overlap_with_shared_region() {
+    assert_error(
+        &[
+            (A_MEM, r#"memory = [{ ipa = 0x4000_0000, size = "16M", phys = 0x4400_0000 }]
+devices"#),
+            (r#"size = "2M""#, r#"size = "2M"
+phys = 0x4480_0000"#),
+        ],
+        "t.toml: shared \"ab\": physical range 0x44800000..0x44a00000 overlaps vm \"b\" memory[0] (0x44000000..0x45000000)",
+    );
+}
+
+#[test]
+fn overlap_with_hypervisor() {
+    assert_error(
+        &[(A_MEM, r#"memory = [{ ipa = 0x4000_0000, size = "16M", phys = 0x40f0_0000 }]
+devices"#)],
+        "t.toml: vm \"b\" memory[0]: physical range 0x40f00000..0x41f00000 overlaps platform.hypervisor (0x40000000..0x41000000)",
+    );
+}
+
+#[test]
+fn guest_physical_overlap_between_memory_regions() {
+    assert_error(
+        &[(
+            A_MEM,
+            r#"memory = [{ ipa = 0x4000_0000, size = "16M" }, { ipa = 0x40ff_f000, size = "4K" }]
+devices"#,
+        )],
+        "t.toml: vm \"b\" memory[1]: guest-physical range 0x40fff000..0x41000000 overlaps vm \"b\" memory[0] (0x40000000..0x41000000)",
+    );
+}
+
+#[test]
+fn guest_physical_overlap_with_device() {
+    assert_error(
+        &[(A_MEM, r#"memory = [{ ipa = 0x1000_0000, size = "16M" }]
+devices"#)],
+        "t.toml: vm \"b\" device \"pcie\" mmio[0]: guest-physical range 0x10000000..0x20000000 overlaps vm \"b\" memory[0] (0x10000000..0x11000000)",
+    );
+}
+
+#[test]
+fn guest_physical_overlap_with_shared_window() {
+    assert_error(
+        &[(r#"{ vm = "a", ipa = 0x5000_0000"#, r#"{ vm = "a", ipa = 0x40ff_0000"#)],
+        "t.toml: shared \"ab\" peer[0]: guest-physical range 0x40ff0000..0x411f0000 overlaps vm \"a\" memory[0] (0x40000000..0x41000000)",
+    );
+}
+
+#[test]
+fn guest_physical_overlap_with_virtual_gic() {
+    assert_error(
+        &[(A_MEM, r#"memory = [{ ipa = 0x0800_0000, size = "2M" }]
+devices"#)],
+        "t.toml: vm \"b\" virtual GIC distributor: guest-physical range 0x8000000..0x8010000 overlaps vm \"b\" memory[0] (0x8000000..0x8200000)",
+    );
+}
+
+#[test]
+fn core_in_two_vms() {
+    assert_error(
+        &[("cores = [1]", "cores = [0]")],
+        "t.toml: vm \"b\": core 0 is already in vm \"a\"",
+    );
+}
+
+#[test]
+fn core_the_platform_lacks() {
+    assert_error(
+        &[("cores = [1]", "cores = [1, 7]")],
+        "t.toml: vm \"b\": core 7 is not a core of platform \"mini\" (cores: 0, 1, 2)",
+    );
+}
+
+#[test]
+fn memory_outside_ram() {
+    assert_error(
+        &[(
+            A_MEM,
+            r#"memory = [{ ipa = 0x4000_0000, size = "16M", phys = 0x4f80_0000 }]
+devices"#,
+        )],
+        "t.toml: vm \"b\" memory[0]: physical range 0x4f800000..0x50800000 is outside RAM",
+    );
+}
+
+#[test]
+fn memory_that_does_not_fit_in_ram() {
+    assert_error(
+        &[(A_MEM, r#"memory = [{ ipa = 0x4000_0000, size = "250M" }]
+devices"#)],
+        "t.toml: vm \"b\" memory[0]: no free 2 MiB-aligned RAM for 0xfa00000 bytes (free: 0x42000000..0x50000000)",
+    );
+}
+
+#[test]
+fn unaligned_size() {
+    assert_error(
+        &[(
+            A_MEM,
+            r#"memory = [{ ipa = 0x4000_0000, size = 0x1800 }]
+devices"#,
+        )],
+        "t.toml: vm \"b\" memory[0]: size 0x1800 is not a multiple of 4 KiB",
+    );
+}
+
+#[test]
+fn unaligned_ipa_and_phys() {
+    let errs = errors(&[(
+        A_MEM,
+        r#"memory = [{ ipa = 0x4000_0800, size = "16M", phys = 0x4400_0010 }]
+devices"#,
+    )]);
+    assert!(
+        errs.contains(&"t.toml: vm \"b\" memory[0]: ipa 0x40000800 is not 4 KiB aligned".into()),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.contains(&"t.toml: vm \"b\" memory[0]: phys 0x44000010 is not 4 KiB aligned".into()),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn unaligned_shared_size() {
+    assert_error(
+        &[(r#"size = "2M""#, r#"size = 0x1401"#)],
+        "t.toml: shared \"ab\": size 0x1401 is not a multiple of 4 KiB",
+    );
+}
+
+#[test]
+fn shared_region_naming_unknown_vm() {
+    assert_error(
+        &[(r#"{ vm = "b", ipa"#, r#"{ vm = "zz", ipa"#)],
+        "t.toml: shared \"ab\" peer[1]: unknown vm \"zz\"",
+    );
+}
+
+#[test]
+fn writer_that_is_not_a_peer() {
+    assert_error(
+        &[(r#"writers = ["a"]"#, r#"writers = ["a", "c"]"#)],
+        "t.toml: shared \"ab\": writer \"c\" is not a peer",
+    );
+}
+
+#[test]
+fn device_in_two_vms() {
+    assert_error(
+        &[("cores = [0]", "cores = [0]\ndevices = [\"pcie\"]")],
+        "t.toml: vm \"b\": device \"pcie\" is already passed through to vm \"a\"",
+    );
+}
+
+#[test]
+fn unknown_device() {
+    assert_error(
+        &[(r#"devices = ["pcie"]"#, r#"devices = ["pcie", "nic"]"#)],
+        "t.toml: vm \"b\": unknown device \"nic\" (platform devices: pcie, rtc)",
+    );
+}
+
+#[test]
+fn duplicate_vm_name() {
+    assert_error(
+        &[(r#"name = "b""#, r#"name = "a""#)],
+        "t.toml: vm \"a\": duplicate vm name (vm[1] and vm[0])",
+    );
+}
+
+#[test]
+fn vm_without_cores() {
+    assert_error(
+        &[("cores = [1]", "cores = []")],
+        "t.toml: vm \"b\": has no cores",
+    );
+}
+
+#[test]
+fn vm_without_memory() {
+    assert_error(
+        &[(A_MEM, "memory = []\ndevices")],
+        "t.toml: vm \"b\": has no memory",
+    );
+}
+
+#[test]
+fn doorbell_colliding_with_passed_through_interrupt() {
+    assert_error(
+        &[(r#"ipa = 0x5000_0000, doorbell = 40 }]"#, r#"ipa = 0x5000_0000, doorbell = 4 }]"#)],
+        "t.toml: shared \"ab\" peer[1]: doorbell SPI 4 collides with an interrupt passed through to vm \"b\"",
+    );
+}
+
+#[test]
+fn doorbell_colliding_with_another_doorbell() {
+    let second = r#"
+[[shared]]
+name = "ab2"
+size = "2M"
+peer = [{ vm = "a", ipa = 0x6000_0000, doorbell = 40 }]
+"#;
+    let text = format!("{BASE}{second}");
+    let errs: Vec<String> = load_str("t.toml", &text)
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        errs,
+        ["t.toml: shared \"ab2\" peer[0]: doorbell SPI 40 is already the doorbell of shared \"ab\" in vm \"a\""]
+    );
+}
+
+#[test]
+fn gpu_and_display_owner_naming_unknown_vm() {
+    let errs = errors(&[(
+        "gpu = \"b\"\ndisplay = \"b\"",
+        "gpu = \"x\"\ndisplay = \"y\"",
+    )]);
+    assert_eq!(
+        errs,
+        [
+            "t.toml: owners.gpu: unknown vm \"x\"",
+            "t.toml: owners.display: unknown vm \"y\""
+        ]
+    );
+}
+
+#[test]
+fn gpu_owner_without_the_gpu_device() {
+    assert_error(
+        &[("gpu = \"b\"", "gpu = \"a\"")],
+        "t.toml: owners.gpu: vm \"a\" owns the GPU but does not pass through device \"pcie\"",
+    );
+}
+
+#[test]
+fn vmid_overflow() {
+    assert_error(
+        &[(r#"name = "b""#, "name = \"b\"\nvmid = 256")],
+        "t.toml: vm \"b\": vmid 256 overflows the 8-bit VMID (1..=255)",
+    );
+}
+
+#[test]
+fn automatic_vmid_overflow() {
+    // 255 explicit VMIDs leave none for the automatic one; the extra VMs
+    // also lack cores, which must not hide the VMID error.
+    let mut text = BASE.replace(r#"name = "a""#, "name = \"a\"\nvmid = 1");
+    for i in 3..=255 {
+        text.push_str(&format!(
+            "\n[[vm]]\nname = \"v{i}\"\nvmid = {i}\ncores = []\n"
+        ));
+    }
+    text = text.replacen(r#"name = "b""#, "name = \"b\"\nvmid = 2", 1);
+    text.push_str("\n[[vm]]\nname = \"last\"\ncores = []\n");
+    let errs = load_str("t.toml", &text).unwrap_err().to_string();
+    assert!(
+        errs.contains(
+            "t.toml: vm \"last\": automatic vmid 256 overflows the 8-bit VMID (at most 255 VMs)"
+        ),
+        "{errs}"
+    );
+}
+
+#[test]
+fn duplicate_vmid() {
+    assert_error(
+        &[
+            (r#"name = "a""#, "name = \"a\"\nvmid = 7"),
+            (r#"name = "b""#, "name = \"b\"\nvmid = 7"),
+        ],
+        "t.toml: vm \"b\": vmid 7 is already vm \"a\"'s",
+    );
+}
+
+#[test]
+fn unknown_key_is_an_error() {
+    let errs = errors(&[("cores = [0]", "cores = [0]\ncolour = \"red\"")]);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("t.toml: TOML parse error at line "),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].contains("unknown field `colour`"), "{}", errs[0]);
+}
+
+#[test]
+fn bad_size_string_is_an_error() {
+    let errs = errors(&[(r#"size = "2M""#, r#"size = "2Q""#)]);
+    assert!(
+        errs[0].contains("size \"2Q\": unknown unit `Q`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let errs = errors(&[
+        ("cores = [1]", "cores = [0]"),
+        (r#"devices = ["pcie"]"#, r#"devices = ["nic"]"#),
+        (r#"writers = ["a"]"#, r#"writers = ["c"]"#),
+    ]);
+    assert_eq!(
+        errs,
+        [
+            "t.toml: vm \"b\": core 0 is already in vm \"a\"",
+            "t.toml: vm \"b\": unknown device \"nic\" (platform devices: pcie, rtc)",
+            "t.toml: shared \"ab\": writer \"c\" is not a peer",
+            "t.toml: owners.gpu: vm \"b\" owns the GPU but does not pass through device \"pcie\"",
+        ]
+    );
+}
+
+/// The checks beyond the ones above, one row each: (edits, exact message).
+#[test]
+fn further_checks() {
+    let vm_a_mem = r#"cores = [0]
+memory = [{ ipa = 0x4000_0000, size = "16M" }]"#;
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[(vm_a_mem, "cores = [0]\nmemory = [{ ipa = 0x4000_0000, size = \"16M\" }]\nimage = [{ name = \"k\", ipa = 0x4100_0000 }]")],
+            "t.toml: vm \"a\" image[0]: load address 0x41000000 of \"k\" is outside the VM's memory",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\nentry = 0x1000")],
+            "t.toml: vm \"a\": entry 0x1000 is outside the VM's memory",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\ninterrupts = [3]")],
+            "t.toml: vm \"b\": SPI 3 is already passed through to vm \"a\"",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\ninterrupts = [1]")],
+            "t.toml: vm \"a\": SPI 1 is the console UART's, which the hypervisor owns",
+        ),
+        (
+            &[("cores = [0]", "cores = [0]\ninterrupts = [988]")],
+            "t.toml: vm \"a\": SPI 988 is beyond the last GICv3 SPI (987)",
+        ),
+        (
+            &[("cores = [0]", "cores = [0, 0]")],
+            "t.toml: vm \"a\": core 0 is listed twice",
+        ),
+        (
+            &[(r#"devices = ["pcie"]"#, r#"devices = ["pcie", "pcie"]"#)],
+            "t.toml: vm \"b\": device \"pcie\" is listed twice",
+        ),
+        (
+            &[(r#"name = "a""#, "name = \"a\"\nvmid = 0")],
+            "t.toml: vm \"a\": vmid 0 is reserved (use 1..=255)",
+        ),
+        (
+            &[("0x0901_0000, size = \"4K\" }]", "0x4800_0000, size = \"4K\" }]")],
+            "t.toml: platform device \"rtc\" mmio[0]: physical range 0x48000000..0x48001000 overlaps platform.ram[0] (0x40000000..0x50000000)",
+        ),
+        (
+            &[("0x0901_0000, size = \"4K\" }]", "0x0905_0000, size = \"4K\" }]"),
+                ("gpu = \"pcie\"", "gpu = \"pcie\"\nsmmu = { base = 0x0905_0000, size = \"128K\" }")],
+            "t.toml: platform device \"rtc\" mmio[0]: physical range 0x9050000..0x9051000 overlaps platform.smmu (0x9050000..0x9070000)",
+        ),
+        (
+            &[("0x0901_0000, size = \"4K\" }]", "0x0800_0000, size = \"4K\" }]")],
+            "t.toml: platform device \"rtc\" mmio[0]: physical range 0x8000000..0x8001000 overlaps platform.gic distributor (0x8000000..0x8010000)",
+        ),
+        (
+            &[("hypervisor = { base = 0x4000_0000", "hypervisor = { base = 0x3000_0000")],
+            "t.toml: platform.hypervisor: range 0x30000000..0x31000000 is outside RAM",
+        ),
+        (
+            &[("{ core = 2, mpidr = 0x2 }", "{ core = 1, mpidr = 0x2 }")],
+            "t.toml: platform.cpus[2]: core 1 is already cpus[1]",
+        ),
+        (
+            &[("{ core = 2, mpidr = 0x2 }", "{ core = 2, mpidr = 0x1 }")],
+            "t.toml: platform.cpus[2]: mpidr 0x1 is already cpus[1]",
+        ),
+        (
+            &[(r#"name = "rtc""#, r#"name = "pcie""#)],
+            "t.toml: platform device \"pcie\": duplicate device name",
+        ),
+        (
+            &[("spis = [2]", "spis = [4]")],
+            "t.toml: platform device \"rtc\": SPI 4 is already device \"pcie\"'s",
+        ),
+        (
+            &[("spis = [2]", "spis = [1]")],
+            "t.toml: platform device \"rtc\": SPI 1 is the console UART's",
+        ),
+        (
+            &[("gpu = \"pcie\"", "gpu = \"gfx\"")],
+            "t.toml: platform.gpu: unknown device \"gfx\"",
+        ),
+        (
+            &[("display = \"b\"", "display = \"b\"\nconsole = \"q\"")],
+            "t.toml: owners.console: unknown vm \"q\"",
+        ),
+        (
+            &[(r#"{ vm = "b", ipa"#, r#"{ vm = "a", ipa"#)],
+            "t.toml: shared \"ab\" peer[1]: vm \"a\" is a peer twice",
+        ),
+        (
+            &[(r#"ipa = 0x5000_0000, doorbell = 40 }]"#, r#"ipa = 0x5000_0000, doorbell = 1 }]"#)],
+            "t.toml: shared \"ab\" peer[1]: doorbell SPI 1 collides with the virtual UART's SPI",
+        ),
+        (
+            &[(r#"size = "2M""#, "size = \"2M\"\nphys = 0x4400_0400")],
+            "t.toml: shared \"ab\": phys 0x44000400 is not 4 KiB aligned",
+        ),
+        (
+            &[(r#"{ vm = "a", ipa = 0x5000_0000"#, r#"{ vm = "a", ipa = 0x5000_0200"#)],
+            "t.toml: shared \"ab\" peer[0]: ipa 0x50000200 is not 4 KiB aligned",
+        ),
+        (
+            &[(r#"size = "2M""#, r#"size = "240M""#)],
+            "t.toml: shared \"ab\": no free 2 MiB-aligned RAM for 0xf000000 bytes (free: 0x43000000..0x50000000)",
+        ),
+        (
+            &[(r#"size = "2M""#, r#"size = 0"#)],
+            "t.toml: shared \"ab\": size is zero",
+        ),
+    ];
+    for (edits, expected) in cases {
+        let errs = errors(edits);
+        assert!(
+            errs.iter().any(|e| e == expected),
+            "expected {expected:?} among {errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn shared_region_without_peers_or_duplicated() {
+    let extra = "\n[[shared]]\nname = \"ab\"\nsize = \"2M\"\npeer = []\n";
+    let errs = load_str("t.toml", &format!("{BASE}{extra}"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        errs,
+        "t.toml: shared \"ab\": duplicate shared region name\nt.toml: shared \"ab\": has no peers"
+    );
+}
