@@ -39,6 +39,7 @@ fn firmware_dtb(addr: u64) -> Result<&'static [u8], DtbError> {
 /// later lookup reads, so the firmware's copy is free again once we boot.
 #[repr(align(8))]
 struct DtbCopy([u8; 256 * 1024]);
+#[unsafe(link_section = ".noinit.dtb")]
 static mut DTB_COPY: DtbCopy = DtbCopy([0; 256 * 1024]);
 
 fn fatal(args: core::fmt::Arguments) -> ! {
@@ -158,19 +159,19 @@ fn init_this_core(p: &Platform) -> Result<u64, &'static str> {
     cpu::init_hcr();
     timer::init();
 
-    // One 100 us timer interrupt at EL2.
+    // One 10 us timer interrupt at EL2.
     let core = cpu::core_index();
     let freq = timer::frequency();
     irq::TIMER_FIRED_AT[core].store(0, Ordering::Relaxed);
     rd.enable_ppi(timer::CNTHP_INTID);
-    let deadline = timer::now() + freq / 10_000;
+    let deadline = timer::now() + freq / 100_000;
     timer::arm_el2(deadline);
     // SAFETY: unmask IRQs; the vector table is installed.
     unsafe { core::arch::asm!("msr daifclr, #2") };
     let give_up = deadline + freq / 10;
-    while irq::TIMER_FIRED_AT[core].load(Ordering::Acquire) == 0 && timer::now() < give_up {
-        core::hint::spin_loop();
-    }
+    timer::wait_until(give_up, || {
+        irq::TIMER_FIRED_AT[core].load(Ordering::Acquire) != 0
+    });
     // SAFETY: mask IRQs again; nothing at EL2 wants them yet.
     unsafe { core::arch::asm!("msr daifset, #2") };
     rd.disable_ppi(timer::CNTHP_INTID);
@@ -218,10 +219,7 @@ fn start_secondaries(p: &Platform, boot_mpidr: u64) -> (usize, usize) {
             continue;
         }
         let give_up = timer::now() + freq; // 1 s of counter time
-        while !ONLINE[index].load(Ordering::Acquire) && timer::now() < give_up {
-            core::hint::spin_loop();
-        }
-        if ONLINE[index].load(Ordering::Acquire) {
+        if timer::wait_until(give_up, || ONLINE[index].load(Ordering::Acquire)) {
             online += 1;
         } else {
             log::error!(
@@ -247,6 +245,8 @@ extern "C" fn secondary_main(index: usize) -> ! {
                 cpu::current_el()
             );
             ONLINE[index].store(true, Ordering::Release);
+            // SAFETY: wakes the boot core from WFE; no memory effects.
+            unsafe { core::arch::asm!("dsb ish", "sev") };
         }
         Err(e) => log::error!("core {index} (MPIDR {:#x}) failed: {e}", cpu::mpidr()),
     }

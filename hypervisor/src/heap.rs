@@ -9,6 +9,7 @@ pub const HEAP_SIZE: usize = 2 << 20;
 #[repr(C, align(4096))]
 struct Space([u8; HEAP_SIZE]);
 
+#[unsafe(link_section = ".noinit.heap")]
 static mut SPACE: Space = Space([0; HEAP_SIZE]);
 
 #[global_allocator]

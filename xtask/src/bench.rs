@@ -11,7 +11,7 @@ fn number_before(text: &str, marker: &str) -> Option<u64> {
     text[..i].split_whitespace().last()?.parse().ok()
 }
 
-fn boot() -> Result {
+fn boot(verbose: bool) -> Result {
     setup::all()?;
     let images = build::images()?;
     let bin_size = std::fs::metadata(&images.bin)
@@ -36,13 +36,17 @@ fn boot() -> Result {
         let ticks =
             number_before(line, "counter ticks from entry").ok_or("unparsable boot line")?;
         let since_reset = number_before(line, "since reset").ok_or("unparsable boot line")?;
-        // 62.5 MHz counter on QEMU virt: 16 ns, so 16 instructions, per tick.
-        let ns_per_tick = 16;
+        let freq = number_before(line, "Hz").ok_or("unparsable boot line")?;
+        // -icount shift=0: one instruction per virtual nanosecond.
+        let instr = |t: u64| (t as u128 * 1_000_000_000 / freq as u128) as u64;
         println!(
             "{name:<12} {ticks:>16} {:>18} {:>22}",
-            ticks * ns_per_tick,
-            since_reset * ns_per_tick
+            instr(ticks),
+            instr(since_reset)
         );
+        if verbose {
+            println!("{}", out.output);
+        }
     }
     println!("flat image size: {bin_size} bytes");
     Ok(())
@@ -50,7 +54,7 @@ fn boot() -> Result {
 
 pub fn run(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
-        None | Some("boot") => boot(),
+        None | Some("boot") => boot(args.iter().any(|a| a == "-v")),
         Some("gpu") => {
             let s = std::process::Command::new("bash")
                 .current_dir(crate::root())

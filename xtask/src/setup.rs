@@ -96,7 +96,7 @@ fn apt_install(packages: &[&str], backports: bool) -> Result {
     run(&args)
 }
 
-/// QEMU (10 or newer, for the machine features the tests use) and U-Boot.
+/// QEMU (10 or newer, for the machine features the tests use), U-Boot, dtc.
 pub fn qemu() -> Result {
     if qemu_major().is_none_or(|m| m < 10) {
         apt_install(&["qemu-system-arm"], true)?;
@@ -105,8 +105,16 @@ pub fn qemu() -> Result {
             other => return Err(format!("QEMU 10 or newer is needed, found {other:?}")),
         }
     }
+    // U-Boot for the second boot path; dtc for tests that edit a DTB.
+    let mut missing = Vec::new();
     if !std::path::Path::new(qemu_virt::UBOOT_BIN).exists() {
-        apt_install(&["u-boot-qemu"], false)?;
+        missing.push("u-boot-qemu");
+    }
+    if have("dtc", &["--version"]).is_none() {
+        missing.push("device-tree-compiler");
+    }
+    if !missing.is_empty() {
+        apt_install(&missing, false)?;
     }
     Ok(())
 }

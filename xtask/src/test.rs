@@ -87,7 +87,15 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
     match name {
         "host" => {
             let mut c = cargo();
-            c.args(["test", "--workspace", "--exclude", "tessera-tests"]);
+            // The board checker's parser is behind its `build` feature.
+            c.args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "tessera-tests",
+                "--features",
+                "tessera-boards/build",
+            ]);
             run_counted(c, tally)
         }
         "boot" => {

@@ -14,7 +14,7 @@ pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
 
 /// The entry code points `sp` into this; the symbol is what it uses.
 #[unsafe(no_mangle)]
-#[unsafe(link_section = ".bss.stacks")]
+#[unsafe(link_section = ".noinit.stacks")]
 static mut __stacks_start: Stacks = Stacks([[0; STACK_SIZE]; MAX_CPUS]);
 
 pub fn current_el() -> u8 {

@@ -17,7 +17,7 @@ pub fn now() -> u64 {
 }
 
 /// Per-core set-up: EL1 may read the physical counter and timer (guests
-/// expect that), no virtual offset, the EL2 timer off.
+/// expect that), no virtual offset, the EL2 timer off, an event stream on.
 pub fn init() {
     // SAFETY: EL2 timer control registers, owned by the hypervisor.
     unsafe {
@@ -26,7 +26,9 @@ pub fn init() {
             "msr cntvoff_el2, xzr",
             "msr cnthp_ctl_el2, xzr",
             "isb",
-            ctl = in(reg) 0b11u64, // EL1PCTEN, EL1PCEN
+            // EL1PCTEN, EL1PCEN; and an event stream (EVNTEN, every 2^16
+            // ticks) so that `wait_until` can sleep in WFE yet still time out.
+            ctl = in(reg) 0b11u64 | (1 << 2) | (15 << 4),
         );
     }
 }
@@ -48,4 +50,20 @@ pub fn arm_el2(deadline: u64) {
 pub fn disarm_el2() {
     // SAFETY: as above.
     unsafe { core::arch::asm!("msr cnthp_ctl_el2, xzr", "isb") };
+}
+
+/// Waits in low power (WFE) until `done` or the counter reaches `give_up`;
+/// returns whether `done` became true. Events come from SEV, interrupts and
+/// the event stream, so no wake-up can be missed for longer than 2^16 ticks.
+pub fn wait_until(give_up: u64, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if now() >= give_up {
+            return done();
+        }
+        // SAFETY: WFE only waits for an event.
+        unsafe { core::arch::asm!("wfe") };
+    }
 }
