@@ -8,8 +8,23 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Once;
 use tessera_hv::bootargs::{self, OnBootComplete, SelfTest};
 use tessera_hv::dtb::{self, Conduit, DtbError, Platform, Range};
+use tessera_hv::partition;
 
 static PLATFORM: Once<Platform<'static>> = Once::new();
+static DISTRIBUTOR: Once<gicv3::Distributor> = Once::new();
+static REDISTRIBUTORS: [Once<gicv3::Redistributor>; cpu::MAX_CPUS] = [const { Once::new() }; cpu::MAX_CPUS];
+/// Set by the boot core once the VMs are built: every core may enter its guest.
+static START_VMS: AtomicBool = AtomicBool::new(false);
+
+/// The physical GIC distributor (set up by the boot core).
+pub fn distributor() -> &'static gicv3::Distributor {
+    DISTRIBUTOR.get().expect("GIC distributor initialised at boot")
+}
+
+/// This core's physical redistributor.
+pub fn this_redistributor() -> &'static gicv3::Redistributor {
+    REDISTRIBUTORS[cpu::core_index()].get().expect("redistributor initialised at boot")
+}
 static ONLINE: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
 /// MPIDR each logical core was started with.
 static MPIDRS: [core::sync::atomic::AtomicU64; cpu::MAX_CPUS] =
@@ -95,6 +110,11 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         text.base, text.size, rodata.size, data.size, heap::HEAP_SIZE >> 10
     );
     println!("{platform}");
+    let plan = crate::vm::plan();
+    if let Err(m) = partition::check_against_dtb(plan, platform, text.base) {
+        fatal(format_args!("board file '{}' does not match this machine: {m}", plan.platform.name));
+    }
+    log::info!("board '{}': plan with {} VM(s) checked against the DTB", plan.platform.name, plan.vms.len());
     let options = bootargs::parse(platform.bootargs);
     if let Some(word) = options.unknown {
         log::warn!("ignoring unknown boot option '{word}'");
@@ -104,7 +124,7 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
     MPIDRS[0].store(boot_mpidr, Ordering::Relaxed);
     // SAFETY: the distributor from the DTB, mapped as device memory above;
     // this is the only instance.
-    let gicd = unsafe { gicv3::Distributor::new(&platform.gic) };
+    let gicd = DISTRIBUTOR.call_once(|| unsafe { gicv3::Distributor::new(&platform.gic) });
     if let Err(e) = gicd.init(boot_mpidr) {
         fatal(format_args!("GICv3 distributor: {e:?}"));
     }
@@ -142,8 +162,18 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         } else {
             log::error!("cannot power off: the DTB names no PSCI firmware");
         }
+        cpu::halt()
     }
-    cpu::halt()
+
+    let mpidrs: heapless::Vec<u64, { cpu::MAX_CPUS }> =
+        (0..total).map(|i| if ONLINE[i].load(Ordering::Acquire) { MPIDRS[i].load(Ordering::Relaxed) } else { u64::MAX }).collect();
+    let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
+    crate::vm::build_all(&mpidrs, ipa_bits, gicd);
+    crate::vm::start_all();
+    START_VMS.store(true, Ordering::Release);
+    // SAFETY: wakes the other cores from WFE; no memory effects.
+    unsafe { core::arch::asm!("dsb ish", "sev") };
+    crate::vcpu::run(0)
 }
 
 /// What every core does for itself: redistributor, CPU interface, timer,
@@ -250,6 +280,6 @@ extern "C" fn secondary_main(index: usize) -> ! {
         }
         Err(e) => log::error!("core {index} (MPIDR {:#x}) failed: {e}", cpu::mpidr()),
     }
-    let _ = MPIDRS[index].load(Ordering::Relaxed);
-    cpu::halt()
+    timer::wait_until(u64::MAX, || START_VMS.load(Ordering::Acquire));
+    crate::vcpu::run(index)
 }

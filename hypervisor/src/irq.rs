@@ -12,13 +12,19 @@ pub fn handle() {
     if intid >= gicv3::SPURIOUS_FIRST {
         return;
     }
+    gicv3::eoi(intid);
     match intid {
         timer::CNTHP_INTID => {
             let now = timer::now();
             timer::disarm_el2();
             TIMER_FIRED_AT[crate::arch::cpu::core_index()].store(now, Ordering::Release);
         }
-        other => log::warn!("unexpected interrupt {other}"),
+        // Forwarded to this core's guest, which deactivates it when done.
+        _ => match crate::vcpu::on_irq(intid) {
+            crate::vcpu::Irq::Forwarded => return,
+            crate::vcpu::Irq::Handled => {}
+            crate::vcpu::Irq::Unknown => log::warn!("unexpected interrupt {intid}"),
+        },
     }
-    gicv3::eoi(intid);
+    gicv3::deactivate(intid);
 }

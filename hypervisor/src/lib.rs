@@ -6,4 +6,6 @@
 pub mod bootargs;
 pub mod dtb;
 pub mod esr;
+pub mod mmio;
 pub mod pagetable;
+pub mod partition;

@@ -16,6 +16,15 @@ mod heap;
 mod irq;
 #[cfg(target_os = "none")]
 mod pl011;
+#[cfg(target_os = "none")]
+mod vcpu;
+#[cfg(target_os = "none")]
+mod vm;
+#[cfg(target_os = "none")]
+mod vuart;
+
+#[cfg(target_os = "none")]
+extern crate alloc;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

@@ -40,12 +40,20 @@ pub fn set_core_index(i: usize) {
     unsafe { core::arch::asm!("msr tpidr_el2, {}", in(reg) i as u64) };
 }
 
-/// Stops this core for good: interrupts masked, waiting forever.
+/// Stops this core for good: interrupts masked, waiting forever (WFI, so
+/// an emulator's host thread sleeps too).
 pub fn halt() -> ! {
     loop {
         // SAFETY: masking interrupts and waiting has no memory effects.
-        unsafe { core::arch::asm!("msr daifset, #0xf", "wfe") };
+        unsafe { core::arch::asm!("msr daifset, #0xf", "wfi") };
     }
+}
+
+/// Top of this core's EL2 stack.
+pub fn stack_top(core: usize) -> u64 {
+    // SAFETY: only the address of the stacks is taken.
+    let base = unsafe { core::ptr::addr_of!(__stacks_start) } as u64;
+    base + ((core + 1) * STACK_SIZE) as u64
 }
 
 /// HCR_EL2 while the hypervisor runs: EL1 is AArch64, and physical IRQs,

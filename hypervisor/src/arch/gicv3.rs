@@ -126,6 +126,27 @@ impl Distributor {
     }
 }
 
+impl Distributor {
+    pub fn enable_spi(&self, intid: u32) {
+        self.regs.isenabler[intid as usize / 32].set(1 << (intid % 32));
+    }
+    pub fn disable_spi(&self, intid: u32) {
+        self.regs.icenabler[intid as usize / 32].set(1 << (intid % 32));
+    }
+    pub fn route_spi(&self, intid: u32, mpidr: u64) {
+        if (32..1020).contains(&intid) {
+            self.regs.irouter[intid as usize - 32].set(mpidr & 0xff_00ff_ffff);
+        }
+    }
+}
+
+// SAFETY: MMIO through shared references; callers serialise with a lock.
+unsafe impl Send for Distributor {}
+unsafe impl Sync for Distributor {}
+// SAFETY: each core uses only its own redistributor.
+unsafe impl Send for Redistributor {}
+unsafe impl Sync for Redistributor {}
+
 /// This core's redistributor (RD_base frame and SGI_base frame).
 pub struct Redistributor {
     rd: &'static GicrRegs,
@@ -207,12 +228,15 @@ pub fn init_cpu_interface() {
             "isb",
             "msr icc_pmr_el1, {pmr}",
             "msr icc_bpr1_el1, xzr",
-            "msr icc_ctlr_el1, xzr",
+            // EOImode 1: EOIR only drops priority, DIR deactivates; so an
+            // interrupt forwarded to a guest stays active until it EOIs.
+            "msr icc_ctlr_el1, {eoimode}",
             "msr icc_igrpen1_el1, {one}",
             "isb",
             sre = in(reg) 0b1111u64, // SRE, DFB, DIB, Enable (EL1 may use SRE)
             pmr = in(reg) 0xffu64,
             one = in(reg) 1u64,
+            eoimode = in(reg) 2u64,
         );
     }
 }
@@ -225,9 +249,29 @@ pub fn ack() -> u32 {
     v as u32
 }
 
+/// Priority drop only (EOImode 1).
 pub fn eoi(intid: u32) {
     // SAFETY: ends an interrupt this core acknowledged.
     unsafe { core::arch::asm!("msr icc_eoir1_el1, {}", "isb", in(reg) intid as u64) };
+}
+
+/// Deactivation, for interrupts the hypervisor handles itself.
+pub fn deactivate(intid: u32) {
+    // SAFETY: deactivates an interrupt this core acknowledged.
+    unsafe { core::arch::asm!("msr icc_dir_el1, {}", "isb", in(reg) intid as u64) };
+}
+
+/// Sends physical SGI `sgi` to the core with affinity `mpidr` (EL2's own use).
+pub fn send_sgi(sgi: u32, mpidr: u64) {
+    let aff0 = mpidr & 0xff;
+    let v = (1u64 << (aff0 & 0xf))      // TargetList
+        | ((mpidr >> 8) & 0xff) << 16   // Aff1
+        | (sgi as u64 & 0xf) << 24      // INTID
+        | ((mpidr >> 16) & 0xff) << 32  // Aff2
+        | ((aff0 >> 4) & 0xf) << 44     // RS: range of 16 Aff0 values
+        | ((mpidr >> 32) & 0xff) << 48; // Aff3
+    // SAFETY: generates an SGI; no memory effects.
+    unsafe { core::arch::asm!("dsb ishst", "msr icc_sgi1r_el1, {}", "isb", in(reg) v) };
 }
 
 pub const SPURIOUS_FIRST: u32 = 1020;

@@ -93,7 +93,7 @@ pub fn image_layout() -> (Range, Range, Range) {
     )
 }
 
-fn pa_bits() -> (u8, u64) {
+pub fn pa_bits() -> (u8, u64) {
     match ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) {
         0 => (32, 0),
         1 => (36, 1),

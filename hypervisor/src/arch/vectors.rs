@@ -120,6 +120,8 @@ exception_common:
     str     x3, [sp, #(32 * 8)]
     mov     x0, sp
     bl      handle_exception
+    .global exception_return
+exception_return:
     ldp     x30, x2, [sp, #(30 * 8)]
     ldr     x3, [sp, #(32 * 8)]
     msr     elr_el2, x2
@@ -141,12 +143,58 @@ exception_common:
     ldp     x28, x29, [sp, #(28 * 8)]
     add     sp, sp, #{frame}
     eret
+
+    // x0 = initial guest registers (a Frame anywhere), x1 = this core's
+    // stack top: the frame is copied to the top of the stack, so that the
+    // guest's traps land on an empty stack, and entered like a return.
+    .global guest_enter
+guest_enter:
+    sub     sp, x1, #{frame}
+    mov     x2, sp
+    mov     x3, #{frame}
+1:  ldp     x4, x5, [x0], #16
+    stp     x4, x5, [x2], #16
+    subs    x3, x3, #16
+    b.ne    1b
+    b       exception_return
+
+    // x0 = new stack pointer, x1 = function, x2 = its argument; for a core
+    // that leaves its guest for good (CPU_OFF, VM stopped or restarted).
+    .global stack_reset_call
+stack_reset_call:
+    mov     sp, x0
+    mov     x0, x2
+    br      x1
 "#,
     frame = const FRAME_SIZE,
 );
 
 unsafe extern "C" {
     static exception_vectors: u8;
+    fn guest_enter(frame: *const Frame, stack_top: u64) -> !;
+    fn stack_reset_call(sp: u64, f: extern "C" fn(usize) -> !, arg: usize) -> !;
+}
+
+impl Frame {
+    /// A guest's first registers: x0 and the entry point, EL1h, DAIF masked.
+    pub fn entry(pc: u64, x0: u64) -> Frame {
+        let mut x = [0; 31];
+        x[0] = x0;
+        Frame { x, elr: pc, spsr: 0x3c5, _pad: 0 }
+    }
+}
+
+/// Leaves EL2 for the guest described by `frame`, on this core's stack.
+pub fn enter_guest(frame: &Frame, stack_top: u64) -> ! {
+    // SAFETY: the EL2 state for the guest (stage 2, HCR) is set; the frame is
+    // copied before the stack is reused.
+    unsafe { guest_enter(frame, stack_top) }
+}
+
+/// Abandons the current stack and calls `f(arg)` on a fresh one.
+pub fn restart_stack(stack_top: u64, f: extern "C" fn(usize) -> !, arg: usize) -> ! {
+    // SAFETY: nothing on the old stack is used again.
+    unsafe { stack_reset_call(stack_top, f, arg) }
 }
 
 /// Points VBAR_EL2 at the table; called on every core before anything can fault.
@@ -162,9 +210,10 @@ pub fn install() {
 #[unsafe(no_mangle)]
 extern "C" fn handle_exception(frame: &mut Frame, index: u64) {
     let kind = Kind::from_index(index);
-    if kind.is_irq() {
-        crate::irq::handle();
-        return;
+    match kind {
+        Kind::CurSpxIrq | Kind::Lower64Irq => crate::irq::handle(),
+        Kind::Lower64Sync => crate::vcpu::trap(frame),
+        Kind::Lower64SError => crate::vcpu::serror(frame),
+        _ => crate::crash::report(frame, kind),
     }
-    crate::crash::report(frame, kind);
 }

@@ -1,0 +1,290 @@
+//! VMs as the board's plan describes them: built at boot (stage 2, images,
+//! guest DTB), stopped or restarted as a whole. Each vCPU lives on one
+//! physical core for good (static partitioning), so "running a vCPU" is
+//! entering EL1 on that core; there is nothing to schedule.
+
+use crate::arch::{cpu, gicv3, mmu};
+use crate::vuart::VUart;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use spin::{Mutex, Once};
+use tessera_boards::{Access, Plan, Vm};
+use tessera_hv::dtb::Range;
+use tessera_hv::guest_dtb::{self, GuestDtb, GuestShm};
+use tessera_hv::pagetable::{MapError, PageTable, Stage, TableMemory};
+use tessera_hv::partition;
+use tessera_hv::vgic::{Vgic, VmGicConfig};
+
+include!(concat!(env!("OUT_DIR"), "/plan.rs"));
+include!(concat!(env!("OUT_DIR"), "/images.rs"));
+
+pub fn plan() -> &'static Plan {
+    &PLAN
+}
+
+/// Where the guest DTB goes: 2 MiB below the end of the first RAM region.
+const DTB_BELOW_END: u64 = 2 << 20;
+const DTB_MAX: usize = 64 * 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Power {
+    Off = 0,
+    OnPending = 1,
+    On = 2,
+}
+
+pub struct Vcpu {
+    /// Logical index of the physical core that runs this vCPU.
+    pub core: usize,
+    pub mpidr: u64,
+    power: AtomicU8,
+    pub entry: AtomicU64,
+    pub context: AtomicU64,
+}
+
+impl Vcpu {
+    pub fn power(&self) -> Power {
+        match self.power.load(Ordering::Acquire) {
+            1 => Power::OnPending,
+            2 => Power::On,
+            _ => Power::Off,
+        }
+    }
+    pub fn set_power(&self, p: Power) {
+        self.power.store(p as u8, Ordering::Release);
+    }
+    /// Off -> OnPending with an entry point; false if it was not off.
+    pub fn request_on(&self, entry: u64, context: u64) -> Result<(), Power> {
+        self.entry.store(entry, Ordering::Relaxed);
+        self.context.store(context, Ordering::Relaxed);
+        self.power
+            .compare_exchange(Power::Off as u8, Power::OnPending as u8, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|p| if p == 1 { Power::OnPending } else { Power::On })
+    }
+}
+
+pub struct VmState {
+    pub cfg: &'static Vm,
+    pub index: usize,
+    pub vttbr: u64,
+    pub vcpus: Vec<Vcpu>,
+    pub boot_count: AtomicU32,
+    /// Set while the VM is being stopped or restarted: its vCPUs leave.
+    pub stopping: AtomicBool,
+    pub uart: Mutex<VUart>,
+    pub vgic: Mutex<Vgic>,
+    gic_config: (Vec<u32>, Vec<u32>),
+    pub dtb_ipa: u64,
+    /// Why the VM cannot run (an image missing from this build), if so.
+    pub unrunnable: Option<&'static str>,
+}
+
+impl VmState {
+    pub fn name(&self) -> &'static str {
+        self.cfg.name
+    }
+
+    pub fn new_vgic(&self) -> Vgic {
+        Vgic::new(&VmGicConfig {
+            vcpus: self.vcpus.len(),
+            hw_spis: &self.gic_config.0,
+            virtual_spis: &self.gic_config.1,
+        })
+    }
+
+    /// Copies the images into the VM's RAM and writes its DTB.
+    pub fn load(&self) -> Result<(), &'static str> {
+        for image in self.cfg.images {
+            let bytes = GUEST_IMAGES
+                .iter()
+                .find(|(n, _)| *n == image.name)
+                .map(|(_, b)| *b)
+                .ok_or("image not in this build")?;
+            self.write_guest(image.ipa, bytes)?;
+        }
+        let memory: Vec<(u64, u64)> = self.cfg.memory.iter().map(|m| (m.ipa, m.size)).collect();
+        let shared: Vec<GuestShm> = partition::shared_index(&PLAN, self.cfg.name)
+            .map(|(i, s)| {
+                let peer = s.peer(self.cfg.name).expect("a peer of its own region");
+                GuestShm {
+                    index: i as u32,
+                    name: s.name,
+                    ipa: peer.ipa,
+                    size: s.size,
+                    writable: peer.access == Access::ReadWrite,
+                    doorbell_spi: peer.doorbell.map(|d| d.0),
+                }
+            })
+            .collect();
+        let spec = GuestDtb {
+            vm_name: self.cfg.name,
+            vcpus: self.vcpus.len() as u32,
+            memory: &memory,
+            shared: &shared,
+            bootargs: "",
+            boot_count: self.boot_count.load(Ordering::Relaxed),
+        };
+        let mut buf = alloc::vec![0u8; DTB_MAX];
+        let n = guest_dtb::build(&spec, &mut buf).map_err(|_| "guest DTB does not fit")?;
+        self.write_guest(self.dtb_ipa, &buf[..n])
+    }
+
+    /// Writes into guest RAM by IPA, then cleans it to memory: the guest
+    /// starts with its MMU (so its caches) off.
+    fn write_guest(&self, ipa: u64, bytes: &[u8]) -> Result<(), &'static str> {
+        let region = self
+            .cfg
+            .memory
+            .iter()
+            .find(|m| m.ipa <= ipa && ipa + bytes.len() as u64 <= m.ipa + m.size)
+            .ok_or("image does not fit in the VM's RAM")?;
+        let pa = region.pa + (ipa - region.ipa);
+        // SAFETY: the range lies inside this VM's RAM (checked above), which
+        // the EL2 map covers and no one else owns; its vCPUs are stopped.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+        mmu::clean_dcache(Range { base: pa, size: bytes.len() as u64 });
+        Ok(())
+    }
+}
+
+static VMS: Once<Vec<VmState>> = Once::new();
+/// For each logical core: (VM index, vCPU index), if the plan gives it one.
+static CORE_VCPU: Once<Vec<Option<(usize, usize)>>> = Once::new();
+static IPA_BITS: AtomicU32 = AtomicU32::new(0);
+
+pub fn vms() -> &'static [VmState] {
+    VMS.get().map_or(&[], |v| v.as_slice())
+}
+
+pub fn vm_by_name(name: &str) -> Option<&'static VmState> {
+    vms().iter().find(|v| v.cfg.name == name)
+}
+
+/// The VM and vCPU this core runs, if any.
+pub fn this_vcpu() -> Option<(&'static VmState, usize)> {
+    let (vm, vcpu) = (*CORE_VCPU.get()?.get(cpu::core_index())?)?;
+    Some((&vms()[vm], vcpu))
+}
+
+pub fn ipa_bits() -> u32 {
+    IPA_BITS.load(Ordering::Relaxed)
+}
+
+/// Stage-2 tables come from the heap, 4 KiB-aligned and zeroed.
+struct HeapTables;
+
+impl TableMemory for HeapTables {
+    fn alloc(&mut self) -> Option<u64> {
+        let layout = core::alloc::Layout::from_size_align(4096, 4096).ok()?;
+        // SAFETY: non-zero size; the page is never freed (tables live forever).
+        let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
+        (!p.is_null()).then_some(p as u64)
+    }
+    fn entries(&mut self, pa: u64) -> &mut [u64; 512] {
+        // SAFETY: a page `alloc` returned; identity-mapped at EL2.
+        unsafe { &mut *(pa as *mut [u64; 512]) }
+    }
+}
+
+fn build_stage2(vm: &Vm, ipa_bits: u8) -> Result<u64, MapError> {
+    let mut t = PageTable::new(HeapTables, Stage::Stage2, ipa_bits)?;
+    for m in partition::stage2_mappings(&PLAN, vm) {
+        t.map(m.ipa, m.pa, m.size, m.attrs)?;
+    }
+    Ok(t.root())
+}
+
+/// Builds every VM of the plan; `mpidr_of(logical core)` says which physical
+/// core each logical index is.
+pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
+    IPA_BITS.store(ipa_bits as u32, Ordering::Relaxed);
+    let mut core_vcpu = alloc::vec![None; mpidrs.len()];
+    let mut vms = Vec::new();
+    for (index, vm) in PLAN.vms.iter().enumerate() {
+        let vcpus: Vec<Vcpu> = vm
+            .cores
+            .iter()
+            .enumerate()
+            .filter_map(|(vi, &core)| {
+                let mpidr = PLAN.platform.cpu(core)?.mpidr;
+                let logical = mpidrs.iter().position(|&m| m == mpidr)?;
+                core_vcpu[logical] = Some((index, vi));
+                Some(Vcpu {
+                    core: logical,
+                    mpidr,
+                    power: AtomicU8::new(0),
+                    entry: AtomicU64::new(0),
+                    context: AtomicU64::new(0),
+                })
+            })
+            .collect();
+        let vttbr = match build_stage2(vm, ipa_bits) {
+            Ok(root) => root | (vm.vmid as u64) << 48,
+            Err(e) => {
+                log::error!("VM {}: stage-2 map: {e:?}; not started", vm.name);
+                0
+            }
+        };
+        let hw_spis: Vec<u32> = vm.spis.iter().map(|s| s.intid()).collect();
+        let mut virtual_spis = alloc::vec![PLAN.platform.uart.spi.intid()];
+        virtual_spis.extend(PLAN.shared_of(vm.name).filter_map(|(_, p)| p.doorbell.map(|d| d.intid())));
+        let first = vm.memory[0];
+        let mut state = VmState {
+            cfg: vm,
+            index,
+            vttbr,
+            boot_count: AtomicU32::new(0),
+            stopping: AtomicBool::new(false),
+            uart: Mutex::new(VUart::new(vm.name)),
+            vgic: Mutex::new(Vgic::new(&VmGicConfig { vcpus: 1, hw_spis: &[], virtual_spis: &[] })),
+            gic_config: (hw_spis, virtual_spis),
+            dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
+            unrunnable: None,
+            vcpus,
+        };
+        *state.vgic.get_mut() = state.new_vgic();
+        if vttbr == 0 {
+            state.unrunnable = Some("no stage-2 map");
+        } else if state.vcpus.len() != vm.cores.len() {
+            state.unrunnable = Some("a core of its plan is not online");
+        } else if let Err(e) = state.load() {
+            state.unrunnable = Some(e);
+        }
+        // Passed-through SPIs go to the VM's first core, disabled until the
+        // guest enables them.
+        for &spi in &state.gic_config.0 {
+            gicd.disable_spi(spi);
+            if let Some(v) = state.vcpus.first() {
+                gicd.route_spi(spi, v.mpidr);
+            }
+        }
+        match state.unrunnable {
+            None => log::info!(
+                "VM {} (VMID {}): {} vCPU(s) on core(s) {:?}, {} MiB RAM at PA {:#x}, entry {:#x}, DTB at {:#x}",
+                vm.name,
+                vm.vmid,
+                state.vcpus.len(),
+                vm.cores,
+                vm.ram_size() >> 20,
+                first.pa,
+                vm.entry,
+                state.dtb_ipa
+            ),
+            Some(why) => log::warn!("VM {}: not started: {why}", vm.name),
+        }
+        vms.push(state);
+    }
+    VMS.call_once(|| vms);
+    CORE_VCPU.call_once(|| core_vcpu);
+}
+
+/// Starts vCPU 0 of every runnable VM.
+pub fn start_all() {
+    for vm in vms() {
+        if vm.unrunnable.is_none() {
+            let _ = vm.vcpus[0].request_on(vm.cfg.entry, vm.dtb_ipa);
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The PL011 every VM sees at 0x0900_0000: output goes to the physical
+//! console a line at a time, tagged with the VM's name.
+
+use crate::println;
+
+const DR: u64 = 0x000;
+const FR: u64 = 0x018;
+const FR_TXFE: u64 = 1 << 7;
+const FR_RXFE: u64 = 1 << 4;
+const CR: u64 = 0x030;
+const LCR_H: u64 = 0x02c;
+const IMSC: u64 = 0x038;
+const RIS: u64 = 0x03c;
+const MIS: u64 = 0x040;
+/// PrimeCell peripheral and cell ID registers, as a real PL011 (r1p5) has:
+/// Linux's AMBA bus matches drivers on them.
+const ID: [(u64, u64); 8] = [
+    (0xfe0, 0x11),
+    (0xfe4, 0x10),
+    (0xfe8, 0x34),
+    (0xfec, 0x00),
+    (0xff0, 0x0d),
+    (0xff4, 0xf0),
+    (0xff8, 0x05),
+    (0xffc, 0xb1),
+];
+const LINE: usize = 160;
+
+pub struct VUart {
+    name: &'static str,
+    line: heapless::Vec<u8, LINE>,
+    cr: u64,
+    lcr_h: u64,
+    imsc: u64,
+}
+
+impl VUart {
+    pub const fn new(name: &'static str) -> VUart {
+        VUart { name, line: heapless::Vec::new(), cr: 0x301, lcr_h: 0x70, imsc: 0 }
+    }
+
+    fn flush(&mut self) {
+        let text = core::str::from_utf8(&self.line).unwrap_or("<non-UTF-8 output>");
+        println!("{:>8} | {}", self.name, text);
+        self.line.clear();
+    }
+
+    pub fn read(&mut self, offset: u64) -> u64 {
+        match offset {
+            FR => FR_TXFE | FR_RXFE,
+            CR => self.cr,
+            LCR_H => self.lcr_h,
+            IMSC => self.imsc,
+            RIS | MIS | DR => 0,
+            _ => ID.iter().find(|(o, _)| *o == offset).map_or(0, |(_, v)| *v),
+        }
+    }
+
+    pub fn write(&mut self, offset: u64, value: u64) {
+        match offset {
+            DR => {
+                let b = value as u8;
+                match b {
+                    b'\n' => self.flush(),
+                    b'\r' => {}
+                    _ => {
+                        if self.line.push(b).is_err() {
+                            self.flush();
+                            let _ = self.line.push(b);
+                        }
+                    }
+                }
+            }
+            CR => self.cr = value,
+            LCR_H => self.lcr_h = value,
+            IMSC => self.imsc = value,
+            _ => {}
+        }
+    }
+
+    /// A restarted VM starts with a clean line.
+    pub fn reset(&mut self) {
+        if !self.line.is_empty() {
+            self.flush();
+        }
+        *self = VUart::new(self.name);
+    }
+}
