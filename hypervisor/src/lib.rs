@@ -6,4 +6,6 @@
 pub mod bootargs;
 pub mod dtb;
 pub mod esr;
+pub mod fdt_writer;
+pub mod guest_dtb;
 pub mod pagetable;
