@@ -6,6 +6,8 @@
 pub mod bootargs;
 pub mod dtb;
 pub mod esr;
+pub mod fdt_writer;
+pub mod guest_dtb;
 pub mod mmio;
 pub mod pagetable;
 pub mod partition;
