@@ -481,23 +481,17 @@ mod tests {
     #[test]
     fn unbalanced_nodes() {
         let mut buf = [0u8; 512];
-        let mut w = FdtWriter::new(&mut buf).unwrap();
-        assert_eq!(w.end_node(), Err(FdtWriteError::Unbalanced));
-        w.begin_node("").unwrap();
-        w.begin_node("a").unwrap();
-        w.end_node().unwrap();
+        let no_root = FdtWriter::new(&mut buf).unwrap();
+        assert_eq!(no_root.finish(), Err(FdtWriteError::Unbalanced));
+
         let mut open = FdtWriter::new(&mut buf).unwrap();
+        assert_eq!(open.end_node(), Err(FdtWriteError::Unbalanced));
         open.begin_node("").unwrap();
         open.begin_node("a").unwrap();
         open.end_node().unwrap();
-        assert_eq!(open.finish(), Err(FdtWriteError::Unbalanced));
+        assert_eq!(open.finish(), Err(FdtWriteError::Unbalanced), "root open");
 
         let mut w = FdtWriter::new(&mut buf).unwrap();
-        assert_eq!(
-            FdtWriter::new(&mut [0u8; 512]).unwrap().finish(),
-            Err(FdtWriteError::Unbalanced),
-            "no root"
-        );
         w.begin_node("").unwrap();
         w.end_node().unwrap();
         assert_eq!(w.end_node(), Err(FdtWriteError::Unbalanced));
