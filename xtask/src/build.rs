@@ -37,7 +37,7 @@ impl Images {
 }
 
 /// `objcopy -O binary`: the loadable segments laid out by physical address.
-fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
     let file = object::File::parse(elf).map_err(|e| format!("tessera ELF: {e}"))?;
     let mut segs: Vec<(u64, &[u8])> = Vec::new();
     for seg in file.segments() {
@@ -63,48 +63,50 @@ fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn images() -> Result<Images> {
+/// The images each board file gets: the default board makes `tessera.*`,
+/// others `tessera-<board>.*`.
+pub const BOARDS: &[(&str, &str)] = &[("qemu-virt", "tessera"), ("test-partition", "tessera-test-partition")];
+
+/// Builds the EL2 image for one board file, with the guest images embedded.
+fn hypervisor(board: &str, stem: &str, dir: &std::path::Path) -> Result<Vec<u8>> {
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args([
-            "build",
-            "--package",
-            "tessera-hv",
-            "--bin",
-            "tessera",
-            "--release",
-            "--target",
-            "aarch64-unknown-none",
-        ])
+        .env("TESSERA_BOARD", root().join("boards").join(format!("{board}.toml")))
+        .env("TESSERA_GUEST_IMAGES", dir.join("guests"))
+        .args(["build", "--package", "tessera-hv", "--bin", "tessera", "--release", "--target", "aarch64-unknown-none"])
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err("building the hypervisor failed".into());
+        return Err(format!("building the hypervisor for board {board} failed"));
     }
     let target = images_dir().parent().unwrap().to_path_buf();
     let elf_path = target.join("aarch64-unknown-none/release/tessera");
     let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-    let images = Images::at(images_dir());
-    std::fs::create_dir_all(&images.dir).map_err(|e| e.to_string())?;
     let bin = flat_binary(&elf)?;
-    let write =
-        |p: &PathBuf, d: &[u8]| std::fs::write(p, d).map_err(|e| format!("{}: {e}", p.display()));
-    write(&images.elf, &elf)?;
-    write(&images.bin, &bin)?;
-    write(
-        &images.dir.join("boot.cmd"),
-        qemu_virt::BOOT_SCRIPT.as_bytes(),
-    )?;
-    write(
-        &images.boot_scr,
-        &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT),
-    )?;
+    write(&dir.join(format!("{stem}.elf")), &elf)?;
+    write(&dir.join(format!("{stem}.bin")), &bin)?;
     let image_size = u64::from_le_bytes(bin[16..24].try_into().unwrap());
     println!(
-        "images: {} ({} bytes flat; {} KiB in memory with BSS), tessera.elf, boot.cmd, boot.scr",
-        images.bin.display(),
+        "images: {stem}.bin for board {board} ({} bytes flat; {} KiB in memory with BSS)",
         bin.len(),
         image_size >> 10
     );
+    Ok(bin)
+}
+
+fn write(p: &std::path::Path, d: &[u8]) -> Result {
+    std::fs::write(p, d).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+pub fn images() -> Result<Images> {
+    let images = Images::at(images_dir());
+    std::fs::create_dir_all(images.dir.join("guests")).map_err(|e| e.to_string())?;
+    crate::guests::build_test_guest()?;
+    for (board, stem) in BOARDS {
+        hypervisor(board, stem, &images.dir)?;
+    }
+    write(&images.dir.join("boot.cmd"), qemu_virt::BOOT_SCRIPT.as_bytes())?;
+    write(&images.boot_scr, &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT))?;
+    println!("images: in {}: also boot.cmd, boot.scr, guests/", images.dir.display());
     Ok(images)
 }

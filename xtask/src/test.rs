@@ -115,6 +115,15 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             c.env("TESSERA_IMAGES", crate::images_dir());
             run_counted(c, tally)
         }
+        "partition" => {
+            setup::all()?;
+            build::images()?;
+            let mut c = cargo();
+            // --nocapture: the test prints the table of checks.
+            c.args(["test", "-p", "tessera-tests", "--test", "partition", "--", "--nocapture"]);
+            c.env("TESSERA_IMAGES", crate::images_dir());
+            run_counted(c, tally)
+        }
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");
             if !script.exists() {
