@@ -184,6 +184,7 @@ fn init_this_core(p: &Platform) -> Result<u64, &'static str> {
     // each core builds only its own.
     let rd = unsafe { gicv3::Redistributor::for_core(&p.gic, mpidr) }
         .map_err(|_| "no GICv3 redistributor for this core")?;
+    let rd = REDISTRIBUTORS[cpu::core_index()].call_once(|| rd);
     rd.init().map_err(|_| "GICv3 redistributor did not wake")?;
     gicv3::init_cpu_interface();
     cpu::init_hcr();

@@ -6,6 +6,7 @@ use crate::arch::vectors::{self, Frame};
 use crate::arch::{cpu, gicv3, timer};
 use crate::vm::{self, Power, VmState};
 use core::sync::atomic::Ordering;
+use spin::{Mutex, Once};
 use tessera_hv::guest_dtb::{CONTROL_IPA, GICD_IPA, GICR_IPA, GICR_STRIDE, UART_IPA};
 use tessera_hv::vgic::Action;
 use tessera_hv::{esr, mmio, partition};
@@ -68,6 +69,9 @@ pub extern "C" fn run(core: usize) -> ! {
         drain_pending_irqs();
     }
     v.set_power(Power::On);
+    if vi == 0 {
+        vm.note_started();
+    }
     enter(vm, vi, v.entry.load(Ordering::Relaxed), v.context.load(Ordering::Relaxed))
 }
 
@@ -144,8 +148,18 @@ fn enter(vm: &VmState, vi: usize, pc: u64, x0: u64) -> ! {
     rd.disable_ppi(PTIMER_INTID);
     rd.enable_ppi(SGI_KICK);
     rd.enable_ppi(SGI_STOP);
-    vectors::enter_guest(&Frame::entry(pc, x0), cpu::stack_top(cpu::core_index()))
+    let core = cpu::core_index();
+    // The first frame must not live on the stack it is copied to the top of.
+    let frame = ENTRY_FRAMES[core].call_once(|| Mutex::new(Frame::entry(0, 0)));
+    let mut f = frame.lock();
+    *f = Frame::entry(pc, x0);
+    let ptr: *const Frame = &*f;
+    drop(f);
+    // SAFETY: only this core uses its entry frame, and only here.
+    vectors::enter_guest(unsafe { &*ptr }, cpu::stack_top(core))
 }
+
+static ENTRY_FRAMES: [Once<Mutex<Frame>>; cpu::MAX_CPUS] = [const { Once::new() }; cpu::MAX_CPUS];
 
 // ---- list registers --------------------------------------------------------
 
@@ -316,7 +330,12 @@ pub fn trap(frame: &mut Frame) {
             Ok(access) => fault(vm, vi, frame, esr, FaultKind::Unmapped(access.ipa, access.write)),
             Err(_) => {
                 let ipa = ((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff);
-                fault(vm, vi, frame, esr, FaultKind::Unmapped(ipa, esr & (1 << 6) != 0))
+                let kind = if is_emulated(vm, ipa) {
+                    FaultKind::NoSyndrome(ipa)
+                } else {
+                    FaultKind::Unmapped(ipa, esr & (1 << 6) != 0)
+                };
+                fault(vm, vi, frame, esr, kind)
             }
         },
         0x20 => {
@@ -426,6 +445,14 @@ fn doorbell(vm: &VmState, index: u64) -> u64 {
     0
 }
 
+fn is_emulated(vm: &VmState, ipa: u64) -> bool {
+    let gicr_end = GICR_IPA + GICR_STRIDE * vm.vcpus.len() as u64;
+    (GICD_IPA..GICD_IPA + 0x1_0000).contains(&ipa)
+        || (GICR_IPA..gicr_end).contains(&ipa)
+        || (UART_IPA..UART_IPA + 0x1000).contains(&ipa)
+        || (CONTROL_IPA..CONTROL_IPA + 0x1000).contains(&ipa)
+}
+
 /// Emulated devices; false if nothing is at that address.
 fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool {
     let reg_value = if a.reg == 31 { 0 } else { frame.x[a.reg as usize] };
@@ -476,6 +503,9 @@ fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool
 
 enum FaultKind {
     Unmapped(u64, bool),
+    /// An access to an emulated device by an instruction that gives no
+    /// syndrome (load/store pair, writeback, SIMD): it cannot be emulated.
+    NoSyndrome(u64),
     Fetch(u64),
     Trap,
     SError,
@@ -487,24 +517,41 @@ fn fault(vm: &'static VmState, vi: usize, frame: &Frame, esr: u64, kind: FaultKi
         tessera_boards::FaultPolicy::Stop => "stopping it",
         tessera_boards::FaultPolicy::Restart => "restarting it",
     };
-    let what = match kind {
-        FaultKind::Unmapped(ipa, w) => {
-            alloc::format!("stage-2 fault: {} IPA {ipa:#x} outside its map", if w { "write to" } else { "read of" })
-        }
-        FaultKind::Fetch(ipa) => alloc::format!("stage-2 fault: instruction fetch from IPA {ipa:#x}"),
-        FaultKind::Trap => alloc::format!("unhandled trap: {}", esr::class_name(esr::class(esr))),
-        FaultKind::SError => alloc::string::String::from("SError"),
-    };
-    log::error!(
-        "VM {} vCPU {vi} fault: {what}; ESR {esr:#010x} PC {:#x}; {policy}",
-        vm.name(),
-        frame.elr
-    );
+    // No heap here: this path never returns, so nothing it owns is dropped.
+    let name = vm.name();
+    let pc = frame.elr;
+    match kind {
+        FaultKind::Unmapped(ipa, w) => log::error!(
+            "VM {name} vCPU {vi} fault: stage-2 fault: {} IPA {ipa:#x} outside its map; ESR {esr:#010x} PC {pc:#x}; {policy}",
+            if w { "write to" } else { "read of" }
+        ),
+        FaultKind::NoSyndrome(ipa) => log::error!(
+            "VM {name} vCPU {vi} fault: access to emulated device at IPA {ipa:#x} with an instruction that cannot be emulated (use single LDR/STR); ESR {esr:#010x} PC {pc:#x}; {policy}"
+        ),
+        FaultKind::Fetch(ipa) => log::error!(
+            "VM {name} vCPU {vi} fault: stage-2 fault: instruction fetch from IPA {ipa:#x}; ESR {esr:#010x} PC {pc:#x}; {policy}"
+        ),
+        FaultKind::Trap => log::error!(
+            "VM {name} vCPU {vi} fault: unhandled trap: {}; ESR {esr:#010x} PC {pc:#x}; {policy}",
+            esr::class_name(esr::class(esr))
+        ),
+        FaultKind::SError => log::error!("VM {name} vCPU {vi} fault: SError; ESR {esr:#010x} PC {pc:#x}; {policy}"),
+    }
     match vm.cfg.fault {
         tessera_boards::FaultPolicy::Stop => stop(vm, vi),
+        tessera_boards::FaultPolicy::Restart if vm.note_quick_fault() >= QUICK_FAULT_LIMIT => {
+            log::error!(
+                "VM {name}: faulted {QUICK_FAULT_LIMIT} times in a row within 100 ms of starting: stopping it instead"
+            );
+            stop(vm, vi)
+        }
         tessera_boards::FaultPolicy::Restart => restart(vm, vi),
     }
 }
+
+/// A VM that keeps faulting right after (re)start is stopped, not restarted
+/// forever.
+const QUICK_FAULT_LIMIT: u32 = 5;
 
 /// Takes every other vCPU of `vm` out of its guest and waits until they are.
 fn stop_others(vm: &VmState, vi: usize) {

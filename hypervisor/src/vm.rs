@@ -79,11 +79,30 @@ pub struct VmState {
     pub dtb_ipa: u64,
     /// Why the VM cannot run (an image missing from this build), if so.
     pub unrunnable: Option<&'static str>,
+    /// Counter value when vCPU 0 last started, and faults in a row that came
+    /// soon after a start.
+    started_at: AtomicU64,
+    quick_faults: AtomicU32,
 }
 
 impl VmState {
     pub fn name(&self) -> &'static str {
         self.cfg.name
+    }
+
+    pub fn note_started(&self) {
+        self.started_at.store(crate::arch::timer::now(), Ordering::Relaxed);
+    }
+
+    /// Counts a fault; returns how many came in a row within 100 ms of a start.
+    pub fn note_quick_fault(&self) -> u32 {
+        let since = crate::arch::timer::now().wrapping_sub(self.started_at.load(Ordering::Relaxed));
+        if since < crate::arch::timer::frequency() / 10 {
+            self.quick_faults.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.quick_faults.store(1, Ordering::Relaxed);
+            1
+        }
     }
 
     pub fn new_vgic(&self) -> Vgic {
@@ -242,6 +261,8 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             gic_config: (hw_spis, virtual_spis),
             dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
             unrunnable: None,
+            started_at: AtomicU64::new(0),
+            quick_faults: AtomicU32::new(0),
             vcpus,
         };
         *state.vgic.get_mut() = state.new_vgic();
