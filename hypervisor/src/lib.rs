@@ -7,3 +7,4 @@ pub mod bootargs;
 pub mod dtb;
 pub mod esr;
 pub mod pagetable;
+pub mod vgic;
