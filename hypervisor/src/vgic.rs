@@ -343,7 +343,7 @@ impl Vgic {
     fn kick_if_needed(&self, vcpu: usize, intid: u32, actions: &mut Actions) {
         let w = self.word(vcpu, word_index(intid));
         let b = bit(intid);
-        let waiting = (w.pending | w.active) & b != 0 && self.forwarded(vcpu, intid);
+        let waiting = (w.pending & b != 0 && self.forwarded(vcpu, intid)) || w.active & b != 0;
         if w.in_lr & b != 0 || waiting {
             if let Some(holder) = self.holder(vcpu, intid) {
                 actions.push(Action::Kick(holder));

@@ -206,7 +206,7 @@ impl Vgic {
                     return;
                 }
                 let priority = self.priority(vcpu, intid);
-                if best.map_or(true, |(p, _)| priority < p) {
+                if best.is_none_or(|(p, _)| priority < p) {
                     best = Some((priority, intid));
                 }
             });

@@ -13,8 +13,8 @@ const GICD_IIDR: u64 = 0x0008;
 /// blocks of 0x80, the same offsets in GICD and the GICR SGI_base page.
 const BITS_START: u64 = 0x0080;
 const BITS_END: u64 = 0x0400;
-const IPRIORITYR: u64 = 0x0400;
-const ICFGR: u64 = 0x0c00;
+pub(super) const IPRIORITYR: u64 = 0x0400;
+pub(super) const ICFGR: u64 = 0x0c00;
 const IROUTER: u64 = 0x6000;
 const IROUTER_FIRST: u64 = IROUTER + 8 * PRIVATE as u64;
 const IROUTER_END: u64 = IROUTER + 8 * MAX_INTID as u64;
@@ -84,7 +84,7 @@ fn id_register(offset: u64) -> u64 {
 
 /// Naturally aligned 1-, 2-, 4- or 8-byte access.
 fn aligned(offset: u64, size: u8) -> bool {
-    matches!(size, 1 | 2 | 4 | 8) && offset % size as u64 == 0
+    matches!(size, 1 | 2 | 4 | 8) && offset.is_multiple_of(size as u64)
 }
 
 /// Bits of word `w` that name INTIDs below MAX_INTID.
@@ -203,8 +203,9 @@ impl Vgic {
                 WAKER_PROCESSOR_SLEEP | WAKER_CHILDREN_ASLEEP
             }
             (ID_START.., 4) => id_register(offset),
-            // GICR_CTLR (no LPIs, RWP 0) and the rest.
-            (GICR_CTLR, _) | _ => 0,
+            // No LPIs to enable, RWP 0.
+            (GICR_CTLR, 4) => 0,
+            _ => 0,
         }
     }
 
@@ -371,12 +372,14 @@ impl Vgic {
         }
         let word = self.word(vcpu.unwrap_or(0), word_index(first));
         let shift = first % 32;
-        let mut writable = (word.owned >> shift) & 0xffff;
+        // SGIs are always edge; the hardware PPIs always level.
+        let fixed = if private {
+            ((1 << SGI_COUNT) - 1) | word.hw
+        } else {
+            0
+        };
+        let writable = ((word.owned & !fixed) >> shift) & 0xffff;
         let edge = (word.edge >> shift) & 0xffff;
-        if private {
-            // SGIs are always edge; the hardware PPIs always level.
-            writable &= !((1 << SGI_COUNT) - 1) & !(word.hw >> shift);
-        }
         let spread = |bits: u32| (0..16).fold(0, |v, i| v | ((bits >> i) & 1) << (2 * i + 1));
         (spread(writable), spread(edge & (word.owned >> shift)))
     }
