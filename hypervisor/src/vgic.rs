@@ -251,6 +251,24 @@ impl Vgic {
         self.kick_target(vcpu, intid)
     }
 
+    /// Takes back the pending state of a virtual interrupt whose level
+    /// source went low (the vUART's line), as a guest `ICPENDR` write would.
+    /// Returns the vCPU to kick if the interrupt sits in one of its LRs.
+    /// HW-linked interrupts are left alone.
+    pub fn retract(&mut self, intid: u32, vcpu: usize) -> Option<usize> {
+        if vcpu >= self.vcpus || !self.owns(intid) || self.is(vcpu, intid, |w| w.hw) {
+            return None;
+        }
+        let b = bit(intid);
+        let word = self.word_mut(vcpu, word_index(intid));
+        word.pending &= !b;
+        if word.in_lr & b == 0 {
+            return None;
+        }
+        word.unpend |= b;
+        self.holder(vcpu, intid)
+    }
+
     /// A guest write to `ICC_SGI1R_EL1` from vCPU `from`: returns the bitmask
     /// of target vCPUs (the SGI is made pending on each).
     pub fn send_sgi(&mut self, from: usize, sgi1r: u64) -> u32 {

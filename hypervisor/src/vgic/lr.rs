@@ -99,11 +99,12 @@ impl Vgic {
             return;
         };
         let intid = intid as u32;
-        let mut state = if lr_intid(*lr) == intid {
-            lr_state(*lr)
-        } else {
-            0
-        };
+        if lr_intid(*lr) != intid {
+            // Not what the model loaded: leave it to its writer.
+            self.release(vcpu, n, intid);
+            return;
+        }
+        let mut state = lr_state(*lr);
         let b = bit(intid);
         let forwarded = self.forwarded(vcpu, intid);
         let word = self.word_mut(vcpu, word_index(intid));

@@ -298,7 +298,10 @@ impl Vgic {
                 word.pending |= value;
                 value
             }
+            // A HW-linked interrupt's pending state stands for a physical one
+            // EL2 acknowledged: only the guest's deactivation may release it.
             BitReg::ClearPending => {
+                let value = value & !word.hw;
                 word.pending &= !value;
                 word.unpend |= value & word.in_lr;
                 value
@@ -310,7 +313,7 @@ impl Vgic {
             }
             BitReg::ClearActive => {
                 word.active &= !value;
-                word.deactivate |= value & word.in_lr;
+                word.deactivate |= value & word.in_lr & !word.hw;
                 value
             }
         };

@@ -651,3 +651,55 @@ fn bad_arguments_are_ignored() {
     assert!(big.owns(40) && !big.owns(1020));
     assert_eq!(big.dist_read(0x4, 4) & 0x1f, 1);
 }
+
+#[test]
+fn guest_cannot_strand_a_physical_interrupt() {
+    let mut v = vgic(1);
+    ready(&mut v, &[(48, 0), (49, 0)]);
+    v.inject(48, 0);
+    v.inject(49, 0);
+    let mut lrs = [0u64; 4];
+    v.flush_lrs(0, &mut lrs);
+    lrs[1] = lr_value(49, 0, true, ACTIVE);
+    v.sync_lrs(0, &lrs);
+    // Clearing the pending state of 48 or the active state of 49 would
+    // leave the physical interrupt active for ever: ignored.
+    dist_set(&mut v, ICPENDR, 48);
+    dist_set(&mut v, ICACTIVER, 49);
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(lrs[0], lr_value(48, 0, true, PENDING));
+    assert_eq!(lrs[1], lr_value(49, 0, true, ACTIVE));
+}
+
+#[test]
+fn retract_a_level_interrupt() {
+    let mut v = vgic(1);
+    ready(&mut v, &[(33, 0), (48, 0)]);
+    v.inject(33, 0);
+    assert_eq!(v.retract(33, 0), None, "not loaded yet: just dropped");
+    assert!(!dist_bit(&v, ISPENDR, 33));
+    v.inject(33, 0);
+    let mut lrs = [0u64; 4];
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(v.retract(33, 0), Some(0));
+    assert!(!dist_bit(&v, ISPENDR, 33));
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(lr_ids(&lrs), [None; 4]);
+    assert_eq!(v.retract(48, 0), None, "HW-linked");
+    assert_eq!(v.retract(40, 0), None, "not owned");
+}
+
+#[test]
+fn foreign_list_registers_are_left_alone() {
+    let mut v = vgic(1);
+    ready(&mut v, &[(33, 0), (34, 0)]);
+    v.inject(33, 0);
+    let mut lrs = [0u64; 2];
+    v.flush_lrs(0, &mut lrs);
+    // The caller reused LR 0 for something of its own; LR 1 is busy too.
+    let foreign = lr_value(900, 0, false, PENDING);
+    lrs = [foreign, foreign + 1];
+    v.inject(34, 0);
+    assert!(v.flush_lrs(0, &mut lrs));
+    assert_eq!(lrs, [foreign, foreign + 1]);
+}
