@@ -19,6 +19,12 @@
 //! its state; the model keeps a snapshot (for guest reads) and, in `pending`,
 //! only what arrived since (an edge re-injected while the guest handles the
 //! first one), which the next flush merges into the LR.
+//!
+//! Limits: LRs are never preempted (a higher-priority interrupt waits for a
+//! free LR; `flush_lrs` then asks for an underflow interrupt); level-triggered
+//! virtual interrupts are pending until the guest takes them or the source
+//! calls [`Vgic::retract`]; trigger-mode (ICFGR) writes for passed-through
+//! SPIs change only the model, not the physical GIC.
 
 mod lr;
 mod mmio;
