@@ -174,7 +174,7 @@ pub struct Vgic {
     /// SPI state; word 0 (the private INTIDs) is unused.
     spi: [Word; WORDS],
     spi_priority: [u8; 1024],
-    /// GICD_IROUTER<n> packed: Aff2.Aff1.Aff0 in bits [23:0], Aff3 in [31:24].
+    /// `GICD_IROUTER<n>` packed: Aff2.Aff1.Aff0 in bits [23:0], Aff3 in [31:24].
     route: [u32; 1024],
     /// For an SPI in an LR: the vCPU whose LR it is.
     lr_vcpu: [u8; 1024],
