@@ -11,3 +11,4 @@ pub mod guest_dtb;
 pub mod mmio;
 pub mod pagetable;
 pub mod partition;
+pub mod vgic;
