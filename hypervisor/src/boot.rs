@@ -170,6 +170,7 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
     let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
     crate::vm::build_all(&mpidrs, ipa_bits, gicd);
     crate::vm::start_all();
+    crate::vcpu::start_console_input(gicd);
     START_VMS.store(true, Ordering::Release);
     // SAFETY: wakes the other cores from WFE; no memory effects.
     unsafe { core::arch::asm!("dsb ish", "sev") };

@@ -77,3 +77,15 @@ pub fn init_logger(boot_ticks: u64, freq: u64, level: log::LevelFilter) {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
 }
+
+/// One byte of input from the physical console, if any.
+pub fn read_byte() -> Option<u8> {
+    CONSOLE.lock().as_ref().and_then(|u| u.get())
+}
+
+/// Interrupt on received data (the hypervisor routes input to a VM).
+pub fn enable_rx_interrupt() {
+    if let Some(u) = CONSOLE.lock().as_ref() {
+        u.enable_rx_interrupt();
+    }
+}

@@ -7,10 +7,11 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub static TIMER_FIRED_AT: [AtomicU64; crate::arch::cpu::MAX_CPUS] =
     [const { AtomicU64::new(0) }; crate::arch::cpu::MAX_CPUS];
 
-pub fn handle() {
+/// Takes one pending interrupt; false if there was none.
+pub fn handle() -> bool {
     let intid = gicv3::ack();
     if intid >= gicv3::SPURIOUS_FIRST {
-        return;
+        return false;
     }
     gicv3::eoi(intid);
     match intid {
@@ -19,12 +20,14 @@ pub fn handle() {
             timer::disarm_el2();
             TIMER_FIRED_AT[crate::arch::cpu::core_index()].store(now, Ordering::Release);
         }
+        _ if Some(intid) == crate::vcpu::console_intid() => crate::vcpu::console_input(),
         // Forwarded to this core's guest, which deactivates it when done.
         _ => match crate::vcpu::on_irq(intid) {
-            crate::vcpu::Irq::Forwarded => return,
+            crate::vcpu::Irq::Forwarded => return true,
             crate::vcpu::Irq::Handled => {}
             crate::vcpu::Irq::Unknown => log::warn!("unexpected interrupt {intid}"),
         },
     }
     gicv3::deactivate(intid);
+    true
 }

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod bootargs;
+pub mod console_input;
 pub mod dtb;
 pub mod esr;
 pub mod fdt_writer;

@@ -30,6 +30,8 @@ register_structs! {
         (0x02c => lcr_h: ReadWrite<u32, LCR_H::Register>),
         (0x030 => cr: ReadWrite<u32, CR::Register>),
         (0x034 => _r2),
+        (0x038 => imsc: ReadWrite<u32>),
+        (0x03c => _r3),
         (0x044 => icr: WriteOnly<u32>),
         (0x048 => @END),
     }
@@ -70,6 +72,11 @@ impl Pl011 {
             core::hint::spin_loop();
         }
         self.regs.dr.set(byte as u32);
+    }
+
+    /// RXIM and RTIM: an interrupt when data arrives or waits.
+    pub fn enable_rx_interrupt(&self) {
+        self.regs.imsc.set(self.regs.imsc.get() | (1 << 4) | (1 << 6));
     }
 
     pub fn get(&self) -> Option<u8> {

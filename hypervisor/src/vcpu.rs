@@ -55,7 +55,12 @@ const ON_PENDING: u64 = -5i64 as u64;
 /// the guest. Also where a core comes back to when its vCPU goes off.
 pub extern "C" fn run(core: usize) -> ! {
     let Some((vm, vi)) = vm::this_vcpu() else {
-        cpu::halt();
+        // No vCPU here; the core may still serve the console's input.
+        loop {
+            // SAFETY: sleep until an interrupt is pending (IRQs masked).
+            unsafe { core::arch::asm!("wfi") };
+            drain_pending_irqs();
+        }
     };
     debug_assert_eq!(core, cpu::core_index());
     let v = &vm.vcpus[vi];
@@ -75,16 +80,9 @@ pub extern "C" fn run(core: usize) -> ! {
     enter(vm, vi, v.entry.load(Ordering::Relaxed), v.context.load(Ordering::Relaxed))
 }
 
-/// While idle with IRQs masked: take what woke us.
+/// While idle with IRQs masked: handle what woke us.
 fn drain_pending_irqs() {
-    loop {
-        let intid = gicv3::ack();
-        if intid >= gicv3::SPURIOUS_FIRST {
-            return;
-        }
-        gicv3::eoi(intid);
-        gicv3::deactivate(intid);
-    }
+    while crate::irq::handle() {}
 }
 
 /// Leaves this core's vCPU for good and goes back to waiting in [`run`].
@@ -482,7 +480,17 @@ fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool
             vm.uart.lock().write(off, a.store_value(reg_value));
             None
         } else {
-            Some(vm.uart.lock().read(off))
+            let (v, low) = {
+                let mut u = vm.uart.lock();
+                (u.read(off), !u.irq_level())
+            };
+            if low && off == 0 {
+                let holder = vm.vgic.lock().retract(vm::plan().platform.uart.spi.intid(), 0);
+                if let Some(t) = holder {
+                    kick(vm, t);
+                }
+            }
+            Some(v)
         }
     } else if (CONTROL_IPA..CONTROL_IPA + 0x1000).contains(&a.ipa) {
         if a.write && a.ipa == CONTROL_IPA {
@@ -592,4 +600,62 @@ fn restart(vm: &VmState, vi: usize) -> ! {
         gicv3::send_sgi(SGI_KICK, v0.mpidr);
     }
     park()
+}
+
+// ---- console input -------------------------------------------------------------
+
+static INPUT: Mutex<tessera_hv::console_input::Router> = Mutex::new(tessera_hv::console_input::Router::new(0, 0));
+
+/// The physical UART's INTID once input routing is on.
+pub fn console_intid() -> Option<u32> {
+    INPUT_ON.load(Ordering::Relaxed).then(|| vm::plan().platform.uart.spi.intid())
+}
+
+static INPUT_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Routes console input to the plan's first console VM, on this core.
+pub fn start_console_input(gicd: &gicv3::Distributor) {
+    let plan = vm::plan();
+    let first = vm::vms().iter().position(|v| v.name() == plan.console.input_first).unwrap_or(0);
+    *INPUT.lock() = tessera_hv::console_input::Router::new(first, vm::vms().len());
+    let intid = plan.platform.uart.spi.intid();
+    gicd.route_spi(intid, cpu::mpidr());
+    gicd.enable_spi(intid);
+    crate::console::enable_rx_interrupt();
+    INPUT_ON.store(true, Ordering::Relaxed);
+    if let Some(v) = vm::vms().get(first) {
+        log::info!("console input goes to VM {} (Ctrl-T then a VM number 0-{} switches; Ctrl-T n: next)", v.name(), vm::vms().len().saturating_sub(1));
+    }
+}
+
+/// Bytes arrived on the physical console: to the focused VM's vUART.
+pub fn console_input() {
+    use tessera_hv::console_input::Input;
+    while let Some(b) = crate::console::read_byte() {
+        let mut router = INPUT.lock();
+        match router.feed(b) {
+            Input::Byte(b) => {
+                let Some(target) = vm::vms().get(router.focus()) else { continue };
+                drop(router);
+                let raise = {
+                    let mut u = target.uart.lock();
+                    if !u.push_rx(b) {
+                        log::warn!("VM {}: console input dropped (buffer full)", target.name());
+                    }
+                    u.irq_level()
+                };
+                if raise && target.unrunnable.is_none() {
+                    inject(target, vm::plan().platform.uart.spi.intid(), 0);
+                }
+            }
+            Input::Switch(n) => {
+                drop(router);
+                if let Some(v) = vm::vms().get(n) {
+                    crate::println!("[console input now goes to VM {n}: {}]", v.name());
+                }
+            }
+            Input::Help => crate::println!("[console: Ctrl-T then 0-9 picks a VM, n the next one, Ctrl-T a literal Ctrl-T]"),
+            Input::Nothing => {}
+        }
+    }
 }

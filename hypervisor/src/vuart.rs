@@ -12,6 +12,8 @@ const LCR_H: u64 = 0x02c;
 const IMSC: u64 = 0x038;
 const RIS: u64 = 0x03c;
 const MIS: u64 = 0x040;
+/// RXIS | RTIS: data received / receive time-out.
+const RX_INTERRUPTS: u64 = (1 << 4) | (1 << 6);
 /// PrimeCell peripheral and cell ID registers, as a real PL011 (r1p5) has:
 /// Linux's AMBA bus matches drivers on them.
 const ID: [(u64, u64); 8] = [
@@ -29,6 +31,8 @@ const LINE: usize = 160;
 pub struct VUart {
     name: &'static str,
     line: heapless::Vec<u8, LINE>,
+    /// Console input routed to this VM, not yet read.
+    rx: heapless::Deque<u8, 64>,
     cr: u64,
     lcr_h: u64,
     imsc: u64,
@@ -36,7 +40,7 @@ pub struct VUart {
 
 impl VUart {
     pub const fn new(name: &'static str) -> VUart {
-        VUart { name, line: heapless::Vec::new(), cr: 0x301, lcr_h: 0x70, imsc: 0 }
+        VUart { name, line: heapless::Vec::new(), rx: heapless::Deque::new(), cr: 0x301, lcr_h: 0x70, imsc: 0 }
     }
 
     fn flush(&mut self) {
@@ -45,13 +49,30 @@ impl VUart {
         self.line.clear();
     }
 
+    /// Raw interrupt status: receive (bit 4) while input waits.
+    fn ris(&self) -> u64 {
+        if self.rx.is_empty() { 0 } else { RX_INTERRUPTS }
+    }
+
+    /// Whether the VM's UART interrupt line is high.
+    pub fn irq_level(&self) -> bool {
+        self.ris() & self.imsc != 0
+    }
+
+    /// Console input for this VM; false if its buffer is full (byte dropped).
+    pub fn push_rx(&mut self, b: u8) -> bool {
+        self.rx.push_back(b).is_ok()
+    }
+
     pub fn read(&mut self, offset: u64) -> u64 {
         match offset {
-            FR => FR_TXFE | FR_RXFE,
+            FR => FR_TXFE | if self.rx.is_empty() { FR_RXFE } else { 0 },
             CR => self.cr,
             LCR_H => self.lcr_h,
             IMSC => self.imsc,
-            RIS | MIS | DR => 0,
+            RIS => self.ris(),
+            MIS => self.ris() & self.imsc,
+            DR => self.rx.pop_front().map_or(0, u64::from),
             _ => ID.iter().find(|(o, _)| *o == offset).map_or(0, |(_, v)| *v),
         }
     }

@@ -211,7 +211,9 @@ pub fn install() {
 extern "C" fn handle_exception(frame: &mut Frame, index: u64) {
     let kind = Kind::from_index(index);
     match kind {
-        Kind::CurSpxIrq | Kind::Lower64Irq => crate::irq::handle(),
+        Kind::CurSpxIrq | Kind::Lower64Irq => {
+            crate::irq::handle();
+        }
         Kind::Lower64Sync => crate::vcpu::trap(frame),
         Kind::Lower64SError => crate::vcpu::serror(frame),
         _ => crate::crash::report(frame, kind),
