@@ -63,6 +63,10 @@ pub extern "C" fn run(core: usize) -> ! {
         }
     };
     debug_assert_eq!(core, cpu::core_index());
+    // KICK wakes this core for CPU_ON; STOP is sent to running vCPUs.
+    let rd = crate::boot::this_redistributor();
+    rd.enable_ppi(SGI_KICK);
+    rd.enable_ppi(SGI_STOP);
     let v = &vm.vcpus[vi];
     loop {
         if v.power() == Power::OnPending && !vm.stopping.load(Ordering::Acquire) {
