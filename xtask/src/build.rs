@@ -37,7 +37,7 @@ impl Images {
 }
 
 /// `objcopy -O binary`: the loadable segments laid out by physical address.
-fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
     let file = object::File::parse(elf).map_err(|e| format!("tessera ELF: {e}"))?;
     let mut segs: Vec<(u64, &[u8])> = Vec::new();
     for seg in file.segments() {
