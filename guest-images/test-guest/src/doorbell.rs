@@ -15,8 +15,10 @@
 //! | 0x40 | initiator | message slot A->B: `seq`, `payload[6]`, `checksum` |
 //! | 0x80 | responder | message slot B->A: same layout |
 //!
-//! 1. Each side clears the words it writes, then sets its READY word, then
-//!    waits (up to 30 s) for the other's: so either may start first.
+//! 1. Each side enables its doorbell SPI (routed to vCPU 0), clears the
+//!    words it writes, notes its doorbell count, then sets its READY word and
+//!    waits (up to 30 s) for the other's: so either may start first, and a
+//!    ring that follows the peer's READY at once is not missed.
 //! 2. For seq = 1..=200 the initiator writes payload and checksum, then
 //!    `seq` (after a barrier), and rings: odd seq through the control page
 //!    (write 0 to 0x0B00_0000), even seq by the `TESSERA_DOORBELL` hypercall.
@@ -34,7 +36,7 @@
 //! `seq, payload[0..6]`. One message is in flight at a time, so each
 //! doorbell (an edge) stands for exactly one message.
 
-use crate::console::{self, fail, pass, report, CheckResult};
+use crate::console::{self, fail, pass, report, CheckResult, Msg};
 use crate::dt::VmInfo;
 use crate::timer::{self, ms, now, wait_until};
 use crate::{gic, msg, psci};
@@ -95,7 +97,7 @@ fn checksum(words: impl Iterator<Item = u32>) -> u32 {
     words.fold(0x811c_9dc5, |h, w| (h ^ w).wrapping_mul(0x0100_0193))
 }
 
-fn send(r: Region, slot: usize, seq: u32, dir: u32) {
+fn send(r: Region, slot: usize, seq: u32, dir: u32) -> Result<(), Msg> {
     for i in 0..PAYLOAD_WORDS {
         r.set(slot + 4 + 4 * i, payload(seq, i, dir));
     }
@@ -109,16 +111,16 @@ fn send(r: Region, slot: usize, seq: u32, dir: u32) {
     } else {
         let ret = psci::doorbell_hvc(REGION);
         if ret != 0 {
-            fail(
-                "doorbell",
-                msg!("TESSERA_DOORBELL({REGION}) returned {ret}"),
-            );
+            return Err(msg!(
+                "message {seq}: TESSERA_DOORBELL({REGION}) returned {ret}"
+            ));
         }
     }
+    Ok(())
 }
 
 /// Checks the message in `slot` is `seq` from direction `dir`.
-fn verify(r: Region, slot: usize, seq: u32, dir: u32) -> Result<(), crate::console::Msg> {
+fn verify(r: Region, slot: usize, seq: u32, dir: u32) -> Result<(), Msg> {
     let got = r.get(slot);
     barrier();
     if got != seq {
@@ -138,7 +140,7 @@ fn verify(r: Region, slot: usize, seq: u32, dir: u32) -> Result<(), crate::conso
     Ok(())
 }
 
-fn setup(vm: &VmInfo) -> Result<Region, crate::console::Msg> {
+fn setup(vm: &VmInfo) -> Result<Region, Msg> {
     let shm = vm.shm.ok_or_else(|| msg!("no shared region 0 in my DTB"))?;
     if shm.size < 0x100 || !shm.writable {
         return Err(msg!(
@@ -181,6 +183,9 @@ fn ping_pong_result(vm: &VmInfo, role: Role) -> CheckResult {
         },
         0,
     );
+    // Counted from before we say ready: the peer's first ring may follow
+    // our READY word at once.
+    let base = gic::DOORBELLS.load(SeqCst);
     barrier();
     r.set(mine, my_magic);
     if !wait_until(now() + ms(30_000), || r.get(theirs) == their_magic) {
@@ -189,12 +194,11 @@ fn ping_pong_result(vm: &VmInfo, role: Role) -> CheckResult {
             r.get(theirs)
         ));
     }
-    let base = gic::DOORBELLS.load(SeqCst);
     let rang = |n: u32| gic::DOORBELLS.load(SeqCst) - base >= n;
     let start = now();
     for seq in 1..=MESSAGES {
         if role == Role::Initiator {
-            send(r, my_slot, seq, my_dir);
+            send(r, my_slot, seq, my_dir)?;
         }
         let arrived = wait_until(now() + ms(5_000), || rang(seq) && r.get(their_slot) >= seq);
         if !arrived {
@@ -206,7 +210,7 @@ fn ping_pong_result(vm: &VmInfo, role: Role) -> CheckResult {
         }
         verify(r, their_slot, seq, their_dir)?;
         if role == Role::Responder {
-            send(r, my_slot, seq, my_dir);
+            send(r, my_slot, seq, my_dir)?;
         }
     }
     let elapsed = now() - start;
@@ -253,7 +257,9 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
     let s = timer::stats();
     match role {
         Role::Initiator => {
-            let bound = ms(5);
+            // Generous: QEMU TCG with 4 vCPUs on a small host has jitter of
+            // several ms even without a flood; starvation is far above this.
+            let bound = ms(20);
             if s.max_late > bound {
                 fail(
                     "flood-bound",

@@ -70,7 +70,10 @@ pub fn read(addr: u64) -> VmInfo {
         }
     };
     vm.dtb.1 = fdt.total_size() as u64;
-    if let Some(chosen) = fdt.find_node("/chosen") {
+    // By node name over all nodes: `find_node` of fdt 0.1.5 gets lost in
+    // DTBs with NOP tokens (QEMU's own, once it has edited /chosen).
+    let node = |name: &str| fdt.all_nodes().find(|n| n.name == name);
+    if let Some(chosen) = node("chosen") {
         if let Some(name) = chosen.property("tessera,vm-name").and_then(|p| p.as_str()) {
             set_name(&mut vm, name);
         }
@@ -81,14 +84,12 @@ pub fn read(addr: u64) -> VmInfo {
             vm.boot_count = n as u32;
         }
     }
-    if let Some(cpus) = fdt.find_node("/cpus") {
-        vm.vcpus = cpus
-            .children()
-            .filter(|c| c.name.starts_with("cpu@"))
-            .count()
-            .clamp(1, crate::MAX_VCPUS);
-    }
-    if let Some(psci) = fdt.find_node("/psci") {
+    vm.vcpus = fdt
+        .all_nodes()
+        .filter(|n| n.name.starts_with("cpu@"))
+        .count()
+        .clamp(1, crate::MAX_VCPUS);
+    if let Some(psci) = node("psci") {
         let smc = psci.property("method").and_then(|p| p.as_str()) == Some("smc");
         psci::USE_SMC.store(smc, Ordering::Relaxed);
     }
