@@ -20,7 +20,8 @@
 //! | `t1`, boot 2 | reset |
 //! | `t2` | memory, timer, psci (2 vCPUs), sgi, hvc bench, doorbell (responder), heartbeat; vCPU 1 floods |
 //!
-//! The doorbell protocol is described in [`doorbell`].
+//! The doorbell protocol is described in [`protocol`]; it is unit-tested on
+//! the host (`cargo test -p test-guest`).
 
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -41,6 +42,8 @@ mod entry;
 mod exceptions;
 #[cfg(target_os = "none")]
 mod gic;
+#[cfg(any(target_os = "none", test))]
+mod protocol;
 #[cfg(target_os = "none")]
 mod psci;
 #[cfg(target_os = "none")]
@@ -60,7 +63,7 @@ mod guest {
     use crate::checks::{self, Secondary};
     use crate::console::{self, summary};
     use crate::dt::VmInfo;
-    use crate::{doorbell, dt, exceptions, gic, psci, timer};
+    use crate::{doorbell, dt, exceptions, gic, protocol, psci, timer};
 
     /// Stacks reserved in the linker script (`MAX_VCPUS` there).
     pub const MAX_VCPUS: usize = 4;
@@ -159,16 +162,16 @@ mod guest {
                 }
                 match name {
                     "t0" => {
-                        doorbell::ping_pong(vm, doorbell::Role::Initiator);
-                        doorbell::heartbeat(vm, doorbell::Role::Initiator);
+                        doorbell::ping_pong(vm, protocol::Role::Initiator);
+                        doorbell::heartbeat(vm, protocol::Role::Initiator);
                         summary();
                     }
                     "t2" => {
-                        doorbell::ping_pong(vm, doorbell::Role::Responder);
+                        doorbell::ping_pong(vm, protocol::Role::Responder);
                         if vm.vcpus >= 2 {
                             checks::start_secondary(1, Secondary::Flood);
                         }
-                        doorbell::heartbeat(vm, doorbell::Role::Responder);
+                        doorbell::heartbeat(vm, protocol::Role::Responder);
                         summary();
                     }
                     "t1" => {

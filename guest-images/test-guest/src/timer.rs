@@ -42,11 +42,6 @@ pub fn wait_until(give_up: u64, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-pub fn delay(ticks: u64) {
-    let end = now() + ticks;
-    wait_until(end, || false);
-}
-
 // The tick's state; vCPU 0 alone uses the tick.
 static PERIOD: AtomicU64 = AtomicU64::new(0);
 static NEXT: AtomicU64 = AtomicU64::new(0);
