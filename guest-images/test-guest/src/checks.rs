@@ -326,7 +326,7 @@ pub fn isolation(vm: &VmInfo) {
     ));
     // SAFETY: deliberately not safe: an address this VM does not own. A
     // working hypervisor never lets the read complete.
-    let v = unsafe { read_volatile(addr as *const u32) };
+    let v = unsafe { crate::mmio::read32(addr as usize) };
     fail(
         "isolation",
         msg!("read outside my memory succeeded ({addr:#x} = {v:#x})"),

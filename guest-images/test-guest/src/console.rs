@@ -33,10 +33,10 @@ fn put(byte: u8) {
     // SAFETY: the PL011's data and flag registers; the guest owns its UART
     // (real or emulated) and only transmits.
     unsafe {
-        while core::ptr::read_volatile((UART + FR) as *const u32) & FR_TXFF != 0 {
+        while crate::mmio::read32(UART + FR) & FR_TXFF != 0 {
             core::hint::spin_loop();
         }
-        core::ptr::write_volatile((UART + DR) as *mut u32, byte as u32);
+        crate::mmio::write32(UART + DR, byte as u32);
     }
 }
 

@@ -2,8 +2,7 @@
 //! vCPU's redistributor, the system-register CPU interface, and the IRQ
 //! dispatcher that counts what arrives.
 
-use crate::{timer, vcpu, MAX_VCPUS};
-use core::ptr::{read_volatile, write_volatile};
+use crate::{mmio, timer, vcpu, MAX_VCPUS};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 const GICD: usize = 0x0800_0000;
@@ -48,12 +47,12 @@ pub static LAST_STRAY: AtomicU32 = AtomicU32::new(0);
 
 fn read(addr: usize) -> u32 {
     // SAFETY: GIC registers at the ABI's fixed addresses, 32-bit accesses.
-    unsafe { read_volatile(addr as *const u32) }
+    unsafe { mmio::read32(addr) }
 }
 
 fn write(addr: usize, v: u32) {
     // SAFETY: as in `read`.
-    unsafe { write_volatile(addr as *mut u32, v) }
+    unsafe { mmio::write32(addr, v) }
 }
 
 fn spin_until(what: &'static str, mut done: impl FnMut() -> bool) -> Result<(), &'static str> {

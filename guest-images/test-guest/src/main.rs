@@ -42,6 +42,10 @@ mod entry;
 mod exceptions;
 #[cfg(target_os = "none")]
 mod gic;
+#[cfg(target_os = "none")]
+mod mmio;
+#[cfg(target_os = "none")]
+mod mmu;
 #[cfg(any(target_os = "none", test))]
 mod protocol;
 #[cfg(target_os = "none")]
@@ -63,7 +67,7 @@ mod guest {
     use crate::checks::{self, Secondary};
     use crate::console::{self, summary};
     use crate::dt::VmInfo;
-    use crate::{doorbell, dt, exceptions, gic, protocol, psci, timer};
+    use crate::{doorbell, dt, exceptions, gic, mmu, protocol, psci, timer};
 
     /// Stacks reserved in the linker script (`MAX_VCPUS` there).
     pub const MAX_VCPUS: usize = 4;
@@ -86,7 +90,12 @@ mod guest {
     extern "C" fn guest_main(dtb: u64) -> ! {
         exceptions::install();
         timer::init_event_stream();
-        let vm = VM.call_once(|| dt::read(dtb));
+        // The DTB is read with the MMU off: it says where RAM and the
+        // shared region are, which the map makes Normal memory.
+        let info = dt::read(dtb);
+        let shm = info.shm.map_or((0, 0), |s| (s.base, s.size));
+        mmu::init(&[info.ram, shm]);
+        let vm = VM.call_once(|| info);
         console::info(format_args!(
             "test-guest: VM {} boot {}, {} vCPU(s), RAM {:#x}+{:#x}, DTB {:#x}, counter {} Hz",
             vm.name(),
@@ -111,6 +120,7 @@ mod guest {
     #[unsafe(no_mangle)]
     extern "C" fn secondary_main(context: u64) -> ! {
         exceptions::install();
+        mmu::enable();
         timer::init_event_stream();
         if VM.get().is_none() {
             console::info(format_args!(

@@ -99,6 +99,6 @@ pub fn doorbell_mmio(index: u32) {
     // barrier makes our shared-memory writes visible first.
     unsafe {
         core::arch::asm!("dsb sy");
-        core::ptr::write_volatile((CONTROL_PAGE + CONTROL_DOORBELL) as *mut u32, index);
+        crate::mmio::write32(CONTROL_PAGE + CONTROL_DOORBELL, index);
     }
 }
