@@ -3,6 +3,7 @@
 //! shows a VM keeps running, and the `flood` that t2's vCPU 1 aims at the
 //! hypervisor meanwhile.
 
+use crate::checks::{self, Secondary};
 use crate::console::{self, fail, pass, report, CheckResult, Msg};
 use crate::dt::VmInfo;
 use crate::protocol::{self, Link, Role, FLOOD, HB_MAGIC, HEARTBEAT_A, MESSAGES, SIZE};
@@ -163,6 +164,19 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
                 fail("flood", msg!("vCPU 1 did not finish flooding"));
             }
         }
+    }
+}
+
+/// t2's vCPU 0: starts vCPU 1 on [`flood`] (it waits for t0's heartbeat).
+pub fn start_flood(vm: &VmInfo) {
+    if vm.vcpus < 2 {
+        FLOOD_DONE.store(true, SeqCst);
+        return;
+    }
+    let r = checks::start_secondary(1, Secondary::Flood);
+    if r != 0 {
+        fail("flood", msg!("CPU_ON(vCPU 1) = {r}"));
+        FLOOD_DONE.store(true, SeqCst);
     }
 }
 

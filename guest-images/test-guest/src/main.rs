@@ -178,9 +178,7 @@ mod guest {
                     }
                     "t2" => {
                         doorbell::ping_pong(vm, protocol::Role::Responder);
-                        if vm.vcpus >= 2 {
-                            checks::start_secondary(1, Secondary::Flood);
-                        }
+                        doorbell::start_flood(vm);
                         doorbell::heartbeat(vm, protocol::Role::Responder);
                         summary();
                     }
