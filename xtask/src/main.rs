@@ -3,6 +3,7 @@
 
 mod bench;
 mod build;
+mod guests;
 mod setup;
 mod test;
 
@@ -14,6 +15,7 @@ usage: cargo xtask <command>
   demo               set up, build and boot Tessera on QEMU (Ctrl-A X quits)
   test [TIER...]     run test tiers (default: all): host, boot, gpu
   build              build the images into target/images/
+  guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU
   bench [boot|gpu]   print benchmark figures (instruction counts under -icount)
   setup              install what the build and tests need (Rust target, QEMU 10, U-Boot)";
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::all(),
         Some("build") => setup::rust_target().and_then(|_| build::images().map(|_| ())),
+        Some("guest") => setup::rust_target().and_then(|_| guests::command(&args[1..])),
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo(),
         Some("run") => run(&args[1..]),

@@ -1,0 +1,219 @@
+//! The `doorbell` ping-pong between t0 (initiator) and t2 (responder) over
+//! shared region 0 (protocol in [`crate::protocol`]), the heartbeat that
+//! shows a VM keeps running, and the `flood` that t2's vCPU 1 aims at the
+//! hypervisor meanwhile.
+
+use crate::checks::{self, Secondary};
+use crate::console::{self, fail, pass, report, CheckResult, Msg};
+use crate::dt::VmInfo;
+use crate::protocol::{self, Link, Role, FLOOD, HB_MAGIC, HEARTBEAT_A, MESSAGES, SIZE};
+use crate::timer::{self, ms, now, wait_until};
+use crate::{gic, msg, psci};
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+
+/// Region index the ping-pong uses.
+const REGION: u32 = 0;
+
+/// t2's vCPU 1 has finished flooding (or given up).
+static FLOOD_DONE: AtomicBool = AtomicBool::new(false);
+
+#[derive(Clone, Copy)]
+struct Region(u64);
+
+impl Region {
+    fn get(self, off: usize) -> u32 {
+        // SAFETY: a word inside shared region 0 (from the DTB, at least `SIZE` bytes).
+        unsafe { read_volatile((self.0 as usize + off) as *const u32) }
+    }
+    fn set(self, off: usize, v: u32) {
+        // SAFETY: as in `get`; only the words this side owns are written.
+        unsafe { write_volatile((self.0 as usize + off) as *mut u32, v) }
+    }
+}
+
+fn barrier() {
+    // SAFETY: a barrier only.
+    unsafe { core::arch::asm!("dmb sy") };
+}
+
+/// The protocol's view of this VM: the region, both ring methods, the
+/// doorbell interrupt count and the counter.
+impl Link for Region {
+    fn get(&self, off: usize) -> u32 {
+        Region::get(*self, off)
+    }
+    fn set(&self, off: usize, v: u32) {
+        Region::set(*self, off, v)
+    }
+    fn barrier(&self) {
+        barrier()
+    }
+    fn ring(&self, hypercall: bool) -> Result<(), i64> {
+        if hypercall {
+            match psci::doorbell_hvc(REGION) {
+                0 => Ok(()),
+                e => Err(e),
+            }
+        } else {
+            psci::doorbell_mmio(REGION);
+            Ok(())
+        }
+    }
+    fn doorbells(&self) -> u32 {
+        gic::DOORBELLS.load(SeqCst)
+    }
+    fn wait(&self, ms: u64, done: &mut dyn FnMut() -> bool) -> bool {
+        wait_until(now() + timer::ms(ms), done)
+    }
+    fn now(&self) -> u64 {
+        now()
+    }
+}
+
+fn setup(vm: &VmInfo) -> Result<Region, Msg> {
+    let shm = vm.shm.ok_or_else(|| msg!("no shared region 0 in my DTB"))?;
+    if shm.size < SIZE as u64 || !shm.writable {
+        return Err(msg!(
+            "shared region 0 at {:#x}: size {:#x}, writable {}",
+            shm.base,
+            shm.size,
+            shm.writable
+        ));
+    }
+    let intid = shm
+        .intid
+        .ok_or_else(|| msg!("shared region 0 has no doorbell interrupt"))?;
+    gic::DOORBELL_INTID.store(intid, SeqCst);
+    gic::enable_spi(intid, 0);
+    Ok(Region(shm.base))
+}
+
+pub fn ping_pong(vm: &VmInfo, role: Role) {
+    report("doorbell", ping_pong_result(vm, role));
+}
+
+fn ping_pong_result(vm: &VmInfo, role: Role) -> CheckResult {
+    let r = setup(vm)?;
+    let ticks = protocol::run(&r, role).map_err(|e| msg!("{e}"))?;
+    if role == Role::Initiator {
+        console::line(format_args!(
+            "bench doorbell-roundtrip: {} ticks per round trip ({MESSAGES} round trips)",
+            ticks / MESSAGES as u64
+        ));
+    }
+    Ok(msg!(
+        "{MESSAGES} messages each way in order, checksums good, one doorbell each"
+    ))
+}
+
+/// `heartbeat <n>` every 50 ms for 2 s (on the virtual timer at 1 kHz). The
+/// initiator also bounds its timer lateness while t2 floods.
+pub fn heartbeat(vm: &VmInfo, role: Role) {
+    const BEATS: u64 = 40;
+    const TICKS_PER_BEAT: u64 = 50;
+    let region = vm
+        .shm
+        .filter(|s| s.size >= SIZE as u64)
+        .map(|s| Region(s.base));
+    if let (Role::Initiator, Some(r)) = (role, region) {
+        r.set(HEARTBEAT_A, HB_MAGIC);
+    }
+    let mut flood_seen = 0;
+    timer::start_ticks(timer::frequency() / 1000, BEATS * TICKS_PER_BEAT);
+    for beat in 1..=BEATS {
+        let due = beat * TICKS_PER_BEAT;
+        if !wait_until(now() + ms(5_000), || timer::ticks() >= due) {
+            fail("heartbeat", msg!("tick {due} did not come"));
+            break;
+        }
+        console::line(format_args!("heartbeat {beat}"));
+        if let Some(r) = region {
+            flood_seen = flood_seen.max(r.get(FLOOD));
+        }
+    }
+    timer::stop_ticks();
+    let s = timer::stats();
+    match role {
+        Role::Initiator => {
+            // Generous: QEMU TCG with 4 vCPUs on a small host has jitter of
+            // several ms even without a flood; starvation is far above this.
+            let bound = ms(20);
+            if s.max_late > bound {
+                fail(
+                    "flood-bound",
+                    msg!("max lateness {} ticks, bound {bound}", s.max_late),
+                );
+            } else if flood_seen == 0 {
+                fail(
+                    "flood-bound",
+                    msg!(
+                        "t2 never flooded during my heartbeat (max lateness {} ticks, bound {bound})",
+                        s.max_late
+                    ),
+                );
+            } else {
+                pass(
+                    "flood-bound",
+                    msg!("max lateness {} ticks, bound {bound}", s.max_late),
+                );
+            }
+        }
+        Role::Responder => {
+            if vm.vcpus >= 2 && !wait_until(now() + ms(10_000), || FLOOD_DONE.load(SeqCst)) {
+                fail("flood", msg!("vCPU 1 did not finish flooding"));
+            }
+        }
+    }
+}
+
+/// t2's vCPU 0: starts vCPU 1 on [`flood`] (it waits for t0's heartbeat).
+pub fn start_flood(vm: &VmInfo) {
+    if vm.vcpus < 2 {
+        FLOOD_DONE.store(true, SeqCst);
+        return;
+    }
+    let r = checks::start_secondary(1, Secondary::Flood);
+    if r != 0 {
+        fail("flood", msg!("CPU_ON(vCPU 1) = {r}"));
+        FLOOD_DONE.store(true, SeqCst);
+    }
+}
+
+/// t2's vCPU 1: once t0's heartbeat has started, 1 s of TESSERA_PING calls
+/// and control-page doorbell writes as fast as it can.
+pub fn flood() {
+    let r = match crate::vm().shm {
+        Some(s) if s.size >= SIZE as u64 => Region(s.base),
+        _ => {
+            fail("flood", msg!("no shared region 0"));
+            FLOOD_DONE.store(true, SeqCst);
+            return;
+        }
+    };
+    if !wait_until(now() + ms(10_000), || r.get(HEARTBEAT_A) == HB_MAGIC) {
+        fail("flood", msg!("t0's heartbeat never started"));
+        FLOOD_DONE.store(true, SeqCst);
+        return;
+    }
+    r.set(FLOOD, 1);
+    let (mut calls, mut bad) = (0u64, 0u64);
+    let end = now() + ms(1_000);
+    while now() < end {
+        if psci::ping() != 0 {
+            bad += 1;
+        }
+        psci::doorbell_mmio(REGION);
+        calls += 1;
+    }
+    r.set(FLOOD, 2);
+    if bad == 0 {
+        pass(
+            "flood",
+            msg!("{calls} TESSERA_PING calls and {calls} doorbell writes in 1 s"),
+        );
+    } else {
+        fail("flood", msg!("TESSERA_PING failed {bad} of {calls} times"));
+    }
+    FLOOD_DONE.store(true, SeqCst);
+}

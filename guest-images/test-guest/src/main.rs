@@ -1,0 +1,221 @@
+//! Tessera's bare-metal test guest. It runs at EL1 inside a VM (or natively
+//! on QEMU virt, where it calls itself `native`), checks what the machine
+//! gives it, and prints one line per check:
+//!
+//! ```text
+//! check <name>: pass [(details)]
+//! check <name>: FAIL <reason>
+//! summary: <N> passed, <M> failed
+//! ```
+//!
+//! Which checks run depends on the VM name and boot count in the DTB
+//! (`/chosen/tessera,vm-name`, `tessera,boot-count`); see [`run`]:
+//!
+//! | VM | checks |
+//! | --- | --- |
+//! | native (no name) | memory, timer, psci, sgi (2 vCPUs) |
+//! | `t0` | memory, timer, psci, hvc bench, doorbell (initiator), heartbeat + flood-bound |
+//! | `t1`, boot 0 | memory, timer, psci, hvc bench, summary, then isolation (a read outside its RAM) |
+//! | `t1`, boot 1 | restart, then PSCI `SYSTEM_RESET` |
+//! | `t1`, boot 2 | reset |
+//! | `t2` | memory, timer, psci (2 vCPUs), sgi, hvc bench, doorbell (responder), heartbeat; vCPU 1 floods |
+//!
+//! The doorbell protocol is described in [`protocol`]; it is unit-tested on
+//! the host (`cargo test -p test-guest`).
+
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+// Check results carry their text inline (no heap): large `Err`s are the point.
+#![allow(clippy::result_large_err)]
+
+#[cfg(target_os = "none")]
+mod checks;
+#[cfg(target_os = "none")]
+mod console;
+#[cfg(target_os = "none")]
+mod doorbell;
+#[cfg(target_os = "none")]
+mod dt;
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+mod exceptions;
+#[cfg(target_os = "none")]
+mod gic;
+#[cfg(target_os = "none")]
+mod mmio;
+#[cfg(target_os = "none")]
+mod mmu;
+#[cfg(any(target_os = "none", test))]
+mod protocol;
+#[cfg(target_os = "none")]
+mod psci;
+#[cfg(target_os = "none")]
+mod timer;
+
+/// Host builds (`cargo test --workspace`): nothing to run.
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("test-guest is a bare-metal image: build it with `cargo xtask guest`");
+}
+
+#[cfg(target_os = "none")]
+pub use guest::*;
+
+#[cfg(target_os = "none")]
+mod guest {
+    use crate::checks::{self, Secondary};
+    use crate::console::{self, summary};
+    use crate::dt::VmInfo;
+    use crate::{doorbell, dt, exceptions, gic, mmu, protocol, psci, timer};
+
+    /// Stacks reserved in the linker script (`MAX_VCPUS` there).
+    pub const MAX_VCPUS: usize = 4;
+
+    /// What the DTB says, read once by vCPU 0 before it starts the others.
+    static VM: spin::Once<VmInfo> = spin::Once::new();
+
+    pub fn vm() -> &'static VmInfo {
+        VM.get().expect("VM info read at entry")
+    }
+
+    /// This vCPU's index: MPIDR_EL1.Aff0 (the ABI makes it the vCPU number).
+    pub fn vcpu() -> usize {
+        use aarch64_cpu::registers::{Readable, MPIDR_EL1};
+        (MPIDR_EL1.get() & 0xff) as usize
+    }
+
+    /// vCPU 0's Rust entry, from `entry.rs` with x0 = the DTB's IPA.
+    #[unsafe(no_mangle)]
+    extern "C" fn guest_main(dtb: u64) -> ! {
+        exceptions::install();
+        timer::init_event_stream();
+        // The DTB is read with the MMU off: it says where RAM and the
+        // shared region are, which the map makes Normal memory.
+        let info = dt::read(dtb);
+        let shm = info.shm.map_or((0, 0), |s| (s.base, s.size));
+        mmu::init(&[info.ram, shm]);
+        let vm = VM.call_once(|| info);
+        console::info(format_args!(
+            "test-guest: VM {} boot {}, {} vCPU(s), RAM {:#x}+{:#x}, DTB {:#x}, counter {} Hz",
+            vm.name(),
+            vm.boot_count,
+            vm.vcpus,
+            vm.ram.0,
+            vm.ram.1,
+            dtb,
+            timer::frequency()
+        ));
+        if let Err(e) = gic::init_distributor().and_then(|_| gic::init_this_vcpu()) {
+            console::fail("gic", format_args!("{e}"));
+            summary();
+            idle();
+        }
+        exceptions::unmask_irqs();
+        run(vm);
+        idle()
+    }
+
+    /// Secondary vCPUs' Rust entry (PSCI `CPU_ON`), x0 = the context id.
+    #[unsafe(no_mangle)]
+    extern "C" fn secondary_main(context: u64) -> ! {
+        exceptions::install();
+        mmu::enable();
+        timer::init_event_stream();
+        if VM.get().is_none() {
+            console::info(format_args!(
+                "vCPU {} started before vCPU 0 read the DTB",
+                vcpu()
+            ));
+            psci::cpu_off();
+        }
+        match gic::init_this_vcpu() {
+            Ok(()) => {
+                exceptions::unmask_irqs();
+                checks::secondary(Secondary::from_context(context));
+            }
+            Err(e) => console::fail("gic", format_args!("vCPU {}: {e}", vcpu())),
+        }
+        exceptions::mask_irqs();
+        psci::cpu_off()
+    }
+
+    /// The plan for this VM, by name and boot count.
+    fn run(vm: &VmInfo) {
+        match (vm.name(), vm.boot_count) {
+            ("t1", 1) => {
+                console::pass(
+                    "restart",
+                    format_args!("back after the fault, boot count 1"),
+                );
+                console::info(format_args!("calling PSCI SYSTEM_RESET"));
+                let r = psci::system_reset();
+                console::fail("reset", format_args!("SYSTEM_RESET returned {r}"));
+                summary();
+            }
+            ("t1", n) if n >= 2 => {
+                console::pass(
+                    "reset",
+                    format_args!("back after SYSTEM_RESET, boot count {n}"),
+                );
+                summary();
+            }
+            (name, _) => {
+                checks::memory(vm);
+                checks::timer();
+                checks::psci(vm);
+                if vm.vcpus >= 2 {
+                    checks::sgi();
+                }
+                if vm.in_vm() {
+                    checks::hvc_roundtrip();
+                }
+                match name {
+                    "t0" => {
+                        doorbell::ping_pong(vm, protocol::Role::Initiator);
+                        doorbell::heartbeat(vm, protocol::Role::Initiator);
+                        summary();
+                    }
+                    "t2" => {
+                        doorbell::ping_pong(vm, protocol::Role::Responder);
+                        doorbell::start_flood(vm);
+                        doorbell::heartbeat(vm, protocol::Role::Responder);
+                        summary();
+                    }
+                    "t1" => {
+                        summary();
+                        checks::isolation(vm);
+                    }
+                    _ => summary(),
+                }
+                if matches!(name, "t0" | "t2") {
+                    console::line(format_args!("done"));
+                }
+            }
+        }
+    }
+
+    /// Nothing left to do: sleep with interrupts masked.
+    pub fn idle() -> ! {
+        exceptions::mask_irqs();
+        loop {
+            aarch64_cpu::asm::wfi();
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        exceptions::mask_irqs();
+        console::emergency(format_args!(
+            "check panic: FAIL vCPU {}: {}",
+            vcpu(),
+            info.message()
+        ));
+        if let Some(l) = info.location() {
+            console::emergency(format_args!("  at {}:{}", l.file(), l.line()));
+        }
+        loop {
+            aarch64_cpu::asm::wfi();
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Guest images for the system tests: cross-builds the bare-metal test guest
+//! (`guest-images/test-guest`) into `target/images/guests/test-guest.bin`,
+//! and boots it natively on QEMU virt (no hypervisor) for development.
+
+use crate::{build, images_dir, root, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Builds the test guest; returns the path of its flat arm64 Image.
+pub fn build_test_guest() -> Result<PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "build",
+            "--package",
+            "test-guest",
+            "--bin",
+            "test-guest",
+            "--release",
+            "--target",
+            "aarch64-unknown-none",
+        ])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building the test guest failed".into());
+    }
+    let target = images_dir().parent().unwrap().to_path_buf();
+    let elf_path = target.join("aarch64-unknown-none/release/test-guest");
+    let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let bin = build::flat_binary(&elf)?;
+    let dir = images_dir().join("guests");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("test-guest.bin");
+    std::fs::write(&path, &bin).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("guest image: {} ({} bytes)", path.display(), bin.len());
+    Ok(path)
+}
+
+/// `cargo xtask guest [--run]`.
+pub fn command(args: &[String]) -> Result {
+    let image = build_test_guest()?;
+    if !args.iter().any(|a| a == "--run") {
+        return Ok(());
+    }
+    // Natively: EL1 entry, QEMU's own PSCI over HVC, 2 vCPUs.
+    let mut cmd = Command::new("qemu-system-aarch64");
+    cmd.args([
+        "-M",
+        "virt,gic-version=3",
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "256M",
+        "-nographic",
+        "-kernel",
+    ])
+    .arg(&image);
+    println!("$ {}   (Ctrl-A X quits)", crate::test::show(&cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("QEMU exited with {status}"))
+    }
+}
