@@ -32,7 +32,11 @@ fn main() {
     let guest_dir = std::env::var_os("TESSERA_GUEST_IMAGES")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/images/guests"));
-    let mut names: Vec<&str> = plan.vms.iter().flat_map(|v| v.images.iter().map(|i| i.name)).collect();
+    let mut names: Vec<&str> = plan
+        .vms
+        .iter()
+        .flat_map(|v| v.images.iter().map(|i| i.name))
+        .collect();
     names.sort();
     names.dedup();
     let mut src = String::from("/// Guest images embedded at build time, by the name the board file uses.\npub static GUEST_IMAGES: &[(&str, &[u8])] = &[\n");
@@ -40,9 +44,15 @@ fn main() {
         let path = guest_dir.join(name);
         println!("cargo::rerun-if-changed={}", path.display());
         if path.exists() {
-            src.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", path.display().to_string()));
+            src.push_str(&format!(
+                "    ({name:?}, include_bytes!({:?})),\n",
+                path.display().to_string()
+            ));
         } else {
-            println!("cargo::warning=guest image {name} not found in {}; its VM will not start", guest_dir.display());
+            println!(
+                "cargo::warning=guest image {name} not found in {}; its VM will not start",
+                guest_dir.display()
+            );
         }
     }
     src.push_str("];\n");

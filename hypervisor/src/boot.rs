@@ -12,18 +12,23 @@ use tessera_hv::partition;
 
 static PLATFORM: Once<Platform<'static>> = Once::new();
 static DISTRIBUTOR: Once<gicv3::Distributor> = Once::new();
-static REDISTRIBUTORS: [Once<gicv3::Redistributor>; cpu::MAX_CPUS] = [const { Once::new() }; cpu::MAX_CPUS];
+static REDISTRIBUTORS: [Once<gicv3::Redistributor>; cpu::MAX_CPUS] =
+    [const { Once::new() }; cpu::MAX_CPUS];
 /// Set by the boot core once the VMs are built: every core may enter its guest.
 static START_VMS: AtomicBool = AtomicBool::new(false);
 
 /// The physical GIC distributor (set up by the boot core).
 pub fn distributor() -> &'static gicv3::Distributor {
-    DISTRIBUTOR.get().expect("GIC distributor initialised at boot")
+    DISTRIBUTOR
+        .get()
+        .expect("GIC distributor initialised at boot")
 }
 
 /// This core's physical redistributor.
 pub fn this_redistributor() -> &'static gicv3::Redistributor {
-    REDISTRIBUTORS[cpu::core_index()].get().expect("redistributor initialised at boot")
+    REDISTRIBUTORS[cpu::core_index()]
+        .get()
+        .expect("redistributor initialised at boot")
 }
 static ONLINE: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
 /// MPIDR each logical core was started with.
@@ -112,9 +117,16 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
     println!("{platform}");
     let plan = crate::vm::plan();
     if let Err(m) = partition::check_against_dtb(plan, platform, text.base) {
-        fatal(format_args!("board file '{}' does not match this machine: {m}", plan.platform.name));
+        fatal(format_args!(
+            "board file '{}' does not match this machine: {m}",
+            plan.platform.name
+        ));
     }
-    log::info!("board '{}': plan with {} VM(s) checked against the DTB", plan.platform.name, plan.vms.len());
+    log::info!(
+        "board '{}': plan with {} VM(s) checked against the DTB",
+        plan.platform.name,
+        plan.vms.len()
+    );
     let options = bootargs::parse(platform.bootargs);
     if let Some(word) = options.unknown {
         log::warn!("ignoring unknown boot option '{word}'");
@@ -165,8 +177,15 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         cpu::halt()
     }
 
-    let mpidrs: heapless::Vec<u64, { cpu::MAX_CPUS }> =
-        (0..total).map(|i| if ONLINE[i].load(Ordering::Acquire) { MPIDRS[i].load(Ordering::Relaxed) } else { u64::MAX }).collect();
+    let mpidrs: heapless::Vec<u64, { cpu::MAX_CPUS }> = (0..total)
+        .map(|i| {
+            if ONLINE[i].load(Ordering::Acquire) {
+                MPIDRS[i].load(Ordering::Relaxed)
+            } else {
+                u64::MAX
+            }
+        })
+        .collect();
     let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
     crate::vm::build_all(&mpidrs, ipa_bits, gicd);
     crate::vm::start_all();

@@ -26,7 +26,11 @@ pub struct Router {
 
 impl Router {
     pub const fn new(first: usize, vms: usize) -> Router {
-        Router { focus: first, vms, escaped: false }
+        Router {
+            focus: first,
+            vms,
+            escaped: false,
+        }
     }
 
     pub fn focus(&self) -> usize {

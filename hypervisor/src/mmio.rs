@@ -49,18 +49,30 @@ impl Access {
     /// The value a load puts in its register, from the device's `raw` bytes.
     pub fn load_value(&self, raw: u64) -> u64 {
         let bits = self.size as u32 * 8;
-        let v = if bits == 64 { raw } else { raw & ((1u64 << bits) - 1) };
+        let v = if bits == 64 {
+            raw
+        } else {
+            raw & ((1u64 << bits) - 1)
+        };
         let v = if self.sign_extend && bits < 64 {
             (((v << (64 - bits)) as i64) >> (64 - bits)) as u64
         } else {
             v
         };
-        if self.sixty_four { v } else { v & 0xffff_ffff }
+        if self.sixty_four {
+            v
+        } else {
+            v & 0xffff_ffff
+        }
     }
 
     /// The bytes a store writes, from its register's value.
     pub fn store_value(&self, reg_value: u64) -> u64 {
-        if self.size == 8 { reg_value } else { reg_value & ((1u64 << (self.size as u32 * 8)) - 1) }
+        if self.size == 8 {
+            reg_value
+        } else {
+            reg_value & ((1u64 << (self.size as u32 * 8)) - 1)
+        }
     }
 }
 
@@ -82,8 +94,23 @@ mod tests {
 
     #[test]
     fn decodes_a_word_store() {
-        let a = decode(esr(true, 2, false, 3, false, true), 0x0090_0000 << 4 >> 12 << 4, 0x0900_0018).unwrap();
-        assert_eq!(a, Access { ipa: 0x0900_0018, size: 4, write: true, reg: 3, sign_extend: false, sixty_four: false });
+        let a = decode(
+            esr(true, 2, false, 3, false, true),
+            0x0090_0000 << 4 >> 12 << 4,
+            0x0900_0018,
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Access {
+                ipa: 0x0900_0018,
+                size: 4,
+                write: true,
+                reg: 3,
+                sign_extend: false,
+                sixty_four: false
+            }
+        );
         assert_eq!(a.store_value(0xffff_ffff_1234_5678), 0x1234_5678);
     }
 
@@ -91,7 +118,12 @@ mod tests {
     fn ipa_from_hpfar_and_far() {
         // HPFAR_EL2.FIPA holds IPA[47:12] in bits [39:4].
         let hpfar = (0x0_080a_0000u64 >> 12) << 4;
-        let a = decode(esr(true, 3, false, 0, true, false), hpfar, 0xffff_0000_dead_0108).unwrap();
+        let a = decode(
+            esr(true, 3, false, 0, true, false),
+            hpfar,
+            0xffff_0000_dead_0108,
+        )
+        .unwrap();
         assert_eq!(a.ipa, 0x080a_0108);
         assert_eq!(a.size, 8);
     }
@@ -110,7 +142,10 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_emulate() {
-        assert_eq!(decode(esr(false, 2, false, 0, false, false), 0, 0), Err(DecodeError::NoSyndrome));
+        assert_eq!(
+            decode(esr(false, 2, false, 0, false, false), 0, 0),
+            Err(DecodeError::NoSyndrome)
+        );
         assert_eq!(decode(0x16 << 26, 0, 0), Err(DecodeError::NotDataAbort));
     }
 }

@@ -10,30 +10,58 @@ use tessera_boards::{Access, Plan, Vm};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mismatch {
     /// A core of the plan whose MPIDR the DTB does not list.
-    CoreMissing { core: u32, mpidr: u64 },
+    CoreMissing {
+        core: u32,
+        mpidr: u64,
+    },
     /// A RAM range of the plan outside the DTB's RAM.
-    RamMissing { base: u64, size: u64 },
-    GicDistributor { plan: u64, dtb: u64 },
-    Uart { plan: u64, dtb: u64 },
+    RamMissing {
+        base: u64,
+        size: u64,
+    },
+    GicDistributor {
+        plan: u64,
+        dtb: u64,
+    },
+    Uart {
+        plan: u64,
+        dtb: u64,
+    },
     /// The running image lies outside the plan's hypervisor range.
-    ImageOutsideReserve { image: u64 },
+    ImageOutsideReserve {
+        image: u64,
+    },
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Mismatch::CoreMissing { core, mpidr } => {
-                write!(f, "platform cpus: core {core} (MPIDR {mpidr:#x}) is not in the DTB")
+                write!(
+                    f,
+                    "platform cpus: core {core} (MPIDR {mpidr:#x}) is not in the DTB"
+                )
             }
             Mismatch::RamMissing { base, size } => {
-                write!(f, "platform ram: {base:#x}+{size:#x} is not RAM according to the DTB")
+                write!(
+                    f,
+                    "platform ram: {base:#x}+{size:#x} is not RAM according to the DTB"
+                )
             }
             Mismatch::GicDistributor { plan, dtb } => {
-                write!(f, "platform gic: distributor {plan:#x}, but the DTB says {dtb:#x}")
+                write!(
+                    f,
+                    "platform gic: distributor {plan:#x}, but the DTB says {dtb:#x}"
+                )
             }
-            Mismatch::Uart { plan, dtb } => write!(f, "platform uart: {plan:#x}, but the DTB says {dtb:#x}"),
+            Mismatch::Uart { plan, dtb } => {
+                write!(f, "platform uart: {plan:#x}, but the DTB says {dtb:#x}")
+            }
             Mismatch::ImageOutsideReserve { image } => {
-                write!(f, "platform hypervisor: the image at {image:#x} is outside the reserved range")
+                write!(
+                    f,
+                    "platform hypervisor: the image at {image:#x} is outside the reserved range"
+                )
             }
         }
     }
@@ -44,20 +72,36 @@ pub fn check_against_dtb(plan: &Plan, dtb: &Platform, image: u64) -> Result<(), 
     let p = &plan.platform;
     for c in p.cpus {
         if !dtb.cpus.iter().any(|&m| m == c.mpidr) {
-            return Err(Mismatch::CoreMissing { core: c.core, mpidr: c.mpidr });
+            return Err(Mismatch::CoreMissing {
+                core: c.core,
+                mpidr: c.mpidr,
+            });
         }
     }
     for r in p.ram {
-        if !dtb.ram.iter().any(|d| d.base <= r.base && r.end() <= d.end()) {
-            return Err(Mismatch::RamMissing { base: r.base, size: r.size });
+        if !dtb
+            .ram
+            .iter()
+            .any(|d| d.base <= r.base && r.end() <= d.end())
+        {
+            return Err(Mismatch::RamMissing {
+                base: r.base,
+                size: r.size,
+            });
         }
     }
     if p.gic.distributor.base != dtb.gic.dist.base {
-        return Err(Mismatch::GicDistributor { plan: p.gic.distributor.base, dtb: dtb.gic.dist.base });
+        return Err(Mismatch::GicDistributor {
+            plan: p.gic.distributor.base,
+            dtb: dtb.gic.dist.base,
+        });
     }
     if let Some(u) = dtb.uart {
         if u.range.base != p.uart.mmio.base {
-            return Err(Mismatch::Uart { plan: p.uart.mmio.base, dtb: u.range.base });
+            return Err(Mismatch::Uart {
+                plan: p.uart.mmio.base,
+                dtb: u.range.base,
+            });
         }
     }
     if !p.hypervisor.contains(image) {
@@ -80,23 +124,40 @@ pub struct Mapping {
 /// (identity-mapped device memory). Emulated devices are left unmapped so
 /// that they trap.
 pub fn stage2_mappings<'a>(plan: &'a Plan, vm: &'a Vm) -> impl Iterator<Item = Mapping> + 'a {
-    let ram = vm.memory.iter().map(|m| Mapping { ipa: m.ipa, pa: m.pa, size: m.size, attrs: Attrs::RWX });
+    let ram = vm.memory.iter().map(|m| Mapping {
+        ipa: m.ipa,
+        pa: m.pa,
+        size: m.size,
+        attrs: Attrs::RWX,
+    });
     let shared = plan.shared_of(vm.name).map(|(s, p)| Mapping {
         ipa: p.ipa,
         pa: s.pa,
         size: s.size,
-        attrs: Attrs { mem: MemType::Normal, write: p.access == Access::ReadWrite, exec: false },
+        attrs: Attrs {
+            mem: MemType::Normal,
+            write: p.access == Access::ReadWrite,
+            exec: false,
+        },
     });
     let devices = vm.devices.iter().flat_map(|d| d.mmio.iter()).map(|r| {
         let base = r.base & !0xfff;
         let size = (r.end() - base).next_multiple_of(0x1000);
-        Mapping { ipa: base, pa: base, size, attrs: Attrs::DEVICE }
+        Mapping {
+            ipa: base,
+            pa: base,
+            size,
+            attrs: Attrs::DEVICE,
+        }
     });
     ram.chain(shared).chain(devices)
 }
 
 /// The VM's shared regions in guest-ABI order (index = position).
-pub fn shared_index<'a>(plan: &'a Plan, vm: &'a str) -> impl Iterator<Item = (usize, &'a tessera_boards::SharedRegion)> + 'a {
+pub fn shared_index<'a>(
+    plan: &'a Plan,
+    vm: &'a str,
+) -> impl Iterator<Item = (usize, &'a tessera_boards::SharedRegion)> + 'a {
     plan.shared_of(vm).map(|(s, _)| s).enumerate()
 }
 
@@ -125,10 +186,16 @@ mod tests {
         fewer.cpus.truncate(3);
         let e = check_against_dtb(plan(), &fewer, 0x4020_0000).unwrap_err();
         assert_eq!(e, Mismatch::CoreMissing { core: 3, mpidr: 3 });
-        assert_eq!(e.to_string(), "platform cpus: core 3 (MPIDR 0x3) is not in the DTB");
+        assert_eq!(
+            e.to_string(),
+            "platform cpus: core 3 (MPIDR 0x3) is not in the DTB"
+        );
         let mut small = p.clone();
         small.ram[0].size = 1 << 30;
-        assert!(matches!(check_against_dtb(plan(), &small, 0x4020_0000), Err(Mismatch::RamMissing { .. })));
+        assert!(matches!(
+            check_against_dtb(plan(), &small, 0x4020_0000),
+            Err(Mismatch::RamMissing { .. })
+        ));
     }
 
     #[test]
@@ -145,12 +212,27 @@ mod tests {
         let t1 = plan.vm("t1").unwrap();
         let maps: Vec<Mapping> = stage2_mappings(plan, t1).collect();
         // RAM, then the passed-through RTC (identity, device).
-        assert_eq!(maps[1], Mapping { ipa: 0x0901_0000, pa: 0x0901_0000, size: 0x1000, attrs: Attrs::DEVICE });
+        assert_eq!(
+            maps[1],
+            Mapping {
+                ipa: 0x0901_0000,
+                pa: 0x0901_0000,
+                size: 0x1000,
+                attrs: Attrs::DEVICE
+            }
+        );
         // No two VMs share RAM pages.
         let t2 = plan.vm("t2").unwrap();
         let pa = |v: &Vm| v.memory[0].pa_range();
-        assert!(!pa(t0).overlaps(&pa(t1)) && !pa(t1).overlaps(&pa(t2)) && !pa(t0).overlaps(&pa(t2)));
-        assert_eq!(shared_index(plan, "t2").map(|(i, s)| (i, s.name)).collect::<Vec<_>>(), vec![(0, "t0-t2")]);
+        assert!(
+            !pa(t0).overlaps(&pa(t1)) && !pa(t1).overlaps(&pa(t2)) && !pa(t0).overlaps(&pa(t2))
+        );
+        assert_eq!(
+            shared_index(plan, "t2")
+                .map(|(i, s)| (i, s.name))
+                .collect::<Vec<_>>(),
+            vec![(0, "t0-t2")]
+        );
         assert_eq!(shared_index(plan, "t1").count(), 0);
     }
 }

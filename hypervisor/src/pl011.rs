@@ -76,7 +76,9 @@ impl Pl011 {
 
     /// RXIM and RTIM: an interrupt when data arrives or waits.
     pub fn enable_rx_interrupt(&self) {
-        self.regs.imsc.set(self.regs.imsc.get() | (1 << 4) | (1 << 6));
+        self.regs
+            .imsc
+            .set(self.regs.imsc.get() | (1 << 4) | (1 << 6));
     }
 
     pub fn get(&self) -> Option<u8> {

@@ -81,7 +81,12 @@ pub extern "C" fn run(core: usize) -> ! {
     if vi == 0 {
         vm.note_started();
     }
-    enter(vm, vi, v.entry.load(Ordering::Relaxed), v.context.load(Ordering::Relaxed))
+    enter(
+        vm,
+        vi,
+        v.entry.load(Ordering::Relaxed),
+        v.context.load(Ordering::Relaxed),
+    )
 }
 
 /// While idle with IRQs masked: handle what woke us.
@@ -97,10 +102,18 @@ pub fn park() -> ! {
 
 fn enter(vm: &VmState, vi: usize, pc: u64, x0: u64) -> ! {
     let ipa_bits = vm::ipa_bits() as u64;
-    let ps = match ipa_bits { 32 => 0, 36 => 1, 40 => 2, 42 => 3, 44 => 4, _ => 5 };
+    let ps = match ipa_bits {
+        32 => 0,
+        36 => 1,
+        40 => 2,
+        42 => 3,
+        44 => 4,
+        _ => 5,
+    };
     // 4 KiB granule, start level from the IPA size (SL0: 2 = level 0, 1 = level 1).
     let sl0 = if ipa_bits > 39 { 2 } else { 1 };
-    let vtcr = (64 - ipa_bits) | sl0 << 6 | 0b01 << 8 | 0b01 << 10 | 0b11 << 12 | ps << 16 | 1 << 31;
+    let vtcr =
+        (64 - ipa_bits) | sl0 << 6 | 0b01 << 8 | 0b01 << 10 | 0b11 << 12 | ps << 16 | 1 << 31;
     const HCR_VM: u64 = 1 << 0;
     const HCR_SWIO: u64 = 1 << 1;
     const HCR_FMO: u64 = 1 << 3;
@@ -110,7 +123,8 @@ fn enter(vm: &VmState, vi: usize, pc: u64, x0: u64) -> ! {
     const HCR_BSU_IS: u64 = 1 << 10;
     const HCR_TSC: u64 = 1 << 19;
     const HCR_RW: u64 = 1 << 31;
-    let hcr = HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
+    let hcr =
+        HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_RW;
     let vmpidr = (1 << 31) | vi as u64;
     // SAFETY: the EL2 controls of this core's one guest, and a reset of its
     // EL1 state (so a restarted VM starts clean); caches and TLBs for its
@@ -261,9 +275,17 @@ fn apply(vm: &VmState, actions: tessera_hv::vgic::Actions) {
 
 fn ppi_on_vcpu(vm: &VmState, vcpu: usize, intid: u32, on: bool) {
     // A vCPU's redistributor is only ever written by its own core.
-    if vm.vcpus.get(vcpu).is_some_and(|v| v.core == cpu::core_index()) {
+    if vm
+        .vcpus
+        .get(vcpu)
+        .is_some_and(|v| v.core == cpu::core_index())
+    {
         let rd = crate::boot::this_redistributor();
-        if on { rd.enable_ppi(intid) } else { rd.disable_ppi(intid) }
+        if on {
+            rd.enable_ppi(intid)
+        } else {
+            rd.disable_ppi(intid)
+        }
     }
 }
 
@@ -277,7 +299,9 @@ pub enum Irq {
 
 /// A physical interrupt at EL2 (after EOI/priority drop).
 pub fn on_irq(intid: u32) -> Irq {
-    let Some((vm, vi)) = vm::this_vcpu() else { return Irq::Unknown };
+    let Some((vm, vi)) = vm::this_vcpu() else {
+        return Irq::Unknown;
+    };
     match intid {
         SGI_KICK | MAINTENANCE_INTID => {
             refresh_lrs(vm, vi);
@@ -329,7 +353,13 @@ pub fn trap(frame: &mut Frame) {
         }
         0x24 => match mmio::decode(esr, hpfar, far) {
             Ok(access) if emulate(vm, vi, frame, &access) => frame.elr += 4,
-            Ok(access) => fault(vm, vi, frame, esr, FaultKind::Unmapped(access.ipa, access.write)),
+            Ok(access) => fault(
+                vm,
+                vi,
+                frame,
+                esr,
+                FaultKind::Unmapped(access.ipa, access.write),
+            ),
             Err(_) => {
                 let ipa = ((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff);
                 let kind = if is_emulated(vm, ipa) {
@@ -369,8 +399,14 @@ pub fn serror(frame: &mut Frame) {
 /// ICC_SGI1R_EL1 write: op0 3, op1 0, CRn 12, CRm 11, op2 5, direction write.
 fn sysreg_is_sgi1r(esr: u64) -> bool {
     let iss = esr & 0x1ff_ffff;
-    let (op0, op2, op1, crn, crm, read) =
-        ((iss >> 20) & 3, (iss >> 17) & 7, (iss >> 14) & 7, (iss >> 10) & 0xf, (iss >> 1) & 0xf, iss & 1);
+    let (op0, op2, op1, crn, crm, read) = (
+        (iss >> 20) & 3,
+        (iss >> 17) & 7,
+        (iss >> 14) & 7,
+        (iss >> 10) & 0xf,
+        (iss >> 1) & 0xf,
+        iss & 1,
+    );
     (op0, op1, crn, crm, op2, read) == (3, 0, 12, 11, 5, 0)
 }
 
@@ -379,7 +415,11 @@ fn hypercall(vm: &'static VmState, vi: usize, frame: &mut Frame) {
     let ret = match fid {
         PSCI_VERSION => 0x1_0001,
         PSCI_FEATURES => {
-            if SUPPORTED.contains(&(frame.x[1] & 0xffff_ffff)) { 0 } else { NOT_SUPPORTED }
+            if SUPPORTED.contains(&(frame.x[1] & 0xffff_ffff)) {
+                0
+            } else {
+                NOT_SUPPORTED
+            }
         }
         PSCI_MIGRATE_INFO_TYPE => 2,
         PSCI_CPU_ON_32 | PSCI_CPU_ON_64 => cpu_on(vm, frame.x[1], frame.x[2], frame.x[3]),
@@ -417,7 +457,9 @@ fn vcpu_of(vm: &VmState, mpidr: u64) -> Option<usize> {
 }
 
 fn cpu_on(vm: &VmState, target: u64, entry: u64, context: u64) -> u64 {
-    let Some(t) = vcpu_of(vm, target) else { return INVALID_PARAMETERS };
+    let Some(t) = vcpu_of(vm, target) else {
+        return INVALID_PARAMETERS;
+    };
     if vm.cfg.ipa_to_pa(entry).is_none() {
         return (-9i64) as u64; // INVALID_ADDRESS
     }
@@ -433,7 +475,8 @@ fn cpu_on(vm: &VmState, target: u64, entry: u64, context: u64) -> u64 {
 
 /// Rings shared region `index` of `vm`: every other peer gets its doorbell.
 fn doorbell(vm: &VmState, index: u64) -> u64 {
-    let Some((_, region)) = partition::shared_index(vm::plan(), vm.name()).nth(index as usize) else {
+    let Some((_, region)) = partition::shared_index(vm::plan(), vm.name()).nth(index as usize)
+    else {
         log::warn!("VM {}: doorbell {index}: no such shared region", vm.name());
         return INVALID_PARAMETERS;
     };
@@ -457,12 +500,19 @@ fn is_emulated(vm: &VmState, ipa: u64) -> bool {
 
 /// Emulated devices; false if nothing is at that address.
 fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool {
-    let reg_value = if a.reg == 31 { 0 } else { frame.x[a.reg as usize] };
+    let reg_value = if a.reg == 31 {
+        0
+    } else {
+        frame.x[a.reg as usize]
+    };
     let gicr_end = GICR_IPA + GICR_STRIDE * vm.vcpus.len() as u64;
     let result: Option<u64> = if (GICD_IPA..GICD_IPA + 0x1_0000).contains(&a.ipa) {
         let off = a.ipa - GICD_IPA;
         if a.write {
-            let actions = vm.vgic.lock().dist_write(off, a.size, a.store_value(reg_value));
+            let actions = vm
+                .vgic
+                .lock()
+                .dist_write(off, a.size, a.store_value(reg_value));
             apply(vm, actions);
             None
         } else {
@@ -472,7 +522,10 @@ fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool
         let target = ((a.ipa - GICR_IPA) / GICR_STRIDE) as usize;
         let off = (a.ipa - GICR_IPA) % GICR_STRIDE;
         if a.write {
-            let actions = vm.vgic.lock().redist_write(target, off, a.size, a.store_value(reg_value));
+            let actions =
+                vm.vgic
+                    .lock()
+                    .redist_write(target, off, a.size, a.store_value(reg_value));
             apply(vm, actions);
             None
         } else {
@@ -489,7 +542,10 @@ fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool
                 (u.read(off), !u.irq_level())
             };
             if low && off == 0 {
-                let holder = vm.vgic.lock().retract(vm::plan().platform.uart.spi.intid(), 0);
+                let holder = vm
+                    .vgic
+                    .lock()
+                    .retract(vm::plan().platform.uart.spi.intid(), 0);
                 if let Some(t) = holder {
                     kick(vm, t);
                 }
@@ -574,7 +630,12 @@ fn stop_others(vm: &VmState, vi: usize) {
         }
     }
     let give_up = timer::now() + timer::frequency() / 10;
-    let all_off = || vm.vcpus.iter().enumerate().all(|(i, v)| i == vi || v.power() == Power::Off);
+    let all_off = || {
+        vm.vcpus
+            .iter()
+            .enumerate()
+            .all(|(i, v)| i == vi || v.power() == Power::Off)
+    };
     if !timer::wait_until(give_up, all_off) {
         log::error!("VM {}: a vCPU did not leave within 100 ms", vm.name());
     }
@@ -595,7 +656,10 @@ fn restart(vm: &VmState, vi: usize) -> ! {
     *vm.vgic.lock() = vm.new_vgic();
     vm.uart.lock().reset();
     if let Err(e) = vm.load() {
-        log::error!("VM {}: reloading for restart failed: {e}; stopped", vm.name());
+        log::error!(
+            "VM {}: reloading for restart failed: {e}; stopped",
+            vm.name()
+        );
         park();
     }
     vm.stopping.store(false, Ordering::Release);
@@ -608,11 +672,14 @@ fn restart(vm: &VmState, vi: usize) -> ! {
 
 // ---- console input -------------------------------------------------------------
 
-static INPUT: Mutex<tessera_hv::console_input::Router> = Mutex::new(tessera_hv::console_input::Router::new(0, 0));
+static INPUT: Mutex<tessera_hv::console_input::Router> =
+    Mutex::new(tessera_hv::console_input::Router::new(0, 0));
 
 /// The physical UART's INTID once input routing is on.
 pub fn console_intid() -> Option<u32> {
-    INPUT_ON.load(Ordering::Relaxed).then(|| vm::plan().platform.uart.spi.intid())
+    INPUT_ON
+        .load(Ordering::Relaxed)
+        .then(|| vm::plan().platform.uart.spi.intid())
 }
 
 static INPUT_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -620,7 +687,10 @@ static INPUT_ON: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool
 /// Routes console input to the plan's first console VM, on this core.
 pub fn start_console_input(gicd: &gicv3::Distributor) {
     let plan = vm::plan();
-    let first = vm::vms().iter().position(|v| v.name() == plan.console.input_first).unwrap_or(0);
+    let first = vm::vms()
+        .iter()
+        .position(|v| v.name() == plan.console.input_first)
+        .unwrap_or(0);
     *INPUT.lock() = tessera_hv::console_input::Router::new(first, vm::vms().len());
     let intid = plan.platform.uart.spi.intid();
     gicd.route_spi(intid, cpu::mpidr());
@@ -628,7 +698,11 @@ pub fn start_console_input(gicd: &gicv3::Distributor) {
     crate::console::enable_rx_interrupt();
     INPUT_ON.store(true, Ordering::Relaxed);
     if let Some(v) = vm::vms().get(first) {
-        log::info!("console input goes to VM {} (Ctrl-T then a VM number 0-{} switches; Ctrl-T n: next)", v.name(), vm::vms().len().saturating_sub(1));
+        log::info!(
+            "console input goes to VM {} (Ctrl-T then a VM number 0-{} switches; Ctrl-T n: next)",
+            v.name(),
+            vm::vms().len().saturating_sub(1)
+        );
     }
 }
 
@@ -639,7 +713,9 @@ pub fn console_input() {
         let mut router = INPUT.lock();
         match router.feed(b) {
             Input::Byte(b) => {
-                let Some(target) = vm::vms().get(router.focus()) else { continue };
+                let Some(target) = vm::vms().get(router.focus()) else {
+                    continue;
+                };
                 drop(router);
                 let raise = {
                     let mut u = target.uart.lock();
@@ -658,7 +734,9 @@ pub fn console_input() {
                     crate::println!("[console input now goes to VM {n}: {}]", v.name());
                 }
             }
-            Input::Help => crate::println!("[console: Ctrl-T then 0-9 picks a VM, n the next one, Ctrl-T a literal Ctrl-T]"),
+            Input::Help => crate::println!(
+                "[console: Ctrl-T then 0-9 picks a VM, n the next one, Ctrl-T a literal Ctrl-T]"
+            ),
             Input::Nothing => {}
         }
     }

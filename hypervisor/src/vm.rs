@@ -59,7 +59,12 @@ impl Vcpu {
         self.entry.store(entry, Ordering::Relaxed);
         self.context.store(context, Ordering::Relaxed);
         self.power
-            .compare_exchange(Power::Off as u8, Power::OnPending as u8, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                Power::Off as u8,
+                Power::OnPending as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .map(|_| ())
             .map_err(|p| if p == 1 { Power::OnPending } else { Power::On })
     }
@@ -91,7 +96,8 @@ impl VmState {
     }
 
     pub fn note_started(&self) {
-        self.started_at.store(crate::arch::timer::now(), Ordering::Relaxed);
+        self.started_at
+            .store(crate::arch::timer::now(), Ordering::Relaxed);
     }
 
     /// Counts a fault; returns how many came in a row within 100 ms of a start.
@@ -163,7 +169,10 @@ impl VmState {
         // SAFETY: the range lies inside this VM's RAM (checked above), which
         // the EL2 map covers and no one else owns; its vCPUs are stopped.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
-        mmu::clean_dcache(Range { base: pa, size: bytes.len() as u64 });
+        mmu::clean_dcache(Range {
+            base: pa,
+            size: bytes.len() as u64,
+        });
         Ok(())
     }
 }
@@ -248,7 +257,10 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
         };
         let hw_spis: Vec<u32> = vm.spis.iter().map(|s| s.intid()).collect();
         let mut virtual_spis = alloc::vec![PLAN.platform.uart.spi.intid()];
-        virtual_spis.extend(PLAN.shared_of(vm.name).filter_map(|(_, p)| p.doorbell.map(|d| d.intid())));
+        virtual_spis.extend(
+            PLAN.shared_of(vm.name)
+                .filter_map(|(_, p)| p.doorbell.map(|d| d.intid())),
+        );
         let first = vm.memory[0];
         let mut state = VmState {
             cfg: vm,
@@ -257,7 +269,11 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             boot_count: AtomicU32::new(0),
             stopping: AtomicBool::new(false),
             uart: Mutex::new(VUart::new(vm.name)),
-            vgic: Mutex::new(Vgic::new(&VmGicConfig { vcpus: 1, hw_spis: &[], virtual_spis: &[] })),
+            vgic: Mutex::new(Vgic::new(&VmGicConfig {
+                vcpus: 1,
+                hw_spis: &[],
+                virtual_spis: &[],
+            })),
             gic_config: (hw_spis, virtual_spis),
             dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
             unrunnable: None,

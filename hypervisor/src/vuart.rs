@@ -40,7 +40,14 @@ pub struct VUart {
 
 impl VUart {
     pub const fn new(name: &'static str) -> VUart {
-        VUart { name, line: heapless::Vec::new(), rx: heapless::Deque::new(), cr: 0x301, lcr_h: 0x70, imsc: 0 }
+        VUart {
+            name,
+            line: heapless::Vec::new(),
+            rx: heapless::Deque::new(),
+            cr: 0x301,
+            lcr_h: 0x70,
+            imsc: 0,
+        }
     }
 
     fn flush(&mut self) {
@@ -51,7 +58,11 @@ impl VUart {
 
     /// Raw interrupt status: receive (bit 4) while input waits.
     fn ris(&self) -> u64 {
-        if self.rx.is_empty() { 0 } else { RX_INTERRUPTS }
+        if self.rx.is_empty() {
+            0
+        } else {
+            RX_INTERRUPTS
+        }
     }
 
     /// Whether the VM's UART interrupt line is high.

@@ -9,19 +9,28 @@ use tessera_tests::run_image;
 
 /// Checks each VM must report as passed.
 const EXPECTED: &[(&str, &[&str])] = &[
-    ("t0", &["memory", "timer", "psci", "doorbell", "flood-bound"]),
+    (
+        "t0",
+        &["memory", "timer", "psci", "doorbell", "flood-bound"],
+    ),
     ("t1", &["memory", "timer", "psci", "restart", "reset"]),
     ("t2", &["memory", "timer", "psci", "sgi", "doorbell"]),
 ];
 
 fn finished(out: &str) -> bool {
-    let line = |vm: &str, text: &str| out.lines().any(|l| l.trim_start().starts_with(&format!("{vm} |")) && l.contains(text));
+    let line = |vm: &str, text: &str| {
+        out.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{vm} |")) && l.contains(text))
+    };
     line("t0", "done") && line("t2", "done") && line("t1", "check reset:")
 }
 
 #[test]
 fn three_guests_check_themselves() {
-    let r = run_image("tessera-test-partition.bin", Boot::Direct, "partition");
+    let mut r = run_image("tessera-test-partition.bin", Boot::Direct, "partition");
+    // Virtual time = instructions: timer checks and bounds do not depend on
+    // how loaded the host is.
+    r.icount = true;
     let limit = Duration::from_secs(300);
     let out = r.run(limit, finished).expect("QEMU runs");
     let text = &out.output;
@@ -29,10 +38,19 @@ fn three_guests_check_themselves() {
     // vm -> check -> result line
     let mut table: BTreeMap<(String, String), String> = BTreeMap::new();
     for l in text.lines() {
-        let Some((vm, rest)) = l.split_once(" | ") else { continue };
-        let Some(check) = rest.strip_prefix("check ") else { continue };
-        let Some((name, result)) = check.split_once(':') else { continue };
-        table.insert((vm.trim().to_string(), name.trim().to_string()), result.trim().to_string());
+        let Some((vm, rest)) = l.split_once(" | ") else {
+            continue;
+        };
+        let Some(check) = rest.strip_prefix("check ") else {
+            continue;
+        };
+        let Some((name, result)) = check.split_once(':') else {
+            continue;
+        };
+        table.insert(
+            (vm.trim().to_string(), name.trim().to_string()),
+            result.trim().to_string(),
+        );
     }
     println!("\n{:<4} {:<14} result", "VM", "check");
     for ((vm, check), result) in &table {
@@ -42,7 +60,10 @@ fn three_guests_check_themselves() {
         println!("{}", l.trim());
     }
 
-    assert!(!out.timed_out, "did not finish within {limit:?}; output:\n{text}");
+    assert!(
+        !out.timed_out,
+        "did not finish within {limit:?}; output:\n{text}"
+    );
     let mut problems = Vec::new();
     for (vm, checks) in EXPECTED {
         for c in *checks {
@@ -59,9 +80,15 @@ fn three_guests_check_themselves() {
         }
     }
     // Fault containment: one line naming the VM, the address, ESR and PC.
-    let fault = text.lines().find(|l| l.contains("VM t1 vCPU 0 fault: stage-2 fault"));
+    let fault = text
+        .lines()
+        .find(|l| l.contains("VM t1 vCPU 0 fault: stage-2 fault"));
     match fault {
-        Some(l) if l.contains("IPA 0x") && l.contains("ESR 0x") && l.contains("PC 0x") && l.contains("restarting") => {}
+        Some(l)
+            if l.contains("IPA 0x")
+                && l.contains("ESR 0x")
+                && l.contains("PC 0x")
+                && l.contains("restarting") => {}
         _ => problems.push("no fault line for t1 naming IPA, ESR, PC and the restart".into()),
     }
     // The others kept running while t1 was restarted.
@@ -71,5 +98,9 @@ fn three_guests_check_themselves() {
             problems.push(format!("{vm}: no heartbeat after t1's fault"));
         }
     }
-    assert!(problems.is_empty(), "problems:\n  {}\noutput:\n{text}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "problems:\n  {}\noutput:\n{text}",
+        problems.join("\n  ")
+    );
 }

@@ -65,15 +65,30 @@ pub(crate) fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
 
 /// The images each board file gets: the default board makes `tessera.*`,
 /// others `tessera-<board>.*`.
-pub const BOARDS: &[(&str, &str)] = &[("qemu-virt", "tessera"), ("test-partition", "tessera-test-partition")];
+pub const BOARDS: &[(&str, &str)] = &[
+    ("qemu-virt", "tessera"),
+    ("test-partition", "tessera-test-partition"),
+];
 
 /// Builds the EL2 image for one board file, with the guest images embedded.
 fn hypervisor(board: &str, stem: &str, dir: &std::path::Path) -> Result<Vec<u8>> {
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
-        .env("TESSERA_BOARD", root().join("boards").join(format!("{board}.toml")))
+        .env(
+            "TESSERA_BOARD",
+            root().join("boards").join(format!("{board}.toml")),
+        )
         .env("TESSERA_GUEST_IMAGES", dir.join("guests"))
-        .args(["build", "--package", "tessera-hv", "--bin", "tessera", "--release", "--target", "aarch64-unknown-none"])
+        .args([
+            "build",
+            "--package",
+            "tessera-hv",
+            "--bin",
+            "tessera",
+            "--release",
+            "--target",
+            "aarch64-unknown-none",
+        ])
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
@@ -105,8 +120,17 @@ pub fn images() -> Result<Images> {
     for (board, stem) in BOARDS {
         hypervisor(board, stem, &images.dir)?;
     }
-    write(&images.dir.join("boot.cmd"), qemu_virt::BOOT_SCRIPT.as_bytes())?;
-    write(&images.boot_scr, &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT))?;
-    println!("images: in {}: also boot.cmd, boot.scr, guests/", images.dir.display());
+    write(
+        &images.dir.join("boot.cmd"),
+        qemu_virt::BOOT_SCRIPT.as_bytes(),
+    )?;
+    write(
+        &images.boot_scr,
+        &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT),
+    )?;
+    println!(
+        "images: in {}: also boot.cmd, boot.scr, guests/",
+        images.dir.display()
+    );
     Ok(images)
 }

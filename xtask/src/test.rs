@@ -120,7 +120,15 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             build::images()?;
             let mut c = cargo();
             // --nocapture: the test prints the table of checks.
-            c.args(["test", "-p", "tessera-tests", "--test", "partition", "--", "--nocapture"]);
+            c.args([
+                "test",
+                "-p",
+                "tessera-tests",
+                "--test",
+                "partition",
+                "--",
+                "--nocapture",
+            ]);
             c.env("TESSERA_IMAGES", crate::images_dir());
             run_counted(c, tally)
         }

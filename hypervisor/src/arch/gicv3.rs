@@ -270,7 +270,7 @@ pub fn send_sgi(sgi: u32, mpidr: u64) {
         | ((mpidr >> 16) & 0xff) << 32  // Aff2
         | ((aff0 >> 4) & 0xf) << 44     // RS: range of 16 Aff0 values
         | ((mpidr >> 32) & 0xff) << 48; // Aff3
-    // SAFETY: generates an SGI; no memory effects.
+                                        // SAFETY: generates an SGI; no memory effects.
     unsafe { core::arch::asm!("dsb ishst", "msr icc_sgi1r_el1, {}", "isb", in(reg) v) };
 }
 

@@ -180,7 +180,12 @@ impl Frame {
     pub fn entry(pc: u64, x0: u64) -> Frame {
         let mut x = [0; 31];
         x[0] = x0;
-        Frame { x, elr: pc, spsr: 0x3c5, _pad: 0 }
+        Frame {
+            x,
+            elr: pc,
+            spsr: 0x3c5,
+            _pad: 0,
+        }
     }
 }
 
