@@ -109,6 +109,8 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
                 "tessera-tests",
                 "--test",
                 "boot",
+                "--test",
+                "guest_native",
                 "--",
                 "--test-threads=2",
             ]);
