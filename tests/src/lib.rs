@@ -29,10 +29,15 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// A run of the built image, with scratch files in a directory of its own.
 pub fn run(boot: Boot, test_name: &str) -> Run {
+    run_image("tessera.bin", boot, test_name)
+}
+
+/// A run of another image in `target/images/` (e.g. a test board's build).
+pub fn run_image(image: &str, boot: Boot, test_name: &str) -> Run {
     let dir = images();
     let mut r = Run::new(
         boot,
-        &dir.join("tessera.bin"),
+        &dir.join(image),
         &dir.join("test-runs").join(test_name),
     );
     r.boot_script = Some(dir.join("boot.scr"));

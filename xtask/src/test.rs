@@ -15,6 +15,10 @@ pub const TIERS: &[(&str, &str)] = &[
         "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts",
     ),
     (
+        "partition",
+        "three bare-metal test guests side by side on QEMU: isolation, timer, SGIs, PSCI, doorbells, reset",
+    ),
+    (
         "gpu",
         "gpu-share on the host: front-end and back-end against Mesa, piglit, decoder fuzzing",
     ),
