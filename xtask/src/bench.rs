@@ -52,9 +52,51 @@ fn boot(verbose: bool) -> Result {
     Ok(())
 }
 
+/// The test guests' own measurements (`bench ...` lines), in a VM under
+/// Tessera and natively on QEMU without a hypervisor.
+fn partition() -> Result {
+    setup::all()?;
+    let images = build::images()?;
+    let collect = |out: &qemu_virt::Outcome| -> Vec<String> {
+        out.output
+            .lines()
+            .filter(|l| l.contains("bench "))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let mut r = Run::new(
+        Boot::Direct,
+        &images.dir.join("tessera-test-partition.bin"),
+        &images.dir.join("bench-partition"),
+    );
+    r.icount = true;
+    let done = |o: &str| o.contains("t0 | done") && o.contains("t2 | done");
+    let vm = r.run(Duration::from_secs(600), done)?;
+    let mut native = Run::new(
+        Boot::Direct,
+        &images.dir.join("guests/test-guest.bin"),
+        &images.dir.join("bench-native"),
+    );
+    native.virtualization = false;
+    native.smp = 2;
+    native.icount = true;
+    let nat = native.run(Duration::from_secs(300), |o| o.contains("summary:"))?;
+    println!("\npartition benchmarks: -icount shift=0, counter 1 GHz = 1 tick per instruction");
+    println!("-- in VMs under Tessera (t0, t1, t2 running side by side):");
+    for l in collect(&vm) {
+        println!("   {l}");
+    }
+    println!("-- natively (the test guest alone on QEMU virt at EL1, no hypervisor):");
+    for l in collect(&nat) {
+        println!("   {l}");
+    }
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
         None | Some("boot") => boot(args.iter().any(|a| a == "-v")),
+        Some("partition") => partition(),
         Some("gpu") => {
             let s = std::process::Command::new("bash")
                 .current_dir(crate::root())
@@ -67,6 +109,8 @@ pub fn run(args: &[String]) -> Result {
                 Err("gpu benchmark failed".into())
             }
         }
-        Some(other) => Err(format!("unknown benchmark '{other}' (boot, gpu)")),
+        Some(other) => Err(format!(
+            "unknown benchmark '{other}' (boot, partition, gpu)"
+        )),
     }
 }
