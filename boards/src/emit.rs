@@ -30,6 +30,7 @@ impl Board {
                 .iter()
                 .map(|d| Device {
                     name: leak_str(&d.name),
+                    compatible: leak(d.compatible.iter().map(|c| leak_str(c)).collect()),
                     mmio: leak(d.mmio.iter().map(range).collect()),
                     spis: leak(d.spis.iter().map(|&s| Spi(s)).collect()),
                 })
@@ -260,7 +261,12 @@ rust_struct!(Gic {
     redistributor_base,
     redistributor_stride
 });
-rust_struct!(Device { name, mmio, spis });
+rust_struct!(Device {
+    name,
+    compatible,
+    mmio,
+    spis
+});
 rust_struct!(Platform {
     name,
     ram,

@@ -84,6 +84,9 @@ impl Gic {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Device {
     pub name: &'static str,
+    /// `compatible` of the device's node in a guest DTB, most specific
+    /// first; empty means the guest gets no node (it must know the device).
+    pub compatible: &'static [&'static str],
     pub mmio: &'static [Range],
     pub spis: &'static [Spi],
 }
@@ -332,6 +335,7 @@ mod tests {
 
     const DEV: Device = Device {
         name: "rtc",
+        compatible: &["arm,pl031", "arm,primecell"],
         mmio: &[Range::new(0x0901_0000, 0x1000)],
         spis: &[Spi(2)],
     };

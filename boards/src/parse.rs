@@ -74,6 +74,8 @@ pub struct GicCfg {
 #[serde(deny_unknown_fields)]
 pub struct DeviceCfg {
     pub name: String,
+    #[serde(default)]
+    pub compatible: Vec<String>,
     pub mmio: Vec<RangeCfg>,
     #[serde(default)]
     pub spis: Vec<u32>,

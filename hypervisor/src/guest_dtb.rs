@@ -62,6 +62,17 @@ pub struct GuestShm<'a> {
     pub doorbell_spi: Option<u32>,
 }
 
+/// A device passed through to the VM (MMIO at IPA = PA, SPIs level-high).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestDevice<'a> {
+    pub compatible: &'a [&'a str],
+    pub mmio: &'a [(u64, u64)],
+    pub spis: &'a [u32],
+}
+
+/// Most device nodes need no more than this many ranges or interrupts.
+const MAX_DEVICE_CELLS: usize = 48;
+
 /// Everything that differs between the guest DTBs of two VMs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuestDtb<'a> {
@@ -70,6 +81,8 @@ pub struct GuestDtb<'a> {
     /// (ipa, size) RAM regions.
     pub memory: &'a [(u64, u64)],
     pub shared: &'a [GuestShm<'a>],
+    /// Passed-through devices that have a `compatible` (others get no node).
+    pub devices: &'a [GuestDevice<'a>],
     pub bootargs: &'a str,
     /// 0 at first boot, +1 at each restart of this VM.
     pub boot_count: u32,
@@ -254,6 +267,40 @@ pub fn build(spec: &GuestDtb, out: &mut [u8]) -> Result<usize, FdtWriteError> {
         w.end_node()?;
     }
 
+    for dev in spec
+        .devices
+        .iter()
+        .filter(|d| !d.compatible.is_empty() && !d.mmio.is_empty())
+    {
+        w.begin_node(&node_name(
+            dev.compatible[0].rsplit(',').next().unwrap_or("device"),
+            dev.mmio[0].0,
+        )?)?;
+        w.property_string_list("compatible", dev.compatible)?;
+        let mut cells: heapless::Vec<u32, MAX_DEVICE_CELLS> = heapless::Vec::new();
+        for &(base, size) in dev.mmio {
+            cells
+                .extend_from_slice(&reg(base, size))
+                .map_err(|_| FdtWriteError::InvalidInput("too many device ranges"))?;
+        }
+        w.property_cells("reg", &cells)?;
+        if !dev.spis.is_empty() {
+            cells.clear();
+            for &spi in dev.spis {
+                cells
+                    .extend_from_slice(&[GIC_SPI, spi, IRQ_LEVEL_HIGH])
+                    .map_err(|_| FdtWriteError::InvalidInput("too many device interrupts"))?;
+            }
+            w.property_cells("interrupts", &cells)?;
+        }
+        // AMBA (PrimeCell) drivers in Linux want their bus clock.
+        if dev.compatible.contains(&"arm,primecell") {
+            w.property_cells("clocks", &[CLOCK_PHANDLE])?;
+            w.property_string_list("clock-names", &["apb_pclk"])?;
+        }
+        w.end_node()?;
+    }
+
     w.end_node()?;
     w.finish()
 }
@@ -291,6 +338,7 @@ mod tests {
             vcpus,
             memory: RAM,
             shared: SHARED,
+            devices: &[],
             bootargs: "console=ttyAMA0 earlycon",
             boot_count: 3,
         }
@@ -563,6 +611,45 @@ mod tests {
     }
 
     #[test]
+    fn passed_through_devices_get_nodes() {
+        let rtc = GuestDevice {
+            compatible: &["arm,pl031", "arm,primecell"],
+            mmio: &[(0x0901_0000, 0x1000)],
+            spis: &[2],
+        };
+        let hidden = GuestDevice {
+            compatible: &[],
+            mmio: &[(0x0903_0000, 0x1000)],
+            spis: &[7],
+        };
+        let s = GuestDtb {
+            vm_name: "t1",
+            vcpus: 1,
+            memory: RAM,
+            shared: &[],
+            devices: &[rtc, hidden],
+            bootargs: "",
+            boot_count: 0,
+        };
+        let blob = build_vec(&s);
+        dtb::validate(&blob).unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let node = "/pl031@9010000";
+        assert_eq!(
+            cells(prop(&fdt, node, "reg").unwrap()),
+            [0, 0x0901_0000, 0, 0x1000]
+        );
+        assert_eq!(cells(prop(&fdt, node, "interrupts").unwrap()), [0, 2, 4]);
+        assert_eq!(
+            prop(&fdt, node, "compatible"),
+            Some(&b"arm,pl031\0arm,primecell\0"[..])
+        );
+        assert_eq!(cells(prop(&fdt, node, "clocks").unwrap()), [CLOCK_PHANDLE]);
+        // A device without a compatible gets no node.
+        assert!(fdt.all_nodes().all(|n| !n.name.contains("9030000")));
+    }
+
+    #[test]
     fn minimal_vm_and_empty_bootargs() {
         let mem = [(0x4000_0000, 0x20_0000), (0x8_0000_0000, 0x4000_0000)];
         let s = GuestDtb {
@@ -570,6 +657,7 @@ mod tests {
             vcpus: 1,
             memory: &mem,
             shared: &[],
+            devices: &[],
             bootargs: "",
             boot_count: 0,
         };
@@ -624,6 +712,7 @@ mod tests {
             vcpus: MAX_VCPUS,
             memory: &mem,
             shared: &shared,
+            devices: &[],
             bootargs: "console=ttyAMA0 earlycon root=/dev/vda rw quiet loglevel=3",
             boot_count: u32::MAX,
         };

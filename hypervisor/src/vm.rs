@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use spin::{Mutex, Once};
 use tessera_boards::{Access, Plan, Vm};
 use tessera_hv::dtb::Range;
-use tessera_hv::guest_dtb::{self, GuestDtb, GuestShm};
+use tessera_hv::guest_dtb::{self, GuestDevice, GuestDtb, GuestShm};
 use tessera_hv::pagetable::{MapError, PageTable, Stage, TableMemory};
 use tessera_hv::partition;
 use tessera_hv::vgic::{Vgic, VmGicConfig};
@@ -143,11 +143,35 @@ impl VmState {
                 }
             })
             .collect();
+        let mmio: Vec<Vec<(u64, u64)>> = self
+            .cfg
+            .devices
+            .iter()
+            .map(|d| d.mmio.iter().map(|r| (r.base, r.size)).collect())
+            .collect();
+        let spis: Vec<Vec<u32>> = self
+            .cfg
+            .devices
+            .iter()
+            .map(|d| d.spis.iter().map(|s| s.0).collect())
+            .collect();
+        let devices: Vec<GuestDevice> = self
+            .cfg
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| GuestDevice {
+                compatible: d.compatible,
+                mmio: &mmio[i],
+                spis: &spis[i],
+            })
+            .collect();
         let spec = GuestDtb {
             vm_name: self.cfg.name,
             vcpus: self.vcpus.len() as u32,
             memory: &memory,
             shared: &shared,
+            devices: &devices,
             bootargs: "",
             boot_count: self.boot_count.load(Ordering::Relaxed),
         };
