@@ -332,3 +332,59 @@ pub fn isolation(vm: &VmInfo) {
         msg!("read outside my memory succeeded ({addr:#x} = {v:#x})"),
     );
 }
+
+/// QEMU virt's PL031 RTC, SPI 2: passed through to t1 only in the test plan.
+const RTC_SPI: u32 = 2;
+
+/// Passed-through devices: a VM whose DTB has the RTC can use it (its
+/// registers answer, its clock runs); a VM without it has no node for it.
+pub fn devices(vm: &VmInfo) {
+    let result = match vm.rtc {
+        Some((base, spi)) => {
+            // SAFETY: the RTC's registers, passed through to this VM (its DTB says so).
+            let (id0, id1, now) = unsafe {
+                (
+                    crate::mmio::read32(base as usize + 0xfe0),
+                    crate::mmio::read32(base as usize + 0xfe4),
+                    crate::mmio::read32(base as usize),
+                )
+            };
+            if id0 == 0x31 && id1 == 0x10 && now > 1_600_000_000 {
+                Ok(msg!(
+                    "PL031 at {base:#x} (SPI {spi}) answers: PeriphID 0x31 0x10, time {now}"
+                ))
+            } else {
+                Err(msg!(
+                    "PL031 at {base:#x}: PeriphID {id0:#x} {id1:#x}, time {now}"
+                ))
+            }
+        }
+        None => Ok(msg!("no passed-through device in my DTB")),
+    };
+    report("devices", result);
+}
+
+/// A VM can enable or pend only the SPIs it owns: the RTC's SPI for t1,
+/// nothing of it for the others (their writes are ignored, reads say 0).
+pub fn gic_ownership(vm: &VmInfo) {
+    let owned = vm.rtc.is_some_and(|(_, spi)| spi == RTC_SPI);
+    let intid = RTC_SPI + 32;
+    gic::enable_spi(intid, 0);
+    let enabled = gic::spi_enabled(intid);
+    gic::disable_spi(intid);
+    let result = if enabled == owned {
+        Ok(msg!(
+            "SPI {RTC_SPI} {}",
+            if owned {
+                "(mine) enabled"
+            } else {
+                "(not mine) stayed disabled"
+            }
+        ))
+    } else {
+        Err(msg!(
+            "SPI {RTC_SPI}: owned {owned}, but enabling it left it enabled={enabled}"
+        ))
+    };
+    report("gic-ownership", result);
+}

@@ -25,6 +25,8 @@ pub struct VmInfo {
     /// The DTB itself: (base, size).
     pub dtb: (u64, u64),
     pub shm: Option<Shm>,
+    /// A passed-through PL031 RTC, if the DTB has one: (base, SPI).
+    pub rtc: Option<(u64, u32)>,
 }
 
 impl VmInfo {
@@ -53,6 +55,7 @@ pub fn read(addr: u64) -> VmInfo {
         ram: (0x4000_0000, 128 << 20),
         dtb: (addr, 0),
         shm: None,
+        rtc: None,
     };
     let set_name = |vm: &mut VmInfo, s: &str| {
         let n = s.len().min(vm.name.len());
@@ -99,6 +102,16 @@ pub fn read(addr: u64) -> VmInfo {
                 vm.ram = (r.starting_address as u64, r.size.unwrap_or(0) as u64);
                 break;
             }
+        }
+    }
+    if let Some(n) = fdt.all_nodes().find(|n| n.name.starts_with("pl031@")) {
+        let base = n
+            .reg()
+            .and_then(|mut r| r.next())
+            .map(|r| r.starting_address as u64);
+        let spi = n.property("interrupts").and_then(|p| be32(p.value, 1));
+        if let (Some(base), Some(spi)) = (base, spi) {
+            vm.rtc = Some((base, spi));
         }
     }
     for node in fdt.all_nodes() {

@@ -13,6 +13,7 @@ const SGI_BASE: usize = 0x1_0000;
 const GICD_CTLR: usize = 0x0000;
 const GICD_IGROUPR: usize = 0x0080;
 const GICD_ISENABLER: usize = 0x0100;
+const GICD_ICENABLER: usize = 0x0180;
 const GICD_ICPENDR: usize = 0x0280;
 const GICD_IPRIORITYR: usize = 0x0400;
 const GICD_ICFGR: usize = 0x0c00;
@@ -132,6 +133,18 @@ pub fn enable_spi(intid: u32, target: usize) {
     write(GICD + GICD_ISENABLER + word, 1 << bit);
 }
 
+/// Whether the distributor says SPI `intid` is enabled.
+pub fn spi_enabled(intid: u32) -> bool {
+    read(GICD + GICD_ISENABLER + (intid / 32) as usize * 4) & 1 << (intid % 32) != 0
+}
+
+pub fn disable_spi(intid: u32) {
+    write(
+        GICD + GICD_ICENABLER + (intid / 32) as usize * 4,
+        1 << (intid % 32),
+    );
+}
+
 /// Sends SGI `intid` to vCPU `target` of this VM (Aff0 = vCPU index).
 pub fn send_sgi(intid: u32, target: usize) {
     let v = (intid as u64) << 24 | 1u64 << target;
@@ -156,6 +169,7 @@ extern "C" fn handle_irqs() {
                 SGIS[vcpu() % MAX_VCPUS].fetch_add(1, Ordering::AcqRel);
             }
             _ if intid == DOORBELL_INTID.load(Ordering::Relaxed) => {
+                crate::doorbell::on_doorbell();
                 DOORBELLS.fetch_add(1, Ordering::AcqRel);
             }
             _ => {

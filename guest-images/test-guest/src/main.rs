@@ -169,6 +169,8 @@ mod guest {
                 }
                 if vm.in_vm() {
                     checks::hvc_roundtrip();
+                    checks::devices(vm);
+                    checks::gic_ownership(vm);
                 }
                 match name {
                     "t0" => {

@@ -9,6 +9,8 @@
 //! | 0x04 | responder | `READY_B` = 0x5445_5342 ("TESB") once it is set up |
 //! | 0x08 | initiator | `HEARTBEAT_A` = 0x4842_4541 when its heartbeat starts (the flood may begin) |
 //! | 0x0c | responder | `FLOOD`: 1 while its vCPU 1 floods, 2 when done |
+//! | 0x20 | initiator | counter value just before its latest ring (lo, hi): for the latency figure only |
+//! | 0x28 | responder | the same, for its rings |
 //! | 0x40 | initiator | message slot A->B: `seq`, `payload[6]`, `checksum` |
 //! | 0x80 | responder | message slot B->A: same layout |
 //!
@@ -42,6 +44,8 @@ pub const READY_A: usize = 0x00;
 pub const READY_B: usize = 0x04;
 pub const HEARTBEAT_A: usize = 0x08;
 pub const FLOOD: usize = 0x0c;
+pub const RING_TS_A: usize = 0x20;
+pub const RING_TS_B: usize = 0x28;
 pub const SLOT_A: usize = 0x40;
 pub const SLOT_B: usize = 0x80;
 /// Bytes of the region the protocol uses.
