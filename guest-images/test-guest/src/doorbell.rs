@@ -188,8 +188,6 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
     let s = timer::stats();
     match role {
         Role::Initiator => {
-            // Generous: QEMU TCG with 4 vCPUs on a small host has jitter of
-            // several ms even without a flood; starvation is far above this.
             // Under -icount (the partition tier) the worst seen is ~0.25 ms;
             // 1 ms leaves room without hiding a hypervisor that lets a
             // flooding VM hold up another VM's cores.
