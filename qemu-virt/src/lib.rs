@@ -60,6 +60,9 @@ pub struct Run {
     /// ticks count instructions (for benchmarks).
     pub icount: bool,
     pub extra_args: Vec<String>,
+    /// Typed at the console, in order: each entry's bytes are sent once its
+    /// text has appeared in the output (after the previous entry's).
+    pub input: Vec<(String, Vec<u8>)>,
     /// Scratch files (environment flash, shim) go here.
     pub work_dir: PathBuf,
 }
@@ -76,6 +79,7 @@ impl Run {
             memory: "2G".into(),
             icount: false,
             extra_args: Vec::new(),
+            input: Vec::new(),
             work_dir: work_dir.to_path_buf(),
         }
     }
@@ -203,7 +207,11 @@ impl Run {
     ) -> Result<Outcome, String> {
         let mut cmd = self.command()?;
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(if self.input.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -231,9 +239,25 @@ impl Run {
         }
         let start = Instant::now();
         let (mut stopped, mut timed_out) = (false, false);
+        let mut stdin = child.stdin.take();
+        let mut script = self.input.iter();
+        let mut next = script.next();
+        let mut seen_up_to = 0;
         let status = loop {
             if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
                 break Some(s);
+            }
+            if let (Some((marker, bytes)), Some(pipe)) = (next, stdin.as_mut()) {
+                let out = output.lock().unwrap();
+                if let Some(at) = out[seen_up_to..].find(marker.as_str()) {
+                    seen_up_to += at + marker.len();
+                    drop(out);
+                    use std::io::Write;
+                    pipe.write_all(bytes)
+                        .and_then(|_| pipe.flush())
+                        .map_err(|e| format!("QEMU stdin: {e}"))?;
+                    next = script.next();
+                }
             }
             if stop_when(&output.lock().unwrap()) {
                 stopped = true;

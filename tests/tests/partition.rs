@@ -31,6 +31,11 @@ fn three_guests_check_themselves() {
     // Virtual time = instructions: timer checks and bounds do not depend on
     // how loaded the host is.
     r.icount = true;
+    // Console input goes to t0 first (the board file); Ctrl-T 2 moves it to t2.
+    r.input = vec![
+        ("t0 | heartbeat 2".into(), b"hello-t0\r".to_vec()),
+        ("t0 | input: hello-t0".into(), b"\x142hello-t2\r".to_vec()),
+    ];
     let limit = Duration::from_secs(300);
     let out = r.run(limit, finished).expect("QEMU runs");
     let text = &out.output;

@@ -1,4 +1,4 @@
-//! The PL011 at 0x0900_0000 (transmit only) and the report format: one
+//! The PL011 at 0x0900_0000 (output, and polled input) and the report format: one
 //! `check <name>: pass (...)` or `check <name>: FAIL <reason>` line per check,
 //! then `summary: <N> passed, <M> failed`.
 
@@ -9,6 +9,39 @@ const UART: usize = 0x0900_0000;
 const DR: usize = 0x000;
 const FR: usize = 0x018;
 const FR_TXFF: u32 = 1 << 5;
+const FR_RXFE: u32 = 1 << 4;
+
+/// Console input collected so far (up to the end of a line).
+static INPUT: spin::Mutex<([u8; 64], usize)> = spin::Mutex::new(([0; 64], 0));
+
+/// Reads what the console sent this VM; each complete line is echoed as
+/// `input: <line>` (the hypervisor routes input to one VM at a time).
+pub fn poll_input() {
+    let mut input = INPUT.lock();
+    loop {
+        // SAFETY: the PL011's flag and data registers.
+        let b = unsafe {
+            if crate::mmio::read32(UART + FR) & FR_RXFE != 0 {
+                return;
+            }
+            crate::mmio::read32(UART + DR) as u8
+        };
+        let (buf, len) = &mut *input;
+        match b {
+            b'\r' | b'\n' if *len > 0 => {
+                let text = core::str::from_utf8(&buf[..*len]).unwrap_or("<not UTF-8>");
+                line(format_args!("input: {text}"));
+                *len = 0;
+            }
+            b'\r' | b'\n' => {}
+            _ if *len < buf.len() => {
+                buf[*len] = b;
+                *len += 1;
+            }
+            _ => {}
+        }
+    }
+}
 
 static PASSED: AtomicU32 = AtomicU32::new(0);
 static FAILED: AtomicU32 = AtomicU32::new(0);

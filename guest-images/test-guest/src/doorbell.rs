@@ -180,6 +180,7 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
             break;
         }
         console::line(format_args!("heartbeat {beat}"));
+        console::poll_input();
         if let Some(r) = region {
             flood_seen = flood_seen.max(r.get(FLOOD));
         }
