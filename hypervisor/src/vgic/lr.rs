@@ -201,7 +201,10 @@ impl Vgic {
     /// ties to the lower INTID.
     fn best_candidate(&self, vcpu: usize) -> Option<u32> {
         let mut best: Option<(u8, u32)> = None;
-        for w in 0..WORDS {
+        // Words above the highest owned SPI never hold a candidate: on the
+        // hot path (a timer interrupt) this is most of the scan.
+        let words = (self.max_spi as usize / 32 + 1).min(WORDS);
+        for w in 0..words {
             for_each_bit(w, self.candidates(vcpu, w), |intid| {
                 if w != 0 && self.target(vcpu, intid) != Some(vcpu) {
                     return;
