@@ -198,14 +198,28 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
 
 /// What every core does for itself: redistributor, CPU interface, timer,
 /// and a timer interrupt end to end to prove the path works.
-fn init_this_core(p: &Platform) -> Result<u64, &'static str> {
+/// Why a core could not be brought into service.
+enum CoreError {
+    Gic(gicv3::GicError),
+    TimerSilent,
+}
+
+impl core::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CoreError::Gic(e) => write!(f, "GICv3: {e}"),
+            CoreError::TimerSilent => write!(f, "EL2 timer interrupt did not arrive within 100 ms"),
+        }
+    }
+}
+
+fn init_this_core(p: &Platform) -> Result<u64, CoreError> {
     let mpidr = cpu::mpidr();
     // SAFETY: redistributor regions from the DTB, mapped as device memory;
     // each core builds only its own.
-    let rd = unsafe { gicv3::Redistributor::for_core(&p.gic, mpidr) }
-        .map_err(|_| "no GICv3 redistributor for this core")?;
+    let rd = unsafe { gicv3::Redistributor::for_core(&p.gic, mpidr) }.map_err(CoreError::Gic)?;
     let rd = REDISTRIBUTORS[cpu::core_index()].call_once(|| rd);
-    rd.init().map_err(|_| "GICv3 redistributor did not wake")?;
+    rd.init().map_err(CoreError::Gic)?;
     gicv3::init_cpu_interface();
     cpu::init_hcr();
     timer::init();
@@ -229,7 +243,7 @@ fn init_this_core(p: &Platform) -> Result<u64, &'static str> {
     let fired = irq::TIMER_FIRED_AT[core].load(Ordering::Acquire);
     if fired == 0 {
         timer::disarm_el2();
-        return Err("EL2 timer interrupt did not arrive within 100 ms");
+        return Err(CoreError::TimerSilent);
     }
     Ok(fired - deadline)
 }

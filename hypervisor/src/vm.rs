@@ -72,7 +72,6 @@ impl Vcpu {
 
 pub struct VmState {
     pub cfg: &'static Vm,
-    pub index: usize,
     pub vttbr: u64,
     pub vcpus: Vec<Vcpu>,
     pub boot_count: AtomicU32,
@@ -288,7 +287,6 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
         let first = vm.memory[0];
         let mut state = VmState {
             cfg: vm,
-            index,
             vttbr,
             boot_count: AtomicU32::new(0),
             stopping: AtomicBool::new(false),

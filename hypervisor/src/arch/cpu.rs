@@ -51,8 +51,7 @@ pub fn halt() -> ! {
 
 /// Top of this core's EL2 stack.
 pub fn stack_top(core: usize) -> u64 {
-    // SAFETY: only the address of the stacks is taken.
-    let base = unsafe { core::ptr::addr_of!(__stacks_start) } as u64;
+    let base = core::ptr::addr_of!(__stacks_start) as u64;
     base + ((core + 1) * STACK_SIZE) as u64
 }
 

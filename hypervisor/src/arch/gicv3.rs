@@ -78,6 +78,17 @@ pub enum GicError {
     NoRedistributor(u64),
 }
 
+impl core::fmt::Display for GicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GicError::Timeout(what) => write!(f, "{what}: the write did not complete"),
+            GicError::NoRedistributor(mpidr) => {
+                write!(f, "no GICv3 redistributor has affinity {mpidr:#x}")
+            }
+        }
+    }
+}
+
 fn spin_until(mut done: impl FnMut() -> bool, what: &'static str) -> Result<(), GicError> {
     for _ in 0..SPIN_LIMIT {
         if done() {

@@ -6,7 +6,6 @@ use tessera_hv::dtb::Conduit;
 pub const PSCI_VERSION: u32 = 0x8400_0000;
 pub const CPU_ON_64: u32 = 0xc400_0003;
 pub const SYSTEM_OFF: u32 = 0x8400_0008;
-pub const SYSTEM_RESET: u32 = 0x8400_0009;
 
 pub fn call(conduit: Conduit, fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     let mut x0 = fid as u64;

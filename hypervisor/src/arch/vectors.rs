@@ -58,12 +58,6 @@ impl Kind {
         ];
         ALL[(i & 15) as usize]
     }
-    pub fn is_irq(self) -> bool {
-        matches!(
-            self,
-            Kind::CurSp0Irq | Kind::CurSpxIrq | Kind::Lower64Irq | Kind::Lower32Irq
-        )
-    }
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
