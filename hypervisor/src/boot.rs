@@ -40,7 +40,7 @@ fn firmware_dtb(addr: u64) -> Result<&'static [u8], DtbError> {
     if addr == 0 {
         return Err(DtbError::Missing);
     }
-    if addr % 8 != 0 {
+    if !addr.is_multiple_of(8) {
         return Err(DtbError::Misaligned(addr));
     }
     // SAFETY: the boot protocol says x0 is a DTB in RAM; the header is read

@@ -200,7 +200,7 @@ pub fn validate(blob: &[u8]) -> Result<(), DtbError> {
                 core::str::from_utf8(name).map_err(|_| bad(at, "property name is not UTF-8"))?;
                 if name.starts_with(b"#") && name.ends_with(b"-cells") {
                     let v = be32(block, pos + 8).filter(|_| len == 4);
-                    if !v.is_some_and(|v| v <= 4) {
+                    if v.is_none_or(|v| v > 4) {
                         return Err(bad(at, "bad #...-cells property"));
                     }
                 }
@@ -542,7 +542,7 @@ pub fn console_uart(blob: &[u8]) -> Option<Range> {
 struct Mib(u64);
 impl fmt::Display for Mib {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 >= 1 << 30 && self.0 % (1 << 30) == 0 {
+        if self.0 >= 1 << 30 && self.0.is_multiple_of(1 << 30) {
             write!(f, "{} GiB", self.0 >> 30)
         } else if self.0 >= 1 << 20 {
             write!(f, "{} MiB", self.0 >> 20)

@@ -209,7 +209,7 @@ impl<M: TableMemory> PageTable<M> {
     /// Maps `[va, va + size)` to `[pa, pa + size)` with the largest blocks
     /// that alignment allows.
     pub fn map(&mut self, va: u64, pa: u64, size: u64, attrs: Attrs) -> Result<(), MapError> {
-        if (va | pa | size) % PAGE_SIZE != 0 {
+        if !(va | pa | size).is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Misaligned { va, pa, size });
         }
         let limit = 1u64 << self.va_bits;
@@ -236,7 +236,7 @@ impl<M: TableMemory> PageTable<M> {
             let idx = self.index(va, level);
             let entry = self.mem.entries(table)[idx];
             // Blocks exist at levels 1 and 2, pages at level 3.
-            let can_leaf = level >= 1 && (va | pa) % block == 0 && left >= block;
+            let can_leaf = level >= 1 && (va | pa).is_multiple_of(block) && left >= block;
             if entry & VALID == 0 {
                 if can_leaf {
                     let kind = if level == 3 { TABLE_OR_PAGE } else { 0 };

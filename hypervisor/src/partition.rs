@@ -71,7 +71,7 @@ impl fmt::Display for Mismatch {
 pub fn check_against_dtb(plan: &Plan, dtb: &Platform, image: u64) -> Result<(), Mismatch> {
     let p = &plan.platform;
     for c in p.cpus {
-        if !dtb.cpus.iter().any(|&m| m == c.mpidr) {
+        if !dtb.cpus.contains(&c.mpidr) {
             return Err(Mismatch::CoreMissing {
                 core: c.core,
                 mpidr: c.mpidr,

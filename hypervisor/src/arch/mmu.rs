@@ -158,14 +158,14 @@ pub fn init(p: &Platform, dtb: Range) -> Result<(), MapError> {
         t.map(base, base, align_up(d.end()) - base, Attrs::DEVICE)?;
     }
 
-    let tcr = (64 - va_bits as u64)   // T0SZ
-        | (0b01 << 8)                 // IRGN0: write-back, write-allocate
-        | (0b01 << 10)                // ORGN0
-        | (0b11 << 12)                // SH0: inner shareable
-        | (0b00 << 14)                // TG0: 4 KiB
-        | (ps << 16)                  // PS
-        | (1 << 23) | (1 << 31); // RES1
-                                 // M, C, I, SA, WXN plus the RES1 bits of the E2H=0 layout.
+    // TG0 (bits 15:14) = 0: 4 KiB granule.
+    let t0sz = 64 - va_bits as u64;
+    let irgn0_wbwa = 0b01 << 8;
+    let orgn0_wbwa = 0b01 << 10;
+    let sh0_inner = 0b11 << 12;
+    let res1 = (1 << 23) | (1 << 31);
+    let tcr = t0sz | irgn0_wbwa | orgn0_wbwa | sh0_inner | (ps << 16) | res1;
+    // M, C, I, SA, WXN plus the RES1 bits of the E2H=0 layout.
     let sctlr = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19) | 0x30c5_0830;
     // SAFETY: the only writer; no other core runs yet.
     let regs = unsafe { &mut *addr_of_mut!(MMU_REGS) };
