@@ -87,6 +87,21 @@ fn cargo() -> Command {
     c
 }
 
+/// System tests on QEMU: set-up, images, then the named test targets of
+/// `tessera-tests` with the harness arguments given.
+fn qemu_tests(targets: &[&str], harness: &[&str], tally: &mut Tally) -> Result {
+    setup::all()?;
+    build::images()?;
+    let mut c = cargo();
+    c.args(["test", "-p", "tessera-tests"]);
+    for t in targets {
+        c.args(["--test", t]);
+    }
+    c.arg("--").args(harness);
+    c.env("TESSERA_IMAGES", crate::images_dir());
+    run_counted(c, tally)
+}
+
 fn tier(name: &str, tally: &mut Tally) -> Result {
     match name {
         "host" => {
@@ -102,42 +117,10 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             ]);
             run_counted(c, tally)
         }
-        "boot" => {
-            setup::all()?;
-            build::images()?;
-            let mut c = cargo();
-            // Each QEMU uses several host threads; two at a time suits 2 cores.
-            c.args([
-                "test",
-                "-p",
-                "tessera-tests",
-                "--test",
-                "boot",
-                "--test",
-                "guest_native",
-                "--",
-                "--test-threads=2",
-            ]);
-            c.env("TESSERA_IMAGES", crate::images_dir());
-            run_counted(c, tally)
-        }
-        "partition" => {
-            setup::all()?;
-            build::images()?;
-            let mut c = cargo();
-            // --nocapture: the test prints the table of checks.
-            c.args([
-                "test",
-                "-p",
-                "tessera-tests",
-                "--test",
-                "partition",
-                "--",
-                "--nocapture",
-            ]);
-            c.env("TESSERA_IMAGES", crate::images_dir());
-            run_counted(c, tally)
-        }
+        // Each QEMU uses several host threads; two at a time suits 2 cores.
+        "boot" => qemu_tests(&["boot", "guest_native"], &["--test-threads=2"], tally),
+        // --nocapture: the test prints the table of checks.
+        "partition" => qemu_tests(&["partition"], &["--nocapture"], tally),
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");
             if !script.exists() {
