@@ -40,7 +40,8 @@ fn native_checks_pass() {
             "bench vtimer-latency: mean ",
             "check psci: pass",
             "check sgi: pass",
-            "summary: 4 passed, 0 failed",
+            "check lr-overflow: pass",
+            "summary: 5 passed, 0 failed",
         ],
     );
     assert!(!out.output.contains("FAIL"), "{}", out.output);

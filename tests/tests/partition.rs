@@ -11,10 +11,47 @@ use tessera_tests::run_image;
 const EXPECTED: &[(&str, &[&str])] = &[
     (
         "t0",
-        &["memory", "timer", "psci", "doorbell", "flood-bound"],
+        &[
+            "memory",
+            "timer",
+            "psci",
+            "lr-overflow",
+            "hypercall",
+            "devices",
+            "gic-ownership",
+            "doorbell",
+            "flood-bound",
+        ],
     ),
-    ("t1", &["memory", "timer", "psci", "restart", "reset"]),
-    ("t2", &["memory", "timer", "psci", "sgi", "doorbell"]),
+    (
+        "t1",
+        &[
+            "memory",
+            "timer",
+            "psci",
+            "lr-overflow",
+            "hypercall",
+            "devices",
+            "gic-ownership",
+            "restart",
+            "reset",
+        ],
+    ),
+    (
+        "t2",
+        &[
+            "memory",
+            "timer",
+            "psci",
+            "sgi",
+            "lr-overflow",
+            "hypercall",
+            "devices",
+            "gic-ownership",
+            "doorbell",
+            "flood",
+        ],
+    ),
 ];
 
 fn finished(out: &str) -> bool {

@@ -388,3 +388,29 @@ pub fn gic_ownership(vm: &VmInfo) {
     };
     report("gic-ownership", result);
 }
+
+/// More interrupts pending at once than the GIC has list registers: eight
+/// distinct SGIs to itself while IRQs are masked; all eight must arrive
+/// once they are unmasked (the hypervisor refills its list registers).
+pub fn lr_overflow() {
+    gic::enable_burst_sgis();
+    let me = vcpu();
+    let before = gic::SGIS[me].load(SeqCst);
+    crate::exceptions::mask_irqs();
+    for sgi in gic::SGI_BURST {
+        gic::send_sgi(sgi, me);
+    }
+    crate::exceptions::unmask_irqs();
+    let want = before + gic::SGI_BURST.len() as u32;
+    wait_until(now() + ms(100), || gic::SGIS[me].load(SeqCst) >= want);
+    let got = gic::SGIS[me].load(SeqCst) - before;
+    let result = if got == gic::SGI_BURST.len() as u32 {
+        Ok(msg!("{got} SGIs raised at once, all delivered"))
+    } else {
+        Err(msg!(
+            "{} SGIs raised at once, {got} delivered",
+            gic::SGI_BURST.len()
+        ))
+    };
+    report("lr-overflow", result);
+}

@@ -133,6 +133,16 @@ pub fn enable_spi(intid: u32, target: usize) {
     write(GICD + GICD_ISENABLER + word, 1 << bit);
 }
 
+/// SGIs the list-register overflow check raises at once, more than a GIC
+/// has list registers (QEMU: 4).
+pub const SGI_BURST: core::ops::Range<u32> = 2..10;
+
+/// Enables the SGIs of [`SGI_BURST`] on this vCPU.
+pub fn enable_burst_sgis() {
+    let mask = SGI_BURST.fold(0u32, |m, i| m | 1 << i);
+    write(GICR + vcpu() * GICR_STRIDE + GICR_ISENABLER0, mask);
+}
+
 /// Whether the distributor says SPI `intid` is enabled.
 pub fn spi_enabled(intid: u32) -> bool {
     read(GICD + GICD_ISENABLER + (intid / 32) as usize * 4) & 1 << (intid % 32) != 0

@@ -167,6 +167,7 @@ mod guest {
                 if vm.vcpus >= 2 {
                     checks::sgi();
                 }
+                checks::lr_overflow();
                 if vm.in_vm() {
                     checks::hvc_roundtrip();
                     checks::devices(vm);
