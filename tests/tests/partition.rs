@@ -34,6 +34,7 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "devices",
             "gic-ownership",
             "restart",
+            "trap-contained",
             "reset",
         ],
     ),
@@ -59,7 +60,7 @@ fn finished(out: &str) -> bool {
         out.lines()
             .any(|l| l.trim_start().starts_with(&format!("{vm} |")) && l.contains(text))
     };
-    line("t0", "done") && line("t2", "done") && line("t1", "check reset:")
+    line("t0", "done") && line("t2", "done") && out.contains("VM t1: SYSTEM_OFF")
 }
 
 #[test]
@@ -132,6 +133,15 @@ fn three_guests_check_themselves() {
                 && l.contains("PC 0x")
                 && l.contains("restarting") => {}
         _ => problems.push("no fault line for t1 naming IPA, ESR, PC and the restart".into()),
+    }
+    // An unhandled trap is contained too, and SYSTEM_OFF stops t1 alone.
+    for want in [
+        "VM t1 vCPU 0 fault: unhandled trap: Trapped MSR/MRS/system instruction",
+        "VM t1: SYSTEM_OFF from vCPU 0: stopped",
+    ] {
+        if !text.contains(want) {
+            problems.push(format!("no {want:?}"));
+        }
     }
     // The others kept running while t1 was restarted.
     let fault_at = text.find("VM t1 vCPU 0 fault").unwrap_or(usize::MAX);

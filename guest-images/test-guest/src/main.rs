@@ -148,17 +148,39 @@ mod guest {
                     "restart",
                     format_args!("back after the fault, boot count 1"),
                 );
+                // A system-register access the hypervisor does not handle
+                // (group-0 SGI, trapped by HCR_EL2.FMO): contained to this
+                // VM, which is restarted.
+                console::info(format_args!(
+                    "writing ICC_SGI0R_EL1: the hypervisor must contain this trap"
+                ));
+                // SAFETY: deliberately provoking the hypervisor.
+                unsafe { core::arch::asm!("msr icc_sgi0r_el1, {}", "isb", in(reg) 0u64) };
+                console::fail(
+                    "trap-contained",
+                    format_args!("ICC_SGI0R_EL1 write returned"),
+                );
+                summary();
+            }
+            ("t1", 2) => {
+                console::pass(
+                    "trap-contained",
+                    format_args!("restarted after an unhandled trap, boot count 2"),
+                );
                 console::info(format_args!("calling PSCI SYSTEM_RESET"));
                 let r = psci::system_reset();
                 console::fail("reset", format_args!("SYSTEM_RESET returned {r}"));
                 summary();
             }
-            ("t1", n) if n >= 2 => {
+            ("t1", n) if n >= 3 => {
                 console::pass(
                     "reset",
                     format_args!("back after SYSTEM_RESET, boot count {n}"),
                 );
                 summary();
+                console::info(format_args!("calling PSCI SYSTEM_OFF"));
+                let r = psci::system_off();
+                console::fail("system-off", format_args!("SYSTEM_OFF returned {r}"));
             }
             (name, _) => {
                 checks::memory(vm);

@@ -81,6 +81,11 @@ pub fn system_reset() -> i64 {
     call(SYSTEM_RESET, 0, 0, 0)
 }
 
+/// PSCI SYSTEM_OFF: under Tessera it stops this VM only; returns only on failure.
+pub fn system_off() -> i64 {
+    call(0x8400_0008, 0, 0, 0)
+}
+
 /// `TESSERA_PING`: always HVC (a hypercall, not PSCI).
 pub fn ping() -> i64 {
     hvc(TESSERA_PING, 0, 0, 0)
