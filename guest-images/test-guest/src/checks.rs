@@ -192,6 +192,14 @@ fn psci_result(vm: &VmInfo) -> CheckResult {
     if m != 2 {
         return Err(msg!("MIGRATE_INFO_TYPE = {m}, want 2"));
     }
+    if vm.in_vm() {
+        let other = psci::call_other_conduit(psci::PSCI_VERSION);
+        if other != v {
+            return Err(msg!(
+                "PSCI_VERSION over the other conduit = {other:#x}, want {v:#x}"
+            ));
+        }
+    }
     if vm.vcpus < 2 {
         return Ok(msg!("version {major}.{minor}, 1 vCPU"));
     }

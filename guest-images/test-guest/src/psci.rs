@@ -51,6 +51,16 @@ fn smc(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     smccc!("smc #0", fid, a1, a2, a3)
 }
 
+/// Through the other conduit than the DTB names: a hypervisor answers PSCI on
+/// both (natively, QEMU's firmware answers only one).
+pub fn call_other_conduit(fid: u32) -> i64 {
+    if USE_SMC.load(Ordering::Relaxed) {
+        hvc(fid, 0, 0, 0)
+    } else {
+        smc(fid, 0, 0, 0)
+    }
+}
+
 pub fn call(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
     if USE_SMC.load(Ordering::Relaxed) {
         smc(fid, a1, a2, a3)
