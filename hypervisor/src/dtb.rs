@@ -361,27 +361,127 @@ fn compatible_with(node: &FdtNode, names: &[&str]) -> bool {
         .is_some_and(|c| c.all().any(|s| names.contains(&s)))
 }
 
-fn find_enabled<'b, 'a>(fdt: &'b Fdt<'a>, names: &[&str]) -> Option<FdtNode<'b, 'a>> {
-    fdt.all_nodes().find(|n| {
-        compatible_with(n, names)
-            && n.property("status")
-                .and_then(|p| p.as_str())
-                .is_none_or(|s| s == "okay" || s == "ok")
-    })
+/// The nodes Tessera looks at, found in one pass over the tree that reads
+/// each node's properties once (each `fdt` lookup by path or compatible
+/// walks the whole tree again, and this runs with the MMU off).
+struct Found<'b, 'a> {
+    root: Option<FdtNode<'b, 'a>>,
+    chosen: Option<FdtNode<'b, 'a>>,
+    aliases: Option<FdtNode<'b, 'a>>,
+    gic: Option<FdtNode<'b, 'a>>,
+    psci: Option<FdtNode<'b, 'a>>,
+    smmu: Option<FdtNode<'b, 'a>>,
+    pcie: Option<FdtNode<'b, 'a>>,
+    pl011s: Vec<FdtNode<'b, 'a>, 4>,
+    ram: Vec<Range, MAX_RAM_RANGES>,
+    cpus: Vec<u64, MAX_CPUS>,
 }
 
-/// `Fdt::chosen` panics without a /chosen node.
-fn has_chosen(fdt: &Fdt) -> bool {
-    fdt.find_node("/chosen").is_some()
+fn scan<'b, 'a>(fdt: &'b Fdt<'a>) -> Result<Found<'b, 'a>, DtbError> {
+    let mut f = Found {
+        root: None,
+        chosen: None,
+        aliases: None,
+        gic: None,
+        psci: None,
+        smmu: None,
+        pcie: None,
+        pl011s: Vec::new(),
+        ram: Vec::new(),
+        cpus: Vec::new(),
+    };
+    for node in fdt.all_nodes() {
+        if f.root.is_none() {
+            f.root = Some(node);
+        }
+        match node.name {
+            "chosen" => f.chosen = Some(node),
+            "aliases" => f.aliases = Some(node),
+            _ => {}
+        }
+        let (mut device_type, mut compatible, mut okay) = (None, None, true);
+        for p in node.properties() {
+            match p.name {
+                "device_type" => device_type = p.as_str(),
+                "compatible" => compatible = Some(p.value),
+                "status" => okay = matches!(p.as_str(), Some("okay" | "ok")),
+                _ => {}
+            }
+        }
+        match device_type {
+            Some("memory") => {
+                for r in node.reg().into_iter().flatten() {
+                    let size = r.size.unwrap_or(0) as u64;
+                    if size > 0 {
+                        let range = Range {
+                            base: r.starting_address as u64,
+                            size,
+                        };
+                        f.ram
+                            .push(range)
+                            .map_err(|_| DtbError::TooMany("memory ranges"))?;
+                    }
+                }
+            }
+            Some("cpu") => {
+                let reg = node
+                    .property("reg")
+                    .ok_or(DtbError::MissingNode("cpu reg"))?;
+                let mpidr = match reg.value.len() {
+                    4 => be32(reg.value, 0).unwrap_or(0) as u64,
+                    8 => {
+                        ((be32(reg.value, 0).unwrap_or(0) as u64) << 32)
+                            | be32(reg.value, 4).unwrap_or(0) as u64
+                    }
+                    _ => return Err(DtbError::MissingNode("cpu reg")),
+                };
+                f.cpus.push(mpidr).map_err(|_| DtbError::TooMany("CPUs"))?;
+            }
+            _ => {}
+        }
+        let Some(compatible) = compatible.filter(|_| okay) else {
+            continue;
+        };
+        let is = |names: &[&str]| {
+            compatible
+                .split(|&b| b == 0)
+                .any(|c| names.iter().any(|n| n.as_bytes() == c))
+        };
+        if is(&["arm,pl011"]) {
+            let _ = f.pl011s.push(node);
+        } else if f.gic.is_none() && is(&["arm,gic-v3"]) {
+            f.gic = Some(node);
+        } else if f.psci.is_none() && is(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]) {
+            f.psci = Some(node);
+        } else if f.smmu.is_none() && is(&["arm,smmu-v3"]) {
+            f.smmu = Some(node);
+        } else if f.pcie.is_none() && is(&["pci-host-ecam-generic"]) {
+            f.pcie = Some(node);
+        }
+    }
+    Ok(f)
 }
 
-/// The console: /chosen's stdout-path if it is a PL011, else the first PL011.
-fn stdout_pl011<'b, 'a>(fdt: &'b Fdt<'a>) -> Option<FdtNode<'b, 'a>> {
-    has_chosen(fdt)
-        .then(|| fdt.chosen().stdout())
-        .flatten()
-        .filter(|n| compatible_with(n, &["arm,pl011"]))
-        .or_else(|| find_enabled(fdt, &["arm,pl011"]))
+impl<'b, 'a> Found<'b, 'a> {
+    /// The PL011 `/chosen/stdout-path` names (a path, or an alias, with
+    /// optional `:options`), else the first enabled PL011.
+    fn stdout_pl011(&self) -> Option<FdtNode<'b, 'a>> {
+        let path = self
+            .chosen
+            .and_then(|c| c.property("stdout-path"))
+            .and_then(|p| p.as_str());
+        let path = path.map(|p| p.split(':').next().unwrap_or(p));
+        let path = match path {
+            Some(p) if !p.starts_with('/') => self
+                .aliases
+                .and_then(|a| a.property(p))
+                .and_then(|v| v.as_str()),
+            other => other,
+        };
+        let name = path.and_then(|p| p.rsplit('/').next());
+        name.and_then(|n| self.pl011s.iter().find(|u| u.name == n).copied())
+            .or_else(|| self.pl011s.first().copied())
+    }
 }
 
 /// Validates, then extracts the platform summary.
@@ -389,54 +489,27 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
     validate(blob)?;
     let fdt = Fdt::new(blob).map_err(|_| DtbError::BlockOutOfBounds("blob"))?;
 
-    let mut ram = Vec::new();
-    for node in fdt.all_nodes() {
-        let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
-        if !is_memory {
-            continue;
-        }
-        for r in node.reg().into_iter().flatten() {
-            let size = r.size.unwrap_or(0) as u64;
-            if size > 0 {
-                ram.push(Range {
-                    base: r.starting_address as u64,
-                    size,
-                })
-                .map_err(|_| DtbError::TooMany("memory ranges"))?;
-            }
-        }
-    }
+    let found = scan(&fdt)?;
+    let stdout = found.stdout_pl011();
+    let Found {
+        root,
+        chosen,
+        gic: gic_node,
+        psci: psci_node,
+        smmu: smmu_node,
+        pcie: pcie_node,
+        ram,
+        cpus,
+        ..
+    } = found;
     if ram.is_empty() {
         return Err(DtbError::MissingNode("memory node"));
-    }
-
-    let cpus_node = fdt
-        .find_node("/cpus")
-        .ok_or(DtbError::MissingNode("/cpus node"))?;
-    let mut cpus = Vec::new();
-    for cpu in cpus_node.children() {
-        if cpu.property("device_type").and_then(|p| p.as_str()) != Some("cpu") {
-            continue;
-        }
-        let reg = cpu
-            .property("reg")
-            .ok_or(DtbError::MissingNode("cpu reg"))?;
-        let mpidr = match reg.value.len() {
-            4 => be32(reg.value, 0).unwrap_or(0) as u64,
-            8 => {
-                ((be32(reg.value, 0).unwrap_or(0) as u64) << 32)
-                    | be32(reg.value, 4).unwrap_or(0) as u64
-            }
-            _ => return Err(DtbError::MissingNode("cpu reg")),
-        };
-        cpus.push(mpidr).map_err(|_| DtbError::TooMany("CPUs"))?;
     }
     if cpus.is_empty() {
         return Err(DtbError::MissingNode("cpu node"));
     }
 
-    let gic_node =
-        find_enabled(&fdt, &["arm,gic-v3"]).ok_or(DtbError::MissingNode("GICv3 node"))?;
+    let gic_node = gic_node.ok_or(DtbError::MissingNode("GICv3 node"))?;
     let mut regs = gic_node.reg().ok_or(DtbError::MissingNode("GICv3 reg"))?;
     let to_range = |r: fdt::standard_nodes::MemoryRegion| Range {
         base: r.starting_address as u64,
@@ -468,7 +541,7 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
         maintenance_ppi,
     };
 
-    let uart = stdout_pl011(&fdt).and_then(|n| {
+    let uart = stdout.and_then(|n| {
         let range = first_reg(n)?;
         // interrupts = <type number flags>; type 0 = SPI.
         let spi = n
@@ -478,7 +551,7 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
         Some(Uart { range, spi })
     });
 
-    let psci = find_enabled(&fdt, &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+    let psci = psci_node
         .and_then(|n| n.property("method").and_then(|p| p.as_str()))
         .and_then(|m| match m {
             "smc" => Some(Conduit::Smc),
@@ -486,9 +559,9 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
             _ => None,
         });
 
-    let smmu = find_enabled(&fdt, &["arm,smmu-v3"]).and_then(first_reg);
+    let smmu = smmu_node.and_then(first_reg);
 
-    let pcie = match find_enabled(&fdt, &["pci-host-ecam-generic"]) {
+    let pcie = match pcie_node {
         None => None,
         Some(node) => {
             let ecam = first_reg(node).ok_or(DtbError::MissingNode("PCIe ECAM reg"))?;
@@ -511,8 +584,7 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
     };
 
     Ok(Platform {
-        model: fdt
-            .find_node("/")
+        model: root
             .and_then(|r| r.property("model"))
             .and_then(|p| p.as_str())
             .unwrap_or("(no model)"),
@@ -524,9 +596,9 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
         psci,
         smmu,
         pcie,
-        bootargs: has_chosen(&fdt)
-            .then(|| fdt.chosen().bootargs())
-            .flatten()
+        bootargs: chosen
+            .and_then(|c| c.property("bootargs"))
+            .and_then(|p| p.as_str())
             .unwrap_or(""),
     })
 }
@@ -536,7 +608,8 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
 pub fn console_uart(blob: &[u8]) -> Option<Range> {
     validate(blob).ok()?;
     let fdt = Fdt::new(blob).ok()?;
-    first_reg(stdout_pl011(&fdt)?)
+    let uart = scan(&fdt).ok()?.stdout_pl011()?;
+    first_reg(uart)
 }
 
 struct Mib(u64);
