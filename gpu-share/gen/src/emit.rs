@@ -65,7 +65,7 @@ fn ret_rust(f: &Func) -> String {
     match &f.a.ret {
         RetRule::Name(_) => "u32".into(),
         RetRule::Handle(_) => "u64".into(),
-        RetRule::String => "alloc::vec::Vec<u8>".into(),
+        RetRule::String => "Option<alloc::vec::Vec<u8>>".into(),
         RetRule::Value if f.ret.base == "void" && f.ret.ptr == 0 => "()".into(),
         RetRule::Value => scalar_rust(&f.ret.base).unwrap_or("u64").into(),
     }
@@ -134,7 +134,15 @@ pub fn codec(api: &Api) -> String {
     for f in api.funcs.iter().filter(|f| f.family != Family::Extra) {
         writeln!(o, "    \"{}\",", f.name).unwrap();
     }
-    o += "];\n\n";
+    o += "];\n";
+    for (n, l) in [("GL_EXTENSIONS_WITH_COMMANDS", &api.gl_ext_with_commands), ("EGL_EXTENSIONS_WITH_COMMANDS", &api.egl_ext_with_commands)] {
+        writeln!(o, "/// Extensions whose entry points gpu-share does not carry (sorted).\npub const {n}: &[&str] = &[").unwrap();
+        for e in l {
+            writeln!(o, "    \"{e}\",").unwrap();
+        }
+        o += "];\n";
+    }
+    o += "\n";
 
     // Size helpers: shared by the encoder (client shadow state) and the
     // decoder (server state) so both compute the same byte counts.
@@ -209,7 +217,7 @@ pub fn codec(api: &Api) -> String {
             }
             match &f.a.ret {
                 RetRule::Handle(_) => o += "        Ok(r.ret)\n",
-                RetRule::String => o += "        Ok(w.reply_bytes())\n",
+                RetRule::String => o += "        Ok(if r.ret != 0 { Some(w.reply_bytes()) } else { None })\n",
                 _ if ret_rust(f) == "()" => o += "        let _ = r;\n        Ok(())\n",
                 _ => writeln!(o, "        Ok({})", dec_slot(&ret_rust(f), "r.ret")).unwrap(),
             }
@@ -374,7 +382,7 @@ pub fn server(api: &Api) -> String {
         match &f.a.ret {
             RetRule::Name(n) => writeln!(o, "            s.map_name({}, ret_name, r);\n            Ok(Ret::Void)", ns(n)).unwrap(),
             RetRule::Handle(k) => writeln!(o, "            Ok(Ret::Value(s.new_handle({}, r)))", kind(k)).unwrap(),
-            RetRule::String => o += "            Ok(Ret::Bytes(crate::exec::c_string(r)))\n",
+            RetRule::String => o += "            Ok(crate::exec::c_string(r))\n",
             _ => match c_ret_ty(f).as_str() {
                 "()" => o += "            let _ = r;\n            Ok(Ret::Void)\n",
                 t => writeln!(o, "            Ok(Ret::Value({}))", enc_slot(t, "r")).unwrap(),

@@ -48,6 +48,10 @@ impl Func {
 
 pub struct Api {
     pub funcs: Vec<Func>,
+    /// Extensions that add entry points; the front-end hides them from the
+    /// extension strings unless it implements them (sorted).
+    pub gl_ext_with_commands: Vec<String>,
+    pub egl_ext_with_commands: Vec<String>,
 }
 
 impl Api {
@@ -257,5 +261,17 @@ pub fn build(annotations: &str) -> Result<Api, String> {
     if let Some((name, a)) = ann.iter().next() {
         return Err(format!("annotations line {}: `{name}` is not a covered command", a.line));
     }
-    Ok(Api { funcs })
+    let with_cmds = |r: &registry::Registry, prefix: &str, version: &str| {
+        let mut v: Vec<String> = r
+            .sets
+            .iter()
+            .filter(|(k, c)| k.starts_with(prefix) && !k.contains(version) && !c.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let mut egl_ext = with_cmds(&egl, "EGL_", "_VERSION_");
+    egl_ext.retain(|e| e != "EGL_EXT_platform_base");
+    Ok(Api { funcs, gl_ext_with_commands: with_cmds(&gl, "GL_", "_VERSION_"), egl_ext_with_commands: egl_ext })
 }

@@ -21,6 +21,11 @@ pub trait Doorbell {
     fn notify(&self, word: &AtomicU32);
     /// Sleeps while `word == seen`, at most about `timeout_ms`.
     fn wait(&self, word: &AtomicU32, seen: u32, timeout_ms: u32) -> Wait;
+    /// Whether the peer still exists; asked after a wait timed out so that a
+    /// dead peer ends a wait instead of hanging it.
+    fn peer_alive(&self) -> bool {
+        true
+    }
 }
 
 /// Busy-waiting doorbell for guests without an interrupt path; the timeout

@@ -170,3 +170,7 @@ impl<'a> HeapReader<'a> {
         Ok(())
     }
 }
+
+// SAFETY: as for the ring ends: one owner at a time, atomics for sharing.
+unsafe impl Send for HeapWriter<'_> {}
+unsafe impl Send for HeapReader<'_> {}

@@ -14,7 +14,7 @@ pub mod header;
 pub mod heap;
 pub mod ring;
 
-pub use doorbell::{Doorbell, SpinDoorbell};
+pub use doorbell::{Doorbell, SpinDoorbell, Wait};
 pub use header::{Layout, Region, RegionError, MAGIC, VERSION};
 pub use heap::{HeapDesc, HeapError, HeapReader, HeapWriter};
 pub use ring::{Consumer, Producer, Record, RingError};

@@ -194,3 +194,8 @@ impl<'a> Consumer<'a> {
         self.head.load(Ordering::Acquire) == self.tail.load(Ordering::Relaxed)
     }
 }
+
+// SAFETY: each end is used by one thread at a time (it is `!Sync`); the
+// shared words are atomics and the byte area is only touched through them.
+unsafe impl Send for Producer<'_> {}
+unsafe impl Send for Consumer<'_> {}
