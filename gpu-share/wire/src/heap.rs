@@ -140,6 +140,11 @@ impl<'a> HeapReader<'a> {
         HeapReader { head, tail, buf, size }
     }
 
+    /// The word a writer waiting for space sleeps on.
+    pub fn tail_word(&self) -> &'a AtomicU32 {
+        self.tail
+    }
+
     /// Checks a descriptor and returns where its bytes are.
     pub fn get(&self, raw: u64) -> Result<Option<(*mut u8, usize)>, HeapError> {
         let Some(d) = HeapDesc::unpack(raw) else { return Ok(None) };

@@ -1,0 +1,128 @@
+//! The per-session loop: pop a record, decode and check it, run it, reply.
+
+use crate::exec::{gen::execute, Ret};
+use crate::session::{Session, SessionError, CLOSED_PROTOCOL};
+use gpu_codec::{decode, SizeCtx, SYNC};
+use gpu_wire::{Doorbell, Producer, Region, Wait};
+use std::sync::atomic::Ordering;
+
+/// How long to sleep before checking that the client still exists.
+const IDLE_MS: u32 = 200;
+
+/// Size rules evaluated against the driver's current state.
+pub struct DriverState<'a>(pub &'a crate::driver::Driver);
+
+impl DriverState<'_> {
+    fn get(&self, pname: u32) -> i64 {
+        let mut v = [0i32; 4];
+        if let Some(f) = self.0.glGetIntegerv {
+            // SAFETY: room for any single-valued pname.
+            unsafe { f(pname, v.as_mut_ptr() as *mut core::ffi::c_void) };
+        }
+        v[0] as i64
+    }
+}
+
+impl SizeCtx for DriverState<'_> {
+    fn unpack_alignment(&self) -> i64 {
+        self.get(0x0CF5)
+    }
+    fn pack_alignment(&self) -> i64 {
+        self.get(0x0D05)
+    }
+    fn num_compressed_formats(&self) -> i64 {
+        self.get(0x86A2)
+    }
+    fn num_shader_binary_formats(&self) -> i64 {
+        self.get(0x8DF9)
+    }
+}
+
+fn reply(p: &mut Producer, bell: &dyn Doorbell, opcode: u32, ret: Ret) -> Result<(), SessionError> {
+    let (v, bytes) = match ret {
+        Ret::Void => (0, Vec::new()),
+        Ret::Value(v) => (v, Vec::new()),
+        Ret::Str(None) => (0, Vec::new()),
+        Ret::Str(Some(b)) => (1, b),
+    };
+    let max = p.max_payload() - 8;
+    let bytes = &bytes[..bytes.len().min(max)];
+    loop {
+        let seen = p.tail_word().load(Ordering::Acquire);
+        match p.push(opcode, &[&v.to_le_bytes(), bytes]) {
+            Ok(()) => break,
+            Err(gpu_wire::RingError::Full) => {
+                if bell.wait(p.tail_word(), seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive() {
+                    return Err(SessionError::Protocol("client gone while a reply was pending".into()));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bell.notify(p.head_word());
+    Ok(())
+}
+
+/// Why a session ended normally.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    ClientGone,
+}
+
+/// Serves one client until it goes away or sends something invalid.
+pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End, SessionError> {
+    let mut cmd = region.cmd_consumer();
+    let mut rep = region.reply_producer();
+    let mut heap = region.heap_reader();
+    let mut buf = [0u8; 8 * 16];
+    let mut slots = [0u64; 16];
+    let mut done: u64 = 0;
+    loop {
+        let seen = cmd.head_word().load(Ordering::Acquire);
+        let Some(rec) = cmd.pop(&mut buf)? else {
+            // Idle: wake a client waiting for ring or heap space, then sleep.
+            bell.notify(cmd.tail_word());
+            bell.notify(heap.tail_word());
+            if bell.wait(cmd.head_word(), seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive() {
+                return Ok(End::ClientGone);
+            }
+            continue;
+        };
+        if rec.len % 8 != 0 {
+            return Err(SessionError::Protocol(format!("record of {} bytes is not whole slots", rec.len)));
+        }
+        let n = rec.len / 8;
+        for (i, s) in slots[..n].iter_mut().enumerate() {
+            *s = u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        }
+        let mut end = None;
+        let call = decode(rec.tag, &slots[..n], &heap, &DriverState(s.drv), &mut end)
+            .map_err(|err| SessionError::Decode { opcode: rec.tag, err })?;
+        let ret = execute(s, call)?;
+        if let Some(e) = end {
+            heap.release_to(e)?;
+        }
+        if SYNC[rec.tag as usize] {
+            reply(&mut rep, bell, rec.tag, ret)?;
+        }
+        done += 1;
+        if done % 64 == 0 {
+            bell.notify(cmd.tail_word());
+        }
+    }
+}
+
+/// Runs a session to its end and records why it ended.
+pub fn run(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End, SessionError> {
+    let r = serve(s, region, bell);
+    if let Err(e) = &r {
+        region.state().store(CLOSED_PROTOCOL, Ordering::Release);
+        // Wake the client wherever it waits so it sees the closed state.
+        bell.notify(region.reply_consumer().head_word());
+        bell.notify(region.cmd_consumer().tail_word());
+        bell.notify(region.heap_reader().tail_word());
+        eprintln!("gpu-server: client {}: session ended: {e}", s.id);
+    }
+    s.cleanup();
+    r
+}
