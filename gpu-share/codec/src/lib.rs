@@ -66,8 +66,10 @@ pub trait Wire {
             _ => self.input(s, s.map_or(0, |b| b.len())),
         }
     }
-    /// Reserves an output chunk; returns a ticket for [`Wire::read_out`].
-    fn output(&mut self, present: bool, len: usize) -> Result<Option<HeapDesc>, EncodeError>;
+    /// Reserves an output chunk holding a copy of `init` (the caller's
+    /// buffer), so that bytes the driver does not write (row padding, errors)
+    /// come back unchanged; returns a ticket for [`Wire::read_out`].
+    fn output(&mut self, init: Option<&[u8]>, len: usize) -> Result<Option<HeapDesc>, EncodeError>;
     fn read_out(&mut self, ticket: Option<HeapDesc>, dst: Option<&mut [u8]>, len: usize);
     fn alloc_names(&mut self, ns: Ns, out: &mut [u32]);
     fn alloc_name(&mut self, ns: Ns) -> u32;

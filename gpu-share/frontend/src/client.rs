@@ -169,12 +169,13 @@ impl<D: Doorbell> Wire for Client<D> {
         self.rec.push(d.pack());
         Ok(())
     }
-    fn output(&mut self, present: bool, len: usize) -> Result<Option<HeapDesc>, EncodeError> {
-        if !present || len == 0 {
+    fn output(&mut self, init: Option<&[u8]>, len: usize) -> Result<Option<HeapDesc>, EncodeError> {
+        let Some(init) = init.filter(|_| len > 0) else {
             self.rec.push(HeapDesc::NULL);
             return Ok(None);
-        }
+        };
         let d = self.heap_alloc(len)?;
+        self.heap.write(d, &init[..len.min(init.len())]);
         self.rec.push(d.pack());
         Ok(Some(d))
     }

@@ -45,7 +45,13 @@ const SLACK: usize = 256;
 impl OutBuf {
     pub fn new(chunk: Option<Chunk>) -> OutBuf {
         let len = chunk.map_or(0, |c| c.len);
-        let scratch = if len >= DIRECT { Vec::new() } else { vec![0u8; len + SLACK] };
+        let mut scratch = if len >= DIRECT { Vec::new() } else { vec![0u8; len + SLACK] };
+        if let (Some(c), false) = (chunk, scratch.is_empty()) {
+            // Start from the client's bytes: what the driver leaves alone
+            // must come back unchanged.
+            // SAFETY: c is a checked heap chunk of c.len bytes.
+            unsafe { core::ptr::copy_nonoverlapping(c.ptr, scratch.as_mut_ptr(), c.len) };
+        }
         OutBuf { chunk, scratch }
     }
     pub fn ptr(&mut self) -> *mut c_void {
