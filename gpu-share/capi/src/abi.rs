@@ -22,7 +22,9 @@ pub unsafe fn bytes_mut<'a>(p: *mut c_void, len: usize) -> Option<&'a mut [u8]> 
 /// `p` is NULL or a NUL-terminated string.
 pub unsafe fn cstr<'a>(p: *const c_void) -> Option<&'a [u8]> {
     // SAFETY: per the contract.
-    (!p.is_null()).then(|| unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }.to_bytes_with_nul())
+    (!p.is_null()).then(|| {
+        unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }.to_bytes_with_nul()
+    })
 }
 
 fn count(n: i64) -> usize {
@@ -89,7 +91,9 @@ static STRINGS: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
 /// Returns a NUL-terminated copy of `s` that lives for the rest of the
 /// process (GL and EGL strings must stay valid); equal strings share one copy.
 pub fn keep_string(s: Option<Vec<u8>>) -> *const u8 {
-    let Some(mut s) = s else { return core::ptr::null() };
+    let Some(mut s) = s else {
+        return core::ptr::null();
+    };
     s.push(0);
     let mut all = STRINGS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(k) = all.iter().find(|k| k[..] == s[..]) {

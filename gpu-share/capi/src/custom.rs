@@ -33,11 +33,22 @@ pub unsafe fn glDrawArrays(mode: u32, first: i32, count: i32) {
 
 pub unsafe fn glDrawElements(mode: u32, count: i32, ty: u32, indices: *const c_void) {
     // SAFETY: as for glDrawArrays; indices too.
-    with_gl((), |c| unsafe { c.draw_elements(mode, count, ty, indices as usize) })
+    with_gl((), |c| unsafe {
+        c.draw_elements(mode, count, ty, indices as usize)
+    })
 }
 
-pub unsafe fn glVertexAttribPointer(index: u32, size: i32, ty: u32, normalized: u8, stride: i32, pointer: *const c_void) {
-    with_gl((), |c| c.vertex_attrib_pointer(index, size, ty, normalized, stride, pointer as usize))
+pub unsafe fn glVertexAttribPointer(
+    index: u32,
+    size: i32,
+    ty: u32,
+    normalized: u8,
+    stride: i32,
+    pointer: *const c_void,
+) {
+    with_gl((), |c| {
+        c.vertex_attrib_pointer(index, size, ty, normalized, stride, pointer as usize)
+    })
 }
 
 pub unsafe fn glFlush() {
@@ -93,19 +104,30 @@ pub unsafe fn glGetBooleanv(pname: u32, data: *mut c_void) {
 }
 
 pub unsafe fn glGetString(name: u32) -> *const u8 {
-    with_gl(core::ptr::null(), |c| c.get_string(name).map(abi::keep_string))
+    with_gl(core::ptr::null(), |c| {
+        c.get_string(name).map(abi::keep_string)
+    })
 }
 
 pub unsafe fn eglQueryString(dpy: *mut c_void, name: i32) -> *const u8 {
-    with_egl(core::ptr::null(), |c| c.egl_query_string(dpy as u64, name).map(abi::keep_string))
+    with_egl(core::ptr::null(), |c| {
+        c.egl_query_string(dpy as u64, name).map(abi::keep_string)
+    })
 }
 
 pub unsafe fn eglGetError() -> i32 {
     with_egl(0x3000, |c| c.egl_get_error())
 }
 
-pub unsafe fn eglMakeCurrent(dpy: *mut c_void, draw: *mut c_void, read: *mut c_void, ctx: *mut c_void) -> u32 {
-    with_egl(0, |c| c.egl_make_current(dpy as u64, draw as u64, read as u64, ctx as u64))
+pub unsafe fn eglMakeCurrent(
+    dpy: *mut c_void,
+    draw: *mut c_void,
+    read: *mut c_void,
+    ctx: *mut c_void,
+) -> u32 {
+    with_egl(0, |c| {
+        c.egl_make_current(dpy as u64, draw as u64, read as u64, ctx as u64)
+    })
 }
 
 pub unsafe fn eglReleaseThread() -> u32 {
@@ -121,7 +143,12 @@ struct Window {
 
 const EGL_BAD_NATIVE_WINDOW: i32 = 0x300B;
 
-unsafe fn window_surface(dpy: *mut c_void, config: *mut c_void, win: *const Window, attrib_list: *const c_void) -> *mut c_void {
+unsafe fn window_surface(
+    dpy: *mut c_void,
+    config: *mut c_void,
+    win: *const Window,
+    attrib_list: *const c_void,
+) -> *mut c_void {
     // SAFETY: the attribute list follows EGL's rules.
     let attrs = unsafe { abi::attribs(attrib_list) };
     with_egl(core::ptr::null_mut(), |c| {
@@ -131,16 +158,27 @@ unsafe fn window_surface(dpy: *mut c_void, config: *mut c_void, win: *const Wind
         }
         // SAFETY: a non-NULL native window points to a tessera window.
         let w = unsafe { &*win };
-        c.egl_create_window_surface(dpy as u64, config as u64, w.width, w.height, attrs).map(|h| h as usize as *mut c_void)
+        c.egl_create_window_surface(dpy as u64, config as u64, w.width, w.height, attrs)
+            .map(|h| h as usize as *mut c_void)
     })
 }
 
-pub unsafe fn eglCreateWindowSurface(dpy: *mut c_void, config: *mut c_void, win: *mut c_void, attrib_list: *const c_void) -> *mut c_void {
+pub unsafe fn eglCreateWindowSurface(
+    dpy: *mut c_void,
+    config: *mut c_void,
+    win: *mut c_void,
+    attrib_list: *const c_void,
+) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { window_surface(dpy, config, win as *const Window, attrib_list) }
 }
 
-pub unsafe fn eglCreatePlatformWindowSurfaceEXT(dpy: *mut c_void, config: *mut c_void, native_window: *mut c_void, attrib_list: *const c_void) -> *mut c_void {
+pub unsafe fn eglCreatePlatformWindowSurfaceEXT(
+    dpy: *mut c_void,
+    config: *mut c_void,
+    native_window: *mut c_void,
+    attrib_list: *const c_void,
+) -> *mut c_void {
     // SAFETY: forwarded; for this platform the native window is the struct.
     unsafe { window_surface(dpy, config, native_window as *const Window, attrib_list) }
 }

@@ -55,19 +55,26 @@ fn with<T>(default: T, egl: bool, f: impl FnOnce(&mut Conn) -> Result<T, EncodeE
     if matches!(*st, State::Unconnected) {
         *st = connect().map_or(State::Failed, State::Connected);
     }
-    let State::Connected(c) = &mut *st else { return default };
+    let State::Connected(c) = &mut *st else {
+        return default;
+    };
     let was_open = c.closed().is_none();
     match f(c) {
         Ok(v) => v,
         Err(e) => {
             match (e, egl) {
-                (EncodeError::TooLarge, false) => c.set_gl_error(gpu_frontend::gl::GL_OUT_OF_MEMORY),
+                (EncodeError::TooLarge, false) => {
+                    c.set_gl_error(gpu_frontend::gl::GL_OUT_OF_MEMORY)
+                }
                 (EncodeError::BadArg, false) => c.set_gl_error(gpu_frontend::gl::GL_INVALID_VALUE),
                 (EncodeError::TooLarge, true) => c.shadow.egl_error = 0x3003, // EGL_BAD_ALLOC
                 (EncodeError::BadArg, true) => c.shadow.egl_error = 0x300C,   // EGL_BAD_PARAMETER
                 (EncodeError::Closed, _) => {
                     if was_open {
-                        eprintln!("gpu-share: session closed ({:?}); further calls do nothing", c.closed());
+                        eprintln!(
+                            "gpu-share: session closed ({:?}); further calls do nothing",
+                            c.closed()
+                        );
                     }
                     if egl {
                         c.shadow.egl_error = 0x3001; // EGL_NOT_INITIALIZED

@@ -24,7 +24,12 @@ pub unsafe fn glGetVertexAttribPointerv(index: u32, pname: u32, pointer: *mut c_
     })
 }
 
-pub unsafe fn glShaderSource(shader: u32, count: i32, string: *const c_void, length: *const c_void) {
+pub unsafe fn glShaderSource(
+    shader: u32,
+    count: i32,
+    string: *const c_void,
+    length: *const c_void,
+) {
     with_gl((), |c| {
         if count < 0 || string.is_null() {
             // Let the driver raise the error for this shader and count.
@@ -58,11 +63,15 @@ pub unsafe fn glShaderSource(shader: u32, count: i32, string: *const c_void, len
 }
 
 pub unsafe fn eglGetCurrentContext() -> *mut c_void {
-    with_egl(core::ptr::null_mut(), |c| Ok(c.shadow.current[3] as usize as *mut c_void))
+    with_egl(core::ptr::null_mut(), |c| {
+        Ok(c.shadow.current[3] as usize as *mut c_void)
+    })
 }
 
 pub unsafe fn eglGetCurrentDisplay() -> *mut c_void {
-    with_egl(core::ptr::null_mut(), |c| Ok(c.shadow.current[0] as usize as *mut c_void))
+    with_egl(core::ptr::null_mut(), |c| {
+        Ok(c.shadow.current[0] as usize as *mut c_void)
+    })
 }
 
 pub unsafe fn eglGetCurrentSurface(readdraw: i32) -> *mut c_void {

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use gpu_wire::{HeapDesc, HeapError, HeapReader};
 
 pub mod sizes;
-pub use sizes::SizeCtx;
+pub use sizes::{PixelStore, SizeCtx};
 
 /// Object name spaces translated per client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,10 +103,17 @@ impl core::fmt::Display for DecodeError {
         match self {
             DecodeError::UnknownOpcode(o) => write!(f, "unknown opcode {o}"),
             DecodeError::BadLength { opcode, slots } => {
-                write!(f, "{} with {slots} slots, expected {}", name(*opcode), SLOTS[*opcode as usize])
+                write!(
+                    f,
+                    "{} with {slots} slots, expected {}",
+                    name(*opcode),
+                    SLOTS[*opcode as usize]
+                )
             }
             DecodeError::Heap(e) => write!(f, "{e}"),
-            DecodeError::Short { need, got } => write!(f, "payload of {got} bytes, call needs {need}"),
+            DecodeError::Short { need, got } => {
+                write!(f, "payload of {got} bytes, call needs {need}")
+            }
             DecodeError::MissingNul => write!(f, "string without NUL"),
             DecodeError::BadAttribs => write!(f, "malformed attribute list"),
         }
@@ -115,7 +122,11 @@ impl core::fmt::Display for DecodeError {
 
 /// Command name for logs.
 pub fn name(opcode: u32) -> &'static str {
-    NAMES.get(opcode as usize).copied().filter(|n| !n.is_empty()).unwrap_or("<unknown>")
+    NAMES
+        .get(opcode as usize)
+        .copied()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("<unknown>")
 }
 
 /// A checked heap chunk handed to the driver.
@@ -136,7 +147,12 @@ fn chunk(heap: &HeapReader, raw: u64, end: &mut Option<u32>) -> Result<Option<Ch
 /// An input the driver will read `need` bytes from. A zero need becomes
 /// NULL so that the driver never gets a pointer to fewer bytes than the
 /// size rules say it reads.
-pub fn dec_in(heap: &HeapReader, raw: u64, need: usize, end: &mut Option<u32>) -> Result<Option<Chunk>, DecodeError> {
+pub fn dec_in(
+    heap: &HeapReader,
+    raw: u64,
+    need: usize,
+    end: &mut Option<u32>,
+) -> Result<Option<Chunk>, DecodeError> {
     match chunk(heap, raw, end)? {
         Some(c) if c.len < need => Err(DecodeError::Short { need, got: c.len }),
         Some(_) if need == 0 => Ok(None),
@@ -145,7 +161,12 @@ pub fn dec_in(heap: &HeapReader, raw: u64, need: usize, end: &mut Option<u32>) -
 }
 
 /// An output chunk must hold what the server computes the driver writes.
-pub fn dec_out(heap: &HeapReader, raw: u64, need: usize, end: &mut Option<u32>) -> Result<Option<Chunk>, DecodeError> {
+pub fn dec_out(
+    heap: &HeapReader,
+    raw: u64,
+    need: usize,
+    end: &mut Option<u32>,
+) -> Result<Option<Chunk>, DecodeError> {
     match chunk(heap, raw, end)? {
         Some(c) if c.len < need => Err(DecodeError::Short { need, got: c.len }),
         c => Ok(c),
@@ -161,31 +182,63 @@ fn copy(c: &Chunk) -> Vec<u8> {
 }
 
 /// A string, copied; must contain a NUL (the copy ends at the first one).
-pub fn dec_cstr(heap: &HeapReader, raw: u64, end: &mut Option<u32>) -> Result<Option<Vec<u8>>, DecodeError> {
-    let Some(c) = chunk(heap, raw, end)? else { return Ok(None) };
+pub fn dec_cstr(
+    heap: &HeapReader,
+    raw: u64,
+    end: &mut Option<u32>,
+) -> Result<Option<Vec<u8>>, DecodeError> {
+    let Some(c) = chunk(heap, raw, end)? else {
+        return Ok(None);
+    };
     let mut v = copy(&c);
-    let nul = v.iter().position(|b| *b == 0).ok_or(DecodeError::MissingNul)?;
+    let nul = v
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or(DecodeError::MissingNul)?;
     v.truncate(nul + 1);
     Ok(Some(v))
 }
 
 /// `count` object names (a negative count means none).
-pub fn dec_names(heap: &HeapReader, raw: u64, count: i64, end: &mut Option<u32>) -> Result<Vec<u32>, DecodeError> {
+pub fn dec_names(
+    heap: &HeapReader,
+    raw: u64,
+    count: i64,
+    end: &mut Option<u32>,
+) -> Result<Vec<u32>, DecodeError> {
     let n = count.max(0) as usize;
     let Some(c) = chunk(heap, raw, end)? else {
-        return if n == 0 { Ok(Vec::new()) } else { Err(DecodeError::Short { need: n * 4, got: 0 }) };
+        return if n == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(DecodeError::Short {
+                need: n * 4,
+                got: 0,
+            })
+        };
     };
     if c.len < n.saturating_mul(4) {
-        return Err(DecodeError::Short { need: n * 4, got: c.len });
+        return Err(DecodeError::Short {
+            need: n * 4,
+            got: c.len,
+        });
     }
     let b = copy(&c);
-    Ok(b.chunks_exact(4).take(n).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect())
+    Ok(b.chunks_exact(4)
+        .take(n)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect())
 }
 
 const EGL_NONE: i64 = 0x3038;
 const MAX_ATTRIBS: usize = 256;
 
-fn attrib_list<T: Copy>(b: &[u8], width: usize, conv: impl Fn(&[u8]) -> T, to_i64: impl Fn(T) -> i64) -> Result<Vec<T>, DecodeError> {
+fn attrib_list<T: Copy>(
+    b: &[u8],
+    width: usize,
+    conv: impl Fn(&[u8]) -> T,
+    to_i64: impl Fn(T) -> i64,
+) -> Result<Vec<T>, DecodeError> {
     let vals: Vec<T> = b.chunks_exact(width).map(conv).collect();
     // Keep pairs up to EGL_NONE; the list must be terminated.
     let mut out = Vec::new();
@@ -205,13 +258,31 @@ fn attrib_list<T: Copy>(b: &[u8], width: usize, conv: impl Fn(&[u8]) -> T, to_i6
     Err(DecodeError::BadAttribs)
 }
 
-pub fn dec_attribs(heap: &HeapReader, raw: u64, end: &mut Option<u32>) -> Result<Option<Vec<i32>>, DecodeError> {
-    let Some(c) = chunk(heap, raw, end)? else { return Ok(None) };
-    attrib_list(&copy(&c), 4, |w| i32::from_le_bytes([w[0], w[1], w[2], w[3]]), |v| v as i64).map(Some)
+pub fn dec_attribs(
+    heap: &HeapReader,
+    raw: u64,
+    end: &mut Option<u32>,
+) -> Result<Option<Vec<i32>>, DecodeError> {
+    let Some(c) = chunk(heap, raw, end)? else {
+        return Ok(None);
+    };
+    attrib_list(
+        &copy(&c),
+        4,
+        |w| i32::from_le_bytes([w[0], w[1], w[2], w[3]]),
+        |v| v as i64,
+    )
+    .map(Some)
 }
 
-pub fn dec_attribs64(heap: &HeapReader, raw: u64, end: &mut Option<u32>) -> Result<Option<Vec<isize>>, DecodeError> {
-    let Some(c) = chunk(heap, raw, end)? else { return Ok(None) };
+pub fn dec_attribs64(
+    heap: &HeapReader,
+    raw: u64,
+    end: &mut Option<u32>,
+) -> Result<Option<Vec<isize>>, DecodeError> {
+    let Some(c) = chunk(heap, raw, end)? else {
+        return Ok(None);
+    };
     attrib_list(
         &copy(&c),
         8,

@@ -5,20 +5,62 @@
 //! how many bytes the driver will touch. Unknown enums count as zero bytes
 //! (the driver rejects them), except where noted.
 
+/// Pixel store state of one direction (unpack = to GL, pack = from GL).
+/// Row length and skips come from EXT_unpack_subimage / NV_pack_subimage,
+/// which drivers offer on GLES 2; they change how many bytes GL touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelStore {
+    pub alignment: i64,
+    pub row_length: i64,
+    pub skip_rows: i64,
+    pub skip_pixels: i64,
+}
+
+impl Default for PixelStore {
+    fn default() -> Self {
+        PixelStore {
+            alignment: 4,
+            row_length: 0,
+            skip_rows: 0,
+            skip_pixels: 0,
+        }
+    }
+}
+
+impl PixelStore {
+    /// Applies glPixelStorei(pname, v) if pname belongs to this direction
+    /// (`base` is the direction's ROW_LENGTH enum) and the value is legal.
+    pub fn set(&mut self, base: u32, align_pname: u32, pname: u32, v: i32) {
+        let v = v as i64;
+        match pname {
+            p if p == align_pname && matches!(v, 1 | 2 | 4 | 8) => self.alignment = v,
+            p if p == base && v >= 0 => self.row_length = v,
+            p if p == base + 1 && v >= 0 => self.skip_rows = v,
+            p if p == base + 2 && v >= 0 => self.skip_pixels = v,
+            _ => {}
+        }
+    }
+}
+
+pub const UNPACK_ROW_LENGTH: u32 = 0x0CF2;
+pub const UNPACK_ALIGNMENT: u32 = 0x0CF5;
+pub const PACK_ROW_LENGTH: u32 = 0x0D02;
+pub const PACK_ALIGNMENT: u32 = 0x0D05;
+
 /// State the size rules depend on.
 pub trait SizeCtx {
-    fn unpack_alignment(&self) -> i64;
-    fn pack_alignment(&self) -> i64;
+    fn unpack(&self) -> PixelStore;
+    fn pack(&self) -> PixelStore;
     /// GL_NUM_COMPRESSED_TEXTURE_FORMATS.
     fn num_compressed_formats(&self) -> i64;
     /// GL_NUM_SHADER_BINARY_FORMATS.
     fn num_shader_binary_formats(&self) -> i64;
 
     fn unpack_image(&self, w: i64, h: i64, format: i64, ty: i64) -> i64 {
-        image_size(w, h, format, ty, self.unpack_alignment())
+        image_size(w, h, format, ty, self.unpack())
     }
     fn pack_image(&self, w: i64, h: i64, format: i64, ty: i64) -> i64 {
-        image_size(w, h, format, ty, self.pack_alignment())
+        image_size(w, h, format, ty, self.pack())
     }
     /// Values returned by glGet{Integer,Float,Boolean}v for `pname`.
     fn pname_count(&self, pname: i64) -> i64 {
@@ -70,23 +112,33 @@ fn components(format: i64) -> Option<i64> {
 pub fn pixel_size(format: i64, ty: i64) -> Option<i64> {
     let c = components(format)?;
     Some(match ty {
-        0x1400 | 0x1401 => c,                  // BYTE, UNSIGNED_BYTE
-        0x1402 | 0x1403 | 0x8D61 | 0x140B => c * 2, // SHORT, UNSIGNED_SHORT, HALF_FLOAT(_OES)
-        0x1404 | 0x1405 | 0x1406 => c * 4,     // INT, UNSIGNED_INT, FLOAT
+        0x1400 | 0x1401 => c,                            // BYTE, UNSIGNED_BYTE
+        0x1402 | 0x1403 | 0x8D61 | 0x140B => c * 2,      // SHORT, UNSIGNED_SHORT, HALF_FLOAT(_OES)
+        0x1404 | 0x1405 | 0x1406 => c * 4,               // INT, UNSIGNED_INT, FLOAT
         0x8363 | 0x8033 | 0x8034 | 0x8365 | 0x8366 => 2, // packed 16-bit types
-        0x84FA | 0x8368 => 4,                  // UNSIGNED_INT_24_8, 2_10_10_10_REV
+        0x84FA | 0x8368 => 4,                            // UNSIGNED_INT_24_8, 2_10_10_10_REV
         _ => return None,
     })
 }
 
-/// Bytes of a `w`x`h` image with rows padded to `align`.
-pub fn image_size(w: i64, h: i64, format: i64, ty: i64, align: i64) -> i64 {
+/// Bytes GL touches for a `w`x`h` image under pixel store state `ps`: rows
+/// of `row_length` (or `w`) pixels padded to the alignment, starting after
+/// the skipped rows and pixels.
+pub fn image_size(w: i64, h: i64, format: i64, ty: i64, ps: PixelStore) -> i64 {
     if w <= 0 || h <= 0 {
         return 0;
     }
-    let Some(px) = pixel_size(format, ty) else { return 0 };
-    let align = if matches!(align, 1 | 2 | 4 | 8) { align } else { 4 };
-    let row = w.saturating_mul(px);
-    let stride = row.saturating_add(align - 1) / align * align;
-    stride.saturating_mul(h - 1).saturating_add(row)
+    let Some(px) = pixel_size(format, ty) else {
+        return 0;
+    };
+    let align = if matches!(ps.alignment, 1 | 2 | 4 | 8) {
+        ps.alignment
+    } else {
+        4
+    };
+    let row_px = if ps.row_length > 0 { ps.row_length } else { w };
+    let stride = row_px.saturating_mul(px).saturating_add(align - 1) / align * align;
+    let rows = ps.skip_rows.max(0).saturating_add(h - 1);
+    let last = ps.skip_pixels.max(0).saturating_add(w).saturating_mul(px);
+    stride.saturating_mul(rows).saturating_add(last)
 }

@@ -3,7 +3,9 @@
 use crate::shadow::Shadow;
 use alloc::vec::Vec;
 use gpu_codec::{EncodeError, Ns, Reply, SizeCtx, Wire};
-use gpu_wire::{Consumer, Doorbell, HeapDesc, HeapError, HeapWriter, Producer, Region, RingError, Wait};
+use gpu_wire::{
+    Consumer, Doorbell, HeapDesc, HeapError, HeapWriter, Producer, Region, RingError, Wait,
+};
 
 /// Wake the server after this many queued records even without a sync point,
 /// so it works in parallel with a long batch.
@@ -65,7 +67,10 @@ impl<D: Doorbell> Client<D> {
 
     fn check_open(&mut self) -> Result<(), EncodeError> {
         if self.closed.is_none() {
-            let st = self.region.state().load(core::sync::atomic::Ordering::Acquire);
+            let st = self
+                .region
+                .state()
+                .load(core::sync::atomic::Ordering::Acquire);
             if st != 0 {
                 self.closed = Some(ClientError::Closed(st));
             }
@@ -78,7 +83,11 @@ impl<D: Doorbell> Client<D> {
     }
 
     /// Sleeps on `word` (a peer's counter) unless it moved past `seen`.
-    fn wait_on(&mut self, word: &core::sync::atomic::AtomicU32, seen: u32) -> Result<(), EncodeError> {
+    fn wait_on(
+        &mut self,
+        word: &core::sync::atomic::AtomicU32,
+        seen: u32,
+    ) -> Result<(), EncodeError> {
         if self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut && !self.bell.peer_alive() {
             self.closed = Some(ClientError::PeerGone);
         }
@@ -220,7 +229,9 @@ impl<D: Doorbell> Wire for Client<D> {
                     let mut r = [0u8; 8];
                     r.copy_from_slice(&self.reply_buf[..8]);
                     self.reply_len = rec.len;
-                    return Ok(Reply { ret: u64::from_le_bytes(r) });
+                    return Ok(Reply {
+                        ret: u64::from_le_bytes(r),
+                    });
                 }
                 Ok(Some(_)) | Err(_) => {
                     // A reply we did not ask for means the streams are out of

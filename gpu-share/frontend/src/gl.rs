@@ -89,31 +89,64 @@ impl<D: Doorbell> Client<D> {
     }
 
     pub fn pixel_store(&mut self, pname: u32, param: i32) -> Result<(), EncodeError> {
-        if matches!(param, 1 | 2 | 4 | 8) {
-            match pname {
-                0x0CF5 => self.shadow.unpack_alignment = param as i64,
-                0x0D05 => self.shadow.pack_alignment = param as i64,
-                _ => {}
-            }
-        }
+        use gpu_codec::sizes::{
+            PACK_ALIGNMENT, PACK_ROW_LENGTH, UNPACK_ALIGNMENT, UNPACK_ROW_LENGTH,
+        };
+        self.shadow
+            .unpack
+            .set(UNPACK_ROW_LENGTH, UNPACK_ALIGNMENT, pname, param);
+        self.shadow
+            .pack
+            .set(PACK_ROW_LENGTH, PACK_ALIGNMENT, pname, param);
         enc::glPixelStorei(self, pname, param)
     }
 
     /// glVertexAttribPointer. With no buffer bound, `ptr` is client memory
     /// that is read at draw time.
-    pub fn vertex_attrib_pointer(&mut self, index: u32, size: i32, ty: u32, normalized: u8, stride: i32, ptr: usize) -> Result<(), EncodeError> {
-        let valid = (index as usize) < MAX_ATTRIBS && (1..=4).contains(&size) && stride >= 0 && attrib_type_size(ty).is_some();
+    pub fn vertex_attrib_pointer(
+        &mut self,
+        index: u32,
+        size: i32,
+        ty: u32,
+        normalized: u8,
+        stride: i32,
+        ptr: usize,
+    ) -> Result<(), EncodeError> {
+        let valid = (index as usize) < MAX_ATTRIBS
+            && (1..=4).contains(&size)
+            && stride >= 0
+            && attrib_type_size(ty).is_some();
         if self.shadow.array_buffer != 0 || !valid {
             // Buffer offsets go to the server as they are; invalid arguments
             // too (with a NULL pointer), so that the driver reports the error.
-            let off = if self.shadow.array_buffer != 0 { ptr as u64 } else { 0 };
+            let off = if self.shadow.array_buffer != 0 {
+                ptr as u64
+            } else {
+                0
+            };
             if valid {
-                self.shadow.attribs[index as usize] = Attrib { client: false, size, ty, normalized, stride, ptr, ..self.shadow.attribs[index as usize] };
+                self.shadow.attribs[index as usize] = Attrib {
+                    client: false,
+                    size,
+                    ty,
+                    normalized,
+                    stride,
+                    ptr,
+                    ..self.shadow.attribs[index as usize]
+                };
             }
             return enc::glVertexAttribPointer(self, index, size, ty, normalized, stride, off);
         }
         let a = &mut self.shadow.attribs[index as usize];
-        *a = Attrib { client: true, size, ty, normalized, stride, ptr, enabled: a.enabled };
+        *a = Attrib {
+            client: true,
+            size,
+            ty,
+            normalized,
+            stride,
+            ptr,
+            enabled: a.enabled,
+        };
         Ok(())
     }
 
@@ -133,22 +166,46 @@ impl<D: Doorbell> Client<D> {
                 continue;
             }
             let elem = a.size as usize * attrib_type_size(a.ty).unwrap_or(4);
-            let stride = if a.stride == 0 { elem } else { a.stride as usize };
-            let len = last.checked_mul(stride).and_then(|x| x.checked_add(elem)).ok_or(EncodeError::TooLarge)?;
+            let stride = if a.stride == 0 {
+                elem
+            } else {
+                a.stride as usize
+            };
+            let len = last
+                .checked_mul(stride)
+                .and_then(|x| x.checked_add(elem))
+                .ok_or(EncodeError::TooLarge)?;
             // SAFETY: per this function's contract.
             let data = unsafe { core::slice::from_raw_parts(a.ptr as *const u8, len) };
-            enc::tsVertexAttribData(self, i as u32, a.size, a.ty, a.normalized, a.stride, Some(data), len as i32)?;
+            enc::tsVertexAttribData(
+                self,
+                i as u32,
+                a.size,
+                a.ty,
+                a.normalized,
+                a.stride,
+                Some(data),
+                len as i32,
+            )?;
         }
         Ok(())
     }
 
     fn any_client_arrays(&self) -> bool {
-        self.shadow.attribs.iter().any(|a| a.enabled && a.client && a.ptr != 0)
+        self.shadow
+            .attribs
+            .iter()
+            .any(|a| a.enabled && a.client && a.ptr != 0)
     }
 
     /// # Safety
     /// See [`Client::vertex_attrib_pointer`].
-    pub unsafe fn draw_arrays(&mut self, mode: u32, first: i32, count: i32) -> Result<(), EncodeError> {
+    pub unsafe fn draw_arrays(
+        &mut self,
+        mode: u32,
+        first: i32,
+        count: i32,
+    ) -> Result<(), EncodeError> {
         if first >= 0 && count > 0 && self.any_client_arrays() {
             // SAFETY: forwarded contract.
             unsafe { self.upload_client_arrays(first as usize + count as usize - 1)? };
@@ -161,7 +218,13 @@ impl<D: Doorbell> Client<D> {
     ///
     /// # Safety
     /// Client memory must be readable as GL requires.
-    pub unsafe fn draw_elements(&mut self, mode: u32, count: i32, ty: u32, indices: usize) -> Result<(), EncodeError> {
+    pub unsafe fn draw_elements(
+        &mut self,
+        mode: u32,
+        count: i32,
+        ty: u32,
+        indices: usize,
+    ) -> Result<(), EncodeError> {
         if self.shadow.element_array_buffer != 0 || count <= 0 || indices == 0 {
             // Indices live on the server; client arrays (rare with an
             // element buffer) cannot be sized here and are not uploaded.
@@ -172,7 +235,8 @@ impl<D: Doorbell> Client<D> {
             return enc::glDrawElements(self, mode, count, ty, 0);
         }
         // SAFETY: the application promises `count` indices at `indices`.
-        let bytes = unsafe { core::slice::from_raw_parts(indices as *const u8, count as usize * isz) };
+        let bytes =
+            unsafe { core::slice::from_raw_parts(indices as *const u8, count as usize * isz) };
         if self.any_client_arrays() {
             let max = bytes
                 .chunks_exact(isz)
@@ -230,8 +294,8 @@ impl<D: Doorbell> Client<D> {
 
     pub fn get_integerv(&mut self, pname: u32, out: &mut [i32]) -> Result<(), EncodeError> {
         let shadowed = match pname {
-            0x0CF5 => Some(self.shadow.unpack_alignment as i32),
-            0x0D05 => Some(self.shadow.pack_alignment as i32),
+            0x0CF5 => Some(self.shadow.unpack.alignment as i32),
+            0x0D05 => Some(self.shadow.pack.alignment as i32),
             0x8894 => Some(self.shadow.array_buffer as i32),
             0x8895 => Some(self.shadow.element_array_buffer as i32),
             _ => None,
@@ -271,12 +335,28 @@ impl<D: Doorbell> Client<D> {
     /// glGetString, with extensions the front-end cannot carry removed.
     pub fn get_string(&mut self, name: u32) -> Result<Option<Vec<u8>>, EncodeError> {
         let s = enc::glGetString(self, name)?;
-        Ok(s.map(|s| if name == GL_EXTENSIONS { filter_extensions(&s, gpu_codec::GL_EXTENSIONS_WITH_COMMANDS) } else { s }))
+        Ok(s.map(|s| {
+            if name == GL_EXTENSIONS {
+                filter_extensions(&s, gpu_codec::GL_EXTENSIONS_WITH_COMMANDS)
+            } else {
+                s
+            }
+        }))
     }
 
-    pub fn egl_query_string(&mut self, dpy: u64, name: i32) -> Result<Option<Vec<u8>>, EncodeError> {
+    pub fn egl_query_string(
+        &mut self,
+        dpy: u64,
+        name: i32,
+    ) -> Result<Option<Vec<u8>>, EncodeError> {
         let s = enc::eglQueryString(self, dpy, name)?;
-        Ok(s.map(|s| if name == EGL_EXTENSIONS { filter_extensions(&s, gpu_codec::EGL_EXTENSIONS_WITH_COMMANDS) } else { s }))
+        Ok(s.map(|s| {
+            if name == EGL_EXTENSIONS {
+                filter_extensions(&s, gpu_codec::EGL_EXTENSIONS_WITH_COMMANDS)
+            } else {
+                s
+            }
+        }))
     }
 
     pub fn egl_get_error(&mut self) -> Result<i32, EncodeError> {
@@ -287,10 +367,20 @@ impl<D: Doorbell> Client<D> {
         enc::eglGetError(self)
     }
 
-    pub fn egl_make_current(&mut self, dpy: u64, draw: u64, read: u64, ctx: u64) -> Result<u32, EncodeError> {
+    pub fn egl_make_current(
+        &mut self,
+        dpy: u64,
+        draw: u64,
+        read: u64,
+        ctx: u64,
+    ) -> Result<u32, EncodeError> {
         let ok = enc::eglMakeCurrent(self, dpy, draw, read, ctx)?;
         if ok != 0 {
-            self.shadow.current = if ctx == 0 { [0; 4] } else { [dpy, draw, read, ctx] };
+            self.shadow.current = if ctx == 0 {
+                [0; 4]
+            } else {
+                [dpy, draw, read, ctx]
+            };
         }
         Ok(ok)
     }
@@ -303,7 +393,14 @@ impl<D: Doorbell> Client<D> {
 
     /// A window surface of `width`x`height`: the server backs it with an
     /// off-screen surface and keeps each swapped frame.
-    pub fn egl_create_window_surface(&mut self, dpy: u64, config: u64, width: u32, height: u32, attribs: Option<&[i32]>) -> Result<u64, EncodeError> {
+    pub fn egl_create_window_surface(
+        &mut self,
+        dpy: u64,
+        config: u64,
+        width: u32,
+        height: u32,
+        attribs: Option<&[i32]>,
+    ) -> Result<u64, EncodeError> {
         let win = width as u64 | (height as u64) << 32;
         enc::eglCreateWindowSurface(self, dpy, config, win, attribs)
     }

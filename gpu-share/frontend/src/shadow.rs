@@ -2,7 +2,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use gpu_codec::SizeCtx;
+use gpu_codec::{PixelStore, SizeCtx};
 
 pub const MAX_ATTRIBS: usize = 16;
 
@@ -22,8 +22,8 @@ pub struct Attrib {
 
 #[derive(Debug)]
 pub struct Shadow {
-    pub unpack_alignment: i64,
-    pub pack_alignment: i64,
+    pub unpack: PixelStore,
+    pub pack: PixelStore,
     pub num_compressed_formats: Option<i64>,
     pub num_shader_binary_formats: Option<i64>,
     pub array_buffer: u32,
@@ -41,8 +41,8 @@ pub struct Shadow {
 impl Default for Shadow {
     fn default() -> Self {
         Shadow {
-            unpack_alignment: 4,
-            pack_alignment: 4,
+            unpack: PixelStore::default(),
+            pack: PixelStore::default(),
             num_compressed_formats: None,
             num_shader_binary_formats: None,
             array_buffer: 0,
@@ -57,11 +57,11 @@ impl Default for Shadow {
 }
 
 impl SizeCtx for Shadow {
-    fn unpack_alignment(&self) -> i64 {
-        self.unpack_alignment
+    fn unpack(&self) -> PixelStore {
+        self.unpack
     }
-    fn pack_alignment(&self) -> i64 {
-        self.pack_alignment
+    fn pack(&self) -> PixelStore {
+        self.pack
     }
     fn num_compressed_formats(&self) -> i64 {
         self.num_compressed_formats.unwrap_or(0)

@@ -144,9 +144,15 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Annotation>, String> {
         }
         let err = |m: String| format!("annotations line {line_no}: {m}");
         let (name, extra_sig, rest) = if let Some(sig) = line.strip_prefix("extra ") {
-            let close = sig.find(')').ok_or_else(|| err("extra without ')'".into()))?;
+            let close = sig
+                .find(')')
+                .ok_or_else(|| err("extra without ')'".into()))?;
             let proto = &sig[..=close];
-            let name = proto[..proto.find('(').unwrap()].split_whitespace().last().unwrap_or("").to_string();
+            let name = proto[..proto.find('(').unwrap()]
+                .split_whitespace()
+                .last()
+                .unwrap_or("")
+                .to_string();
             (name, Some(proto.to_string()), words(&sig[close + 1..]))
         } else {
             let w = words(line);
@@ -170,7 +176,9 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Annotation>, String> {
                 "custom" => a.custom = true,
                 "hook" => a.hook = true,
                 _ => {
-                    let (p, r) = w.split_once('=').ok_or_else(|| err(format!("expected PARAM=RULE, got `{w}`")))?;
+                    let (p, r) = w
+                        .split_once('=')
+                        .ok_or_else(|| err(format!("expected PARAM=RULE, got `{w}`")))?;
                     if p == "ret" {
                         a.ret = match r {
                             "string" => RetRule::String,

@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 fn camel(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }
 
 /// Rust type of a value that travels in one slot as a number.
@@ -42,7 +44,10 @@ fn dec_slot(ty: &str, v: &str) -> String {
 
 /// Scalar parameters passed to size helpers.
 fn size_args(f: &Func) -> Vec<&P> {
-    f.params.iter().filter(|p| p.ty.ptr == 0 && scalar_rust(&p.ty.base).is_some()).collect()
+    f.params
+        .iter()
+        .filter(|p| p.ty.ptr == 0 && scalar_rust(&p.ty.base).is_some())
+        .collect()
 }
 
 fn size_fn(f: &Func, p: &P) -> String {
@@ -50,7 +55,10 @@ fn size_fn(f: &Func, p: &P) -> String {
 }
 
 fn size_call(f: &Func, p: &P, ctx: &str, prefix: &str) -> String {
-    let args: Vec<String> = size_args(f).iter().map(|q| format!("{prefix}{}", q.ident)).collect();
+    let args: Vec<String> = size_args(f)
+        .iter()
+        .map(|q| format!("{prefix}{}", q.ident))
+        .collect();
     format!("{}({ctx}, {})", size_fn(f, p), args.join(", "))
 }
 
@@ -117,7 +125,12 @@ pub fn codec(api: &Api) -> String {
     }
     o += "}\n";
     let wire: Vec<&Func> = api.wire().collect();
-    writeln!(o, "/// Number of opcodes plus one (index 0 unused).\npub const OPCODES: usize = {};", wire.len() + 1).unwrap();
+    writeln!(
+        o,
+        "/// Number of opcodes plus one (index 0 unused).\npub const OPCODES: usize = {};",
+        wire.len() + 1
+    )
+    .unwrap();
     o += "/// Command name by opcode.\npub const NAMES: &[&str] = &[\"\"";
     for f in &wire {
         write!(o, ", \"{}\"", f.name).unwrap();
@@ -135,7 +148,10 @@ pub fn codec(api: &Api) -> String {
         writeln!(o, "    \"{}\",", f.name).unwrap();
     }
     o += "];\n";
-    for (n, l) in [("GL_EXTENSIONS_WITH_COMMANDS", &api.gl_ext_with_commands), ("EGL_EXTENSIONS_WITH_COMMANDS", &api.egl_ext_with_commands)] {
+    for (n, l) in [
+        ("GL_EXTENSIONS_WITH_COMMANDS", &api.gl_ext_with_commands),
+        ("EGL_EXTENSIONS_WITH_COMMANDS", &api.egl_ext_with_commands),
+    ] {
         writeln!(o, "/// Extensions whose entry points gpu-share does not carry (sorted).\npub const {n}: &[&str] = &[").unwrap();
         for e in l {
             writeln!(o, "    \"{e}\",").unwrap();
@@ -148,7 +164,10 @@ pub fn codec(api: &Api) -> String {
     // decoder (server state) so both compute the same byte counts.
     for f in &wire {
         for p in f.params.iter().filter(|p| size_expr(p).is_some()) {
-            let args: Vec<String> = size_args(f).iter().map(|q| format!("{}: {}", q.ident, slot_ty(q))).collect();
+            let args: Vec<String> = size_args(f)
+                .iter()
+                .map(|q| format!("{}: {}", q.ident, slot_ty(q)))
+                .collect();
             writeln!(
                 o,
                 "#[allow(non_snake_case, unused_variables, clippy::too_many_arguments)]\npub fn {}(ctx: &dyn SizeCtx, {}) -> usize {{",
@@ -159,14 +178,23 @@ pub fn codec(api: &Api) -> String {
             for q in size_args(f) {
                 writeln!(o, "    let {0} = {0} as i64;", q.ident).unwrap();
             }
-            writeln!(o, "    let v: i64 = {};\n    if v < 0 {{ 0 }} else {{ v as usize }}\n}}", size_expr(p).unwrap()).unwrap();
+            writeln!(
+                o,
+                "    let v: i64 = {};\n    if v < 0 {{ 0 }} else {{ v as usize }}\n}}",
+                size_expr(p).unwrap()
+            )
+            .unwrap();
         }
     }
 
     // Encoders.
     o += "\n/// Encoders: one per wire command, used by the front-end.\n#[allow(non_snake_case, clippy::too_many_arguments, unused_mut, unused_variables)]\npub mod enc {\n    use super::*;\n";
     for f in &wire {
-        let params: Vec<String> = f.params.iter().map(|p| format!("{}: {}", p.ident, enc_param_ty(p))).collect();
+        let params: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| format!("{}: {}", p.ident, enc_param_ty(p)))
+            .collect();
         writeln!(
             o,
             "    pub fn {}<W: Wire + ?Sized>(w: &mut W, {}) -> Result<{}, EncodeError> {{",
@@ -176,7 +204,13 @@ pub fn codec(api: &Api) -> String {
         )
         .unwrap();
         for p in f.params.iter().filter(|p| size_expr(p).is_some()) {
-            writeln!(o, "        let need_{} = {};", p.ident, size_call(f, p, "w.ctx()", "")).unwrap();
+            writeln!(
+                o,
+                "        let need_{} = {};",
+                p.ident,
+                size_call(f, p, "w.ctx()", "")
+            )
+            .unwrap();
         }
         writeln!(o, "        w.begin(op::{})?;", f.name).unwrap();
         for p in &f.params {
@@ -203,27 +237,44 @@ pub fn codec(api: &Api) -> String {
             }
         }
         if let RetRule::Name(n) = &f.a.ret {
-            writeln!(o, "        let name = w.alloc_name({});\n        w.slot(name as u64);", ns(n)).unwrap();
+            writeln!(
+                o,
+                "        let name = w.alloc_name({});\n        w.slot(name as u64);",
+                ns(n)
+            )
+            .unwrap();
         }
         if f.is_sync() {
             o += "        let r = w.finish_sync()?;\n";
             for p in &f.params {
                 let id = &p.ident;
                 match &p.rule {
-                    Some(Rule::Out(_)) => writeln!(o, "        w.read_out(o_{id}, {id}, need_{id});").unwrap(),
-                    Some(Rule::OutN(_)) => writeln!(o, "        w.read_out(o_{id}, {id}, need_{id}.min(r.ret as usize));").unwrap(),
+                    Some(Rule::Out(_)) => {
+                        writeln!(o, "        w.read_out(o_{id}, {id}, need_{id});").unwrap()
+                    }
+                    Some(Rule::OutN(_)) => writeln!(
+                        o,
+                        "        w.read_out(o_{id}, {id}, need_{id}.min(r.ret as usize));"
+                    )
+                    .unwrap(),
                     _ => {}
                 }
             }
             match &f.a.ret {
                 RetRule::Handle(_) => o += "        Ok(r.ret)\n",
-                RetRule::String => o += "        Ok(if r.ret != 0 { Some(w.reply_bytes()) } else { None })\n",
+                RetRule::String => {
+                    o += "        Ok(if r.ret != 0 { Some(w.reply_bytes()) } else { None })\n"
+                }
                 _ if ret_rust(f) == "()" => o += "        let _ = r;\n        Ok(())\n",
                 _ => writeln!(o, "        Ok({})", dec_slot(&ret_rust(f), "r.ret")).unwrap(),
             }
         } else {
             o += "        w.finish_async()?;\n";
-            o += if matches!(f.a.ret, RetRule::Name(_)) { "        Ok(name)\n" } else { "        Ok(())\n" };
+            o += if matches!(f.a.ret, RetRule::Name(_)) {
+                "        Ok(name)\n"
+            } else {
+                "        Ok(())\n"
+            };
         }
         o += "    }\n";
     }
@@ -232,7 +283,11 @@ pub fn codec(api: &Api) -> String {
     // Decoded calls.
     o += "/// One decoded, validated call. Heap payloads are checked chunks.\n#[allow(non_camel_case_types, non_snake_case)]\n#[derive(Debug)]\npub enum Call {\n";
     for f in &wire {
-        let mut fields: Vec<String> = f.params.iter().map(|p| format!("{}: {}", p.ident, dec_field_ty(p))).collect();
+        let mut fields: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| format!("{}: {}", p.ident, dec_field_ty(p)))
+            .collect();
         if matches!(f.a.ret, RetRule::Name(_)) {
             fields.push("ret_name: u32".into());
         }
@@ -245,15 +300,30 @@ pub fn codec(api: &Api) -> String {
     for f in &wire {
         writeln!(o, "        op::{} => {{", f.name).unwrap();
         for (i, p) in f.params.iter().enumerate().filter(|(_, p)| is_scalar(p)) {
-            writeln!(o, "            let {} = {};", p.ident, dec_slot(&slot_ty(p), &format!("s[{i}]"))).unwrap();
+            writeln!(
+                o,
+                "            let {} = {};",
+                p.ident,
+                dec_slot(&slot_ty(p), &format!("s[{i}]"))
+            )
+            .unwrap();
         }
         for (i, p) in f.params.iter().enumerate() {
             let id = &p.ident;
             let line = match &p.rule {
-                Some(Rule::In(_)) => format!("crate::dec_in(heap, s[{i}], {}, end)?", size_call(f, p, "ctx", "")),
-                Some(Rule::Out(_) | Rule::OutN(_)) => format!("crate::dec_out(heap, s[{i}], {}, end)?", size_call(f, p, "ctx", "")),
+                Some(Rule::In(_)) => format!(
+                    "crate::dec_in(heap, s[{i}], {}, end)?",
+                    size_call(f, p, "ctx", "")
+                ),
+                Some(Rule::Out(_) | Rule::OutN(_)) => format!(
+                    "crate::dec_out(heap, s[{i}], {}, end)?",
+                    size_call(f, p, "ctx", "")
+                ),
                 Some(Rule::CStr) => format!("crate::dec_cstr(heap, s[{i}], end)?"),
-                Some(Rule::Gen(_, c) | Rule::Del(_, c)) => format!("crate::dec_names(heap, s[{i}], {} as i64, end)?", count_of(f, c)),
+                Some(Rule::Gen(_, c) | Rule::Del(_, c)) => format!(
+                    "crate::dec_names(heap, s[{i}], {} as i64, end)?",
+                    count_of(f, c)
+                ),
                 Some(Rule::Attribs) => format!("crate::dec_attribs(heap, s[{i}], end)?"),
                 Some(Rule::Attribs64) => format!("crate::dec_attribs64(heap, s[{i}], end)?"),
                 _ => continue,
@@ -262,10 +332,21 @@ pub fn codec(api: &Api) -> String {
         }
         let mut fields: Vec<String> = f.params.iter().map(|p| p.ident.clone()).collect();
         if matches!(f.a.ret, RetRule::Name(_)) {
-            writeln!(o, "            let ret_name = s[{}] as u32;", f.params.len()).unwrap();
+            writeln!(
+                o,
+                "            let ret_name = s[{}] as u32;",
+                f.params.len()
+            )
+            .unwrap();
             fields.push("ret_name".into());
         }
-        writeln!(o, "            Ok(Call::{} {{ {} }})\n        }}", f.name, fields.join(", ")).unwrap();
+        writeln!(
+            o,
+            "            Ok(Call::{} {{ {} }})\n        }}",
+            f.name,
+            fields.join(", ")
+        )
+        .unwrap();
     }
     o += "        _ => Err(DecodeError::UnknownOpcode(opcode)),\n    }\n}\n";
     o
@@ -274,7 +355,12 @@ pub fn codec(api: &Api) -> String {
 /// C type of a parameter as the driver and the C ABI see it.
 fn c_param_ty(p: &P) -> String {
     if p.ty.ptr > 0 {
-        if p.ty.is_const { "*const c_void" } else { "*mut c_void" }.into()
+        if p.ty.is_const {
+            "*const c_void"
+        } else {
+            "*mut c_void"
+        }
+        .into()
     } else if is_handle_type(&p.ty.base) {
         "*mut c_void".into()
     } else {
@@ -309,7 +395,11 @@ fn c_default(f: &Func) -> &'static str {
 fn fn_ptr_ty(f: &Func) -> String {
     let ps: Vec<String> = f.params.iter().map(c_param_ty).collect();
     let r = c_ret_ty(f);
-    let r = if r == "()" { String::new() } else { format!(" -> {r}") };
+    let r = if r == "()" {
+        String::new()
+    } else {
+        format!(" -> {r}")
+    };
     format!("unsafe extern \"C\" fn({}){r}", ps.join(", "))
 }
 
@@ -318,7 +408,11 @@ pub fn server(api: &Api) -> String {
     let mut o = String::new();
     o += "// @generated by gpu-gen from the Khronos registry and gles2-egl.annot. Do not edit.\n";
     o += "/// Driver entry points, resolved at run time (no link-time dependency on EGL/GLES).\n#[allow(non_snake_case)]\npub struct Driver {\n";
-    let real: Vec<&Func> = api.funcs.iter().filter(|f| f.family != Family::Extra).collect();
+    let real: Vec<&Func> = api
+        .funcs
+        .iter()
+        .filter(|f| f.family != Family::Extra)
+        .collect();
     for f in &real {
         writeln!(o, "    pub {}: Option<{}>,", f.name, fn_ptr_ty(f)).unwrap();
     }
@@ -339,12 +433,29 @@ pub fn server(api: &Api) -> String {
         if matches!(f.a.ret, RetRule::Name(_)) {
             fields.push("ret_name".into());
         }
-        writeln!(o, "        Call::{} {{ {} }} => {{", f.name, fields.join(", ")).unwrap();
+        writeln!(
+            o,
+            "        Call::{} {{ {} }} => {{",
+            f.name,
+            fields.join(", ")
+        )
+        .unwrap();
         if f.a.hook {
-            writeln!(o, "            crate::hooks::{}(s, {})\n        }}", f.name, fields.join(", ")).unwrap();
+            writeln!(
+                o,
+                "            crate::hooks::{}(s, {})\n        }}",
+                f.name,
+                fields.join(", ")
+            )
+            .unwrap();
             continue;
         }
-        writeln!(o, "            let f = s.drv.{0}.ok_or(SessionError::Missing(\"{0}\"))?;", f.name).unwrap();
+        writeln!(
+            o,
+            "            let f = s.drv.{0}.ok_or(SessionError::Missing(\"{0}\"))?;",
+            f.name
+        )
+        .unwrap();
         let mut args = Vec::new();
         let mut after = Vec::new();
         for p in &f.params {
@@ -380,8 +491,18 @@ pub fn server(api: &Api) -> String {
             o += "\n";
         }
         match &f.a.ret {
-            RetRule::Name(n) => writeln!(o, "            s.map_name({}, ret_name, r);\n            Ok(Ret::Void)", ns(n)).unwrap(),
-            RetRule::Handle(k) => writeln!(o, "            Ok(Ret::Value(s.new_handle({}, r)))", kind(k)).unwrap(),
+            RetRule::Name(n) => writeln!(
+                o,
+                "            s.map_name({}, ret_name, r);\n            Ok(Ret::Void)",
+                ns(n)
+            )
+            .unwrap(),
+            RetRule::Handle(k) => writeln!(
+                o,
+                "            Ok(Ret::Value(s.new_handle({}, r)))",
+                kind(k)
+            )
+            .unwrap(),
             RetRule::String => o += "            Ok(crate::exec::c_string(r))\n",
             _ => match c_ret_ty(f).as_str() {
                 "()" => o += "            let _ = r;\n            Ok(Ret::Void)\n",
@@ -398,35 +519,67 @@ pub fn server(api: &Api) -> String {
 pub fn capi(api: &Api) -> String {
     let mut o = String::new();
     o += "// @generated by gpu-gen from the Khronos registry and gles2-egl.annot. Do not edit.\n";
-    let real: Vec<&Func> = api.funcs.iter().filter(|f| f.family != Family::Extra).collect();
+    let real: Vec<&Func> = api
+        .funcs
+        .iter()
+        .filter(|f| f.family != Family::Extra)
+        .collect();
     for f in &real {
-        let params: Vec<String> = f.params.iter().map(|p| format!("{}: {}", p.ident, c_param_ty(p))).collect();
+        let params: Vec<String> = f
+            .params
+            .iter()
+            .map(|p| format!("{}: {}", p.ident, c_param_ty(p)))
+            .collect();
         let names: Vec<String> = f.params.iter().map(|p| p.ident.clone()).collect();
         let r = c_ret_ty(f);
-        let rs = if r == "()" { String::new() } else { format!(" -> {r}") };
+        let rs = if r == "()" {
+            String::new()
+        } else {
+            format!(" -> {r}")
+        };
         writeln!(o, "#[no_mangle]\n#[allow(non_snake_case, clippy::missing_safety_doc, clippy::too_many_arguments)]\npub unsafe extern \"C\" fn {}({}){rs} {{", f.name, params.join(", ")).unwrap();
         if f.is_local() || f.a.custom {
             let m = if f.is_local() { "local" } else { "custom" };
             writeln!(o, "    // SAFETY: same contract as this function.\n    unsafe {{ crate::{m}::{}({}) }}\n}}", f.name, names.join(", ")).unwrap();
             continue;
         }
-        let with = if f.family == Family::Egl { "with_egl" } else { "with_gl" };
+        let with = if f.family == Family::Egl {
+            "with_egl"
+        } else {
+            "with_gl"
+        };
         writeln!(o, "    crate::{with}({}, |c| {{", c_default(f)).unwrap();
         for p in f.params.iter().filter(|p| size_expr(p).is_some()) {
-            writeln!(o, "        let need_{} = gpu_codec::{};", p.ident, size_call(f, p, "c.ctx()", "")).unwrap();
+            writeln!(
+                o,
+                "        let need_{} = gpu_codec::{};",
+                p.ident,
+                size_call(f, p, "c.ctx()", "")
+            )
+            .unwrap();
         }
         let mut args = Vec::new();
         for p in &f.params {
             let id = &p.ident;
             let conv = match &p.rule {
                 Some(Rule::In(_)) => format!("unsafe {{ crate::abi::bytes({id}, need_{id}) }}"),
-                Some(Rule::Out(_) | Rule::OutN(_)) => format!("unsafe {{ crate::abi::bytes_mut({id}, need_{id}) }}"),
+                Some(Rule::Out(_) | Rule::OutN(_)) => {
+                    format!("unsafe {{ crate::abi::bytes_mut({id}, need_{id}) }}")
+                }
                 Some(Rule::CStr) => format!("unsafe {{ crate::abi::cstr({id}) }}"),
-                Some(Rule::Gen(_, c)) => format!("unsafe {{ crate::abi::names_mut({id}, {} as i64) }}", count_of(f, c)),
-                Some(Rule::Del(_, c)) => format!("unsafe {{ crate::abi::names({id}, {} as i64) }}", count_of(f, c)),
+                Some(Rule::Gen(_, c)) => format!(
+                    "unsafe {{ crate::abi::names_mut({id}, {} as i64) }}",
+                    count_of(f, c)
+                ),
+                Some(Rule::Del(_, c)) => format!(
+                    "unsafe {{ crate::abi::names({id}, {} as i64) }}",
+                    count_of(f, c)
+                ),
                 Some(Rule::Attribs) => format!("unsafe {{ crate::abi::attribs({id}) }}"),
                 Some(Rule::Attribs64) => format!("unsafe {{ crate::abi::attribs64({id}) }}"),
-                Some(Rule::Handle(_) | Rule::Opaque | Rule::Offset) => format!("{id} as usize as u64"),
+                Some(Rule::Handle(_) | Rule::Opaque | Rule::Offset) => {
+                    format!("{id} as usize as u64")
+                }
                 _ => {
                     args.push(id.clone());
                     continue;
@@ -437,8 +590,12 @@ pub fn capi(api: &Api) -> String {
         }
         let call = format!("gpu_codec::enc::{}(c, {})?", f.name, args.join(", "));
         match (&f.a.ret, r.as_str()) {
-            (RetRule::Handle(_), _) => writeln!(o, "        Ok({call} as usize as *mut c_void)").unwrap(),
-            (RetRule::String, _) => writeln!(o, "        Ok(crate::abi::keep_string({call}))").unwrap(),
+            (RetRule::Handle(_), _) => {
+                writeln!(o, "        Ok({call} as usize as *mut c_void)").unwrap()
+            }
+            (RetRule::String, _) => {
+                writeln!(o, "        Ok(crate::abi::keep_string({call}))").unwrap()
+            }
             _ => writeln!(o, "        Ok({call})").unwrap(),
         }
         o += "    })\n}\n\n";

@@ -39,7 +39,8 @@ pub fn build_script(annot_path: &str, out: Output, name: &str) {
     match generate(&text, out) {
         Ok(src) => {
             let dir = std::env::var("OUT_DIR").expect("OUT_DIR");
-            std::fs::write(std::path::Path::new(&dir).join(name), src).expect("write generated file");
+            std::fs::write(std::path::Path::new(&dir).join(name), src)
+                .expect("write generated file");
         }
         Err(e) => {
             eprintln!("gpu-gen: {e}");

@@ -62,7 +62,8 @@ impl Api {
 
 // Rust keywords plus identifiers the generated code uses itself.
 const KEYWORDS: &[&str] = &[
-    "type", "ref", "fn", "in", "match", "mod", "move", "box", "use", "impl", "w", "s", "f", "r", "c", "ctx", "heap", "end", "call", "opcode", "want", "name",
+    "type", "ref", "fn", "in", "match", "mod", "move", "box", "use", "impl", "w", "s", "f", "r",
+    "c", "ctx", "heap", "end", "call", "opcode", "want", "name",
 ];
 
 pub fn ident(name: &str) -> String {
@@ -103,24 +104,47 @@ pub fn scalar_rust(base: &str) -> Option<&'static str> {
     })
 }
 
-pub const NAMESPACES: &[&str] = &["buffer", "texture", "framebuffer", "renderbuffer", "program"];
+pub const NAMESPACES: &[&str] = &[
+    "buffer",
+    "texture",
+    "framebuffer",
+    "renderbuffer",
+    "program",
+];
 pub const HANDLE_KINDS: &[&str] = &["display", "config", "surface", "context"];
 
-fn covered(gl: &registry::Registry, egl: &registry::Registry) -> Result<Vec<(Family, Command)>, String> {
+fn covered(
+    gl: &registry::Registry,
+    egl: &registry::Registry,
+) -> Result<Vec<(Family, Command)>, String> {
     let mut out = Vec::new();
-    let set = |r: &registry::Registry, s: &str| r.sets.get(s).cloned().ok_or_else(|| format!("registry has no {s}"));
+    let set = |r: &registry::Registry, s: &str| {
+        r.sets
+            .get(s)
+            .cloned()
+            .ok_or_else(|| format!("registry has no {s}"))
+    };
     for n in set(gl, "GL_ES_VERSION_2_0")? {
         out.push((Family::Gl, gl.commands[&n].clone()));
     }
     let mut egl_names = Vec::new();
-    for v in ["EGL_VERSION_1_0", "EGL_VERSION_1_1", "EGL_VERSION_1_2", "EGL_VERSION_1_3", "EGL_VERSION_1_4"] {
+    for v in [
+        "EGL_VERSION_1_0",
+        "EGL_VERSION_1_1",
+        "EGL_VERSION_1_2",
+        "EGL_VERSION_1_3",
+        "EGL_VERSION_1_4",
+    ] {
         egl_names.extend(set(egl, v)?);
     }
     // Surfaceless start-up: the 1.5 entry point and EXT_platform_base.
     egl_names.push("eglGetPlatformDisplay".into());
     egl_names.extend(set(egl, "EGL_EXT_platform_base")?);
     for n in egl_names {
-        let c = egl.commands.get(&n).ok_or_else(|| format!("registry lacks {n}"))?;
+        let c = egl
+            .commands
+            .get(&n)
+            .ok_or_else(|| format!("registry lacks {n}"))?;
         out.push((Family::Egl, c.clone()));
     }
     Ok(out)
@@ -143,7 +167,9 @@ fn check_expr(f: &str, expr: &str, params: &[P]) -> Result<(), String> {
             }
             let id = &expr[i..end];
             if !prev_dot && id != "ctx" && !params.iter().any(|p| p.ident == id && p.ty.ptr == 0) {
-                return Err(format!("{f}: size expression `{expr}` uses `{id}`, not a scalar parameter"));
+                return Err(format!(
+                    "{f}: size expression `{expr}` uses `{id}`, not a scalar parameter"
+                ));
             }
             prev_dot = false;
         } else {
@@ -173,16 +199,22 @@ fn check(f: &Func) -> Result<(), String> {
     for p in &f.params {
         let is_handle = is_handle_type(&p.ty.base);
         match (&p.rule, p.ty.ptr) {
-            (None, 0) if is_handle => return Err(format!("{n}: handle `{}` needs handle() or opaque", p.name)),
+            (None, 0) if is_handle => {
+                return Err(format!("{n}: handle `{}` needs handle() or opaque", p.name))
+            }
             (None, 0) => {
-                scalar_rust(&p.ty.base).ok_or_else(|| format!("{n}: unknown scalar type {}", p.ty.base))?;
+                scalar_rust(&p.ty.base)
+                    .ok_or_else(|| format!("{n}: unknown scalar type {}", p.ty.base))?;
             }
             (None, _) => return Err(format!("{n}: pointer `{}` has no length rule", p.name)),
             (Some(Rule::Name(ns) | Rule::Lookup(ns)), 0) if NAMESPACES.contains(&ns.as_str()) => {}
             (Some(Rule::Handle(k)), 0) if HANDLE_KINDS.contains(&k.as_str()) => {}
             (Some(Rule::Opaque), _) => {
                 if !f.a.hook {
-                    return Err(format!("{n}: opaque `{}` only makes sense with a server hook", p.name));
+                    return Err(format!(
+                        "{n}: opaque `{}` only makes sense with a server hook",
+                        p.name
+                    ));
                 }
             }
             (Some(Rule::Offset), 1) => {}
@@ -201,20 +233,31 @@ fn check(f: &Func) -> Result<(), String> {
                     return Err(format!("{n}: count `{cnt}` is not a scalar parameter"));
                 }
             }
-            (Some(r), _) => return Err(format!("{n}: rule {r:?} does not fit parameter `{}`", p.name)),
+            (Some(r), _) => {
+                return Err(format!(
+                    "{n}: rule {r:?} does not fit parameter `{}`",
+                    p.name
+                ))
+            }
         }
     }
     match &f.a.ret {
         RetRule::Value if f.ret.ptr > 0 || is_handle_type(&f.ret.base) => {
-            return Err(format!("{n}: returns a pointer or handle; needs ret=string or ret=handle()"))
+            return Err(format!(
+                "{n}: returns a pointer or handle; needs ret=string or ret=handle()"
+            ))
         }
         RetRule::Value if f.ret.base != "void" => needs_sync("it returns a value")?,
-        RetRule::Name(ns) if !NAMESPACES.contains(&ns.as_str()) => return Err(format!("{n}: unknown name space `{ns}`")),
+        RetRule::Name(ns) if !NAMESPACES.contains(&ns.as_str()) => {
+            return Err(format!("{n}: unknown name space `{ns}`"))
+        }
         RetRule::Handle(_) | RetRule::String => needs_sync("it returns data")?,
         _ => {}
     }
     if f.family == Family::Extra && (!f.a.hook || f.a.custom) {
-        return Err(format!("{n}: wire-only commands need a server hook and no C entry point"));
+        return Err(format!(
+            "{n}: wire-only commands need a server hook and no C entry point"
+        ));
     }
     Ok(())
 }
@@ -232,7 +275,10 @@ pub fn build(annotations: &str) -> Result<Api, String> {
         .filter_map(|a| a.extra_sig.as_ref())
         .map(|s| registry::parse_signature(s).map(|c| (Family::Extra, c)))
         .collect::<Result<_, _>>()?;
-    let egl_at = list.iter().position(|(f, _)| *f == Family::Egl).unwrap_or(list.len());
+    let egl_at = list
+        .iter()
+        .position(|(f, _)| *f == Family::Egl)
+        .unwrap_or(list.len());
     for (i, e) in extras.into_iter().enumerate() {
         list.insert(egl_at + i, e);
     }
@@ -245,13 +291,25 @@ pub fn build(annotations: &str) -> Result<Api, String> {
         let params = c
             .params
             .iter()
-            .map(|p| P { name: p.name.clone(), ident: ident(&p.name), ty: p.ty.clone(), rule: a.rules.get(&p.name).cloned() })
+            .map(|p| P {
+                name: p.name.clone(),
+                ident: ident(&p.name),
+                ty: p.ty.clone(),
+                rule: a.rules.get(&p.name).cloned(),
+            })
             .collect();
         let local = a.mode == Mode::Local;
         if !local {
             opcode += 1;
         }
-        let f = Func { name: c.name.clone(), family, opcode: if local { 0 } else { opcode }, ret: c.ret.clone(), params, a };
+        let f = Func {
+            name: c.name.clone(),
+            family,
+            opcode: if local { 0 } else { opcode },
+            ret: c.ret.clone(),
+            params,
+            a,
+        };
         check(&f)?;
         funcs.push(f);
     }
@@ -259,7 +317,10 @@ pub fn build(annotations: &str) -> Result<Api, String> {
         return Err(format!("no annotation for: {}", missing.join(", ")));
     }
     if let Some((name, a)) = ann.iter().next() {
-        return Err(format!("annotations line {}: `{name}` is not a covered command", a.line));
+        return Err(format!(
+            "annotations line {}: `{name}` is not a covered command",
+            a.line
+        ));
     }
     let with_cmds = |r: &registry::Registry, prefix: &str, version: &str| {
         let mut v: Vec<String> = r
@@ -273,5 +334,9 @@ pub fn build(annotations: &str) -> Result<Api, String> {
     };
     let mut egl_ext = with_cmds(&egl, "EGL_", "_VERSION_");
     egl_ext.retain(|e| e != "EGL_EXT_platform_base");
-    Ok(Api { funcs, gl_ext_with_commands: with_cmds(&gl, "GL_", "_VERSION_"), egl_ext_with_commands: egl_ext })
+    Ok(Api {
+        funcs,
+        gl_ext_with_commands: with_cmds(&gl, "GL_", "_VERSION_"),
+        egl_ext_with_commands: egl_ext,
+    })
 }

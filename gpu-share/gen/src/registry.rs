@@ -35,7 +35,11 @@ pub fn parse_ctype(text: &str) -> CType {
         .last()
         .unwrap_or("void")
         .to_string();
-    CType { base, is_const, ptr }
+    CType {
+        base,
+        is_const,
+        ptr,
+    }
 }
 
 fn text_without_name(node: roxmltree::Node) -> (String, String) {
@@ -63,18 +67,32 @@ pub fn parse(xml: &str) -> Result<Registry, String> {
     let mut commands = HashMap::new();
     let mut sets: HashMap<String, Vec<String>> = HashMap::new();
     for node in doc.root_element().descendants() {
-        if node.has_tag_name("command") && node.parent().is_some_and(|p| p.has_tag_name("commands")) {
-            let proto = node.children().find(|c| c.has_tag_name("proto")).ok_or("command without proto")?;
+        if node.has_tag_name("command") && node.parent().is_some_and(|p| p.has_tag_name("commands"))
+        {
+            let proto = node
+                .children()
+                .find(|c| c.has_tag_name("proto"))
+                .ok_or("command without proto")?;
             let (rty, name) = text_without_name(proto);
             let params = node
                 .children()
                 .filter(|c| c.has_tag_name("param"))
                 .map(|p| {
                     let (t, n) = text_without_name(p);
-                    Param { name: n, ty: parse_ctype(&t) }
+                    Param {
+                        name: n,
+                        ty: parse_ctype(&t),
+                    }
                 })
                 .collect();
-            commands.insert(name.clone(), Command { name, ret: parse_ctype(&rty), params });
+            commands.insert(
+                name.clone(),
+                Command {
+                    name,
+                    ret: parse_ctype(&rty),
+                    params,
+                },
+            );
         }
         if node.has_tag_name("feature") || node.has_tag_name("extension") {
             let set = node.attribute("name").unwrap_or("").to_string();
@@ -108,9 +126,20 @@ pub fn parse_signature(sig: &str) -> Result<Command, String> {
     let name = head.split_whitespace().last().ok_or("no name")?.to_string();
     let ret = parse_ctype(&head[..head.len() - name.len()]);
     let mut params = Vec::new();
-    for p in sig[open + 1..close].split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "void") {
-        let pname = p.rsplit(|c: char| c == ' ' || c == '*').next().ok_or("bad param")?.to_string();
-        params.push(Param { name: pname.clone(), ty: parse_ctype(&p[..p.len() - pname.len()]) });
+    for p in sig[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "void")
+    {
+        let pname = p
+            .rsplit(|c: char| c == ' ' || c == '*')
+            .next()
+            .ok_or("bad param")?
+            .to_string();
+        params.push(Param {
+            name: pname.clone(),
+            ty: parse_ctype(&p[..p.len() - pname.len()]),
+        });
     }
     Ok(Command { name, ret, params })
 }

@@ -21,7 +21,11 @@ pub fn load(egl: &str, gles: &str) -> Result<Loaded, String> {
     let gles_lib = unsafe { libloading::Library::new(gles) }.map_err(|e| format!("{gles}: {e}"))?;
     type GetProc = unsafe extern "C" fn(*const core::ffi::c_char) -> *mut c_void;
     // SAFETY: eglGetProcAddress has this prototype.
-    let gpa: GetProc = unsafe { *egl_lib.get::<GetProc>(b"eglGetProcAddress\0").map_err(|e| e.to_string())? };
+    let gpa: GetProc = unsafe {
+        *egl_lib
+            .get::<GetProc>(b"eglGetProcAddress\0")
+            .map_err(|e| e.to_string())?
+    };
     let mut get = |name: &str| -> *mut c_void {
         let mut z = name.as_bytes().to_vec();
         z.push(0);
@@ -35,5 +39,9 @@ pub fn load(egl: &str, gles: &str) -> Result<Loaded, String> {
         unsafe { gpa(z.as_ptr() as *const core::ffi::c_char) }
     };
     let drv = Driver::load(&mut get);
-    Ok(Loaded { drv, _egl: egl_lib, _gles: gles_lib })
+    Ok(Loaded {
+        drv,
+        _egl: egl_lib,
+        _gles: gles_lib,
+    })
 }

@@ -18,7 +18,8 @@ pub fn ptr_in(c: &Option<Chunk>) -> *const c_void {
 }
 
 pub fn ptr_opt<T>(v: &Option<Vec<T>>) -> *const c_void {
-    v.as_ref().map_or(core::ptr::null(), |v| v.as_ptr() as *const c_void)
+    v.as_ref()
+        .map_or(core::ptr::null(), |v| v.as_ptr() as *const c_void)
 }
 
 /// Copies a driver string.
@@ -27,7 +28,11 @@ pub fn c_string(p: *const u8) -> Ret {
         return Ret::Str(None);
     }
     // SAFETY: the driver returns a NUL-terminated string or NULL.
-    Ret::Str(Some(unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }.to_bytes().to_vec()))
+    Ret::Str(Some(
+        unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }
+            .to_bytes()
+            .to_vec(),
+    ))
 }
 
 /// Small outputs go through a zeroed scratch buffer with slack, so a driver
@@ -45,7 +50,11 @@ const SLACK: usize = 256;
 impl OutBuf {
     pub fn new(chunk: Option<Chunk>) -> OutBuf {
         let len = chunk.map_or(0, |c| c.len);
-        let mut scratch = if len >= DIRECT { Vec::new() } else { vec![0u8; len + SLACK] };
+        let mut scratch = if len >= DIRECT {
+            Vec::new()
+        } else {
+            vec![0u8; len + SLACK]
+        };
         if let (Some(c), false) = (chunk, scratch.is_empty()) {
             // Start from the client's bytes: what the driver leaves alone
             // must come back unchanged.
@@ -66,7 +75,9 @@ impl OutBuf {
         match self.chunk {
             None => &mut [],
             // SAFETY: a checked heap chunk.
-            Some(c) if self.scratch.is_empty() => unsafe { core::slice::from_raw_parts_mut(c.ptr, c.len) },
+            Some(c) if self.scratch.is_empty() => unsafe {
+                core::slice::from_raw_parts_mut(c.ptr, c.len)
+            },
             Some(c) => &mut self.scratch[..c.len],
         }
     }

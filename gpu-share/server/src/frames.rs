@@ -22,13 +22,26 @@ impl Frames {
         m.insert(client, f);
     }
     pub fn get(&self, client: u64) -> Option<Frame> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&client).cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&client)
+            .cloned()
     }
     /// Writes the newest frame of `client` as `dir/client-N.png`.
-    pub fn write_png(&self, client: u64, dir: &std::path::Path) -> std::io::Result<Option<std::path::PathBuf>> {
-        let Some(f) = self.get(client) else { return Ok(None) };
+    pub fn write_png(
+        &self,
+        client: u64,
+        dir: &std::path::Path,
+    ) -> std::io::Result<Option<std::path::PathBuf>> {
+        let Some(f) = self.get(client) else {
+            return Ok(None);
+        };
         let path = dir.join(format!("client-{client}.png"));
-        std::fs::write(&path, crate::png::encode_rgba_flipped(f.width, f.height, &f.rgba))?;
+        std::fs::write(
+            &path,
+            crate::png::encode_rgba_flipped(f.width, f.height, &f.rgba),
+        )?;
         Ok(Some(path))
     }
 }

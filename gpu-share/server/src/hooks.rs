@@ -28,7 +28,9 @@ fn put_i32(c: &Option<Chunk>, i: usize, v: i32) {
     if let Some(c) = c {
         if (i + 1) * 4 <= c.len {
             // SAFETY: inside a checked heap chunk.
-            unsafe { core::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), c.ptr.add(i * 4), 4) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), c.ptr.add(i * 4), 4)
+            };
         }
     }
 }
@@ -37,7 +39,9 @@ fn put_u64(c: &Option<Chunk>, i: usize, v: u64) {
     if let Some(c) = c {
         if (i + 1) * 8 <= c.len {
             // SAFETY: inside a checked heap chunk.
-            unsafe { core::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), c.ptr.add(i * 8), 8) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(v.to_le_bytes().as_ptr(), c.ptr.add(i * 8), 8)
+            };
         }
     }
 }
@@ -128,8 +132,17 @@ pub fn glGetVertexAttribfv(s: &mut Session, index: u32, pname: u32, params: Opti
     Ok(Ret::Void)
 }
 
-pub fn glGetFramebufferAttachmentParameteriv(s: &mut Session, target: u32, attachment: u32, pname: u32, params: Option<Chunk>) -> R {
-    let f = need(s.drv.glGetFramebufferAttachmentParameteriv, "glGetFramebufferAttachmentParameteriv")?;
+pub fn glGetFramebufferAttachmentParameteriv(
+    s: &mut Session,
+    target: u32,
+    attachment: u32,
+    pname: u32,
+    params: Option<Chunk>,
+) -> R {
+    let f = need(
+        s.drv.glGetFramebufferAttachmentParameteriv,
+        "glGetFramebufferAttachmentParameteriv",
+    )?;
     let mut o = OutBuf::new(params);
     // SAFETY: o holds one value plus slack.
     unsafe { f(target, attachment, pname, o.ptr()) };
@@ -148,7 +161,13 @@ pub fn glGetFramebufferAttachmentParameteriv(s: &mut Session, target: u32, attac
     Ok(Ret::Void)
 }
 
-pub fn glGetAttachedShaders(s: &mut Session, program: u32, maxCount: i32, count: Option<Chunk>, shaders: Option<Chunk>) -> R {
+pub fn glGetAttachedShaders(
+    s: &mut Session,
+    program: u32,
+    maxCount: i32,
+    count: Option<Chunk>,
+    shaders: Option<Chunk>,
+) -> R {
     let f = need(s.drv.glGetAttachedShaders, "glGetAttachedShaders")?;
     let program = s.name(Ns::Program, program)?;
     let mut c = OutBuf::new(count);
@@ -202,7 +221,10 @@ fn uniform_size(s: &Session, program: u32, location: i32) -> Option<usize> {
             )
         };
         let len = (len.clamp(0, 255)) as usize;
-        let base = name[..len].strip_suffix(b"[0]").unwrap_or(&name[..len]).to_vec();
+        let base = name[..len]
+            .strip_suffix(b"[0]")
+            .unwrap_or(&name[..len])
+            .to_vec();
         for k in 0..size.clamp(1, 1024) {
             let mut q = base.clone();
             if size > 1 {
@@ -218,7 +240,13 @@ fn uniform_size(s: &Session, program: u32, location: i32) -> Option<usize> {
     None
 }
 
-fn get_uniform(s: &mut Session, program: u32, location: i32, params: Option<Chunk>, f: unsafe extern "C" fn(u32, i32, *mut c_void)) -> R {
+fn get_uniform(
+    s: &mut Session,
+    program: u32,
+    location: i32,
+    params: Option<Chunk>,
+    f: unsafe extern "C" fn(u32, i32, *mut c_void),
+) -> R {
     let program = s.name(Ns::Program, program)?;
     let n = uniform_size(s, program, location).unwrap_or(0);
     let mut o = OutBuf::new(params);
@@ -239,7 +267,13 @@ pub fn glGetUniformiv(s: &mut Session, program: u32, location: i32, params: Opti
 }
 
 /// The blob is `count` u32 lengths followed by the strings' bytes.
-pub fn tsShaderSource(s: &mut Session, shader: u32, count: i32, blob: Option<Chunk>, len: i32) -> R {
+pub fn tsShaderSource(
+    s: &mut Session,
+    shader: u32,
+    count: i32,
+    blob: Option<Chunk>,
+    len: i32,
+) -> R {
     let f = need(s.drv.glShaderSource, "glShaderSource")?;
     let shader = s.name(Ns::Program, shader)?;
     let bytes: Vec<u8> = match blob {
@@ -253,7 +287,10 @@ pub fn tsShaderSource(s: &mut Session, shader: u32, count: i32, blob: Option<Chu
     };
     let n = count.max(0) as usize;
     if n.saturating_mul(4) > bytes.len() {
-        return Err(SessionError::Protocol(format!("shader source blob of {} bytes for {n} strings", bytes.len())));
+        return Err(SessionError::Protocol(format!(
+            "shader source blob of {} bytes for {n} strings",
+            bytes.len()
+        )));
     }
     let mut ptrs = Vec::with_capacity(n);
     let mut lens = Vec::with_capacity(n);
@@ -261,21 +298,41 @@ pub fn tsShaderSource(s: &mut Session, shader: u32, count: i32, blob: Option<Chu
     for i in 0..n {
         let l = u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4])) as usize;
         if at + l > bytes.len() {
-            return Err(SessionError::Protocol("shader source string runs past its blob".into()));
+            return Err(SessionError::Protocol(
+                "shader source string runs past its blob".into(),
+            ));
         }
         ptrs.push(bytes[at..].as_ptr());
         lens.push(l as i32);
         at += l;
     }
     // SAFETY: n pointers and lengths into `bytes`, alive for the call.
-    unsafe { f(shader, n as i32, ptrs.as_ptr() as *const c_void, lens.as_ptr() as *const c_void) };
+    unsafe {
+        f(
+            shader,
+            n as i32,
+            ptrs.as_ptr() as *const c_void,
+            lens.as_ptr() as *const c_void,
+        )
+    };
     Ok(Ret::Void)
 }
 
 /// Client-memory vertex data: kept in a per-attribute buffer object.
-pub fn tsVertexAttribData(s: &mut Session, index: u32, size: i32, type_: u32, normalized: u8, stride: i32, data: Option<Chunk>, len: i32) -> R {
+pub fn tsVertexAttribData(
+    s: &mut Session,
+    index: u32,
+    size: i32,
+    type_: u32,
+    normalized: u8,
+    stride: i32,
+    data: Option<Chunk>,
+    len: i32,
+) -> R {
     if index as usize >= s.array_vbos.len() {
-        return Err(SessionError::Protocol(format!("vertex data for attribute {index}")));
+        return Err(SessionError::Protocol(format!(
+            "vertex data for attribute {index}"
+        )));
     }
     let d = s.drv;
     let (gen, bind, data_fn, ptr_fn) = (
@@ -292,7 +349,12 @@ pub fn tsVertexAttribData(s: &mut Session, index: u32, size: i32, type_: u32, no
             gen(1, vbo as *mut u32 as *mut c_void);
         }
         bind(0x8892, *vbo);
-        data_fn(0x8892, len.max(0) as isize, crate::exec::ptr_in(&data), 0x88E0);
+        data_fn(
+            0x8892,
+            len.max(0) as isize,
+            crate::exec::ptr_in(&data),
+            0x88E0,
+        );
         ptr_fn(index, size, type_, normalized, stride, core::ptr::null());
         bind(0x8892, prev);
     }
@@ -300,7 +362,13 @@ pub fn tsVertexAttribData(s: &mut Session, index: u32, size: i32, type_: u32, no
 }
 
 /// Indices from client memory: drawn with no element buffer bound.
-pub fn tsDrawElementsData(s: &mut Session, mode: u32, count: i32, type_: u32, indices: Option<Chunk>) -> R {
+pub fn tsDrawElementsData(
+    s: &mut Session,
+    mode: u32,
+    count: i32,
+    type_: u32,
+    indices: Option<Chunk>,
+) -> R {
     let draw = need(s.drv.glDrawElements, "glDrawElements")?;
     let bind = need(s.drv.glBindBuffer, "glBindBuffer")?;
     let prev = get_int(s, 0x8895)? as u32;
@@ -322,11 +390,23 @@ pub fn tsDrawElementsData(s: &mut Session, mode: u32, count: i32, type_: u32, in
 fn surfaceless_display(s: &mut Session) -> Result<*mut c_void, SessionError> {
     let real = if let Some(f) = s.drv.eglGetPlatformDisplayEXT {
         // SAFETY: valid platform enum, default native display, no attributes.
-        unsafe { f(EGL_PLATFORM_SURFACELESS_MESA, core::ptr::null_mut(), core::ptr::null()) }
+        unsafe {
+            f(
+                EGL_PLATFORM_SURFACELESS_MESA,
+                core::ptr::null_mut(),
+                core::ptr::null(),
+            )
+        }
     } else {
         let f = need(s.drv.eglGetPlatformDisplay, "eglGetPlatformDisplay")?;
         // SAFETY: as above.
-        unsafe { f(EGL_PLATFORM_SURFACELESS_MESA, core::ptr::null_mut(), core::ptr::null()) }
+        unsafe {
+            f(
+                EGL_PLATFORM_SURFACELESS_MESA,
+                core::ptr::null_mut(),
+                core::ptr::null(),
+            )
+        }
     };
     s.display = real as usize;
     Ok(real)
@@ -347,11 +427,21 @@ fn platform_display(s: &mut Session, platform: u32) -> R {
     Ok(Ret::Value(s.new_handle(Kind::Display, real)))
 }
 
-pub fn eglGetPlatformDisplay(s: &mut Session, platform: u32, _native: u64, _attrib_list: Option<Vec<isize>>) -> R {
+pub fn eglGetPlatformDisplay(
+    s: &mut Session,
+    platform: u32,
+    _native: u64,
+    _attrib_list: Option<Vec<isize>>,
+) -> R {
     platform_display(s, platform)
 }
 
-pub fn eglGetPlatformDisplayEXT(s: &mut Session, platform: u32, _native: u64, _attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglGetPlatformDisplayEXT(
+    s: &mut Session,
+    platform: u32,
+    _native: u64,
+    _attrib_list: Option<Vec<i32>>,
+) -> R {
     platform_display(s, platform)
 }
 
@@ -362,7 +452,13 @@ pub fn eglInitialize(s: &mut Session, dpy: u64, major: Option<Chunk>, minor: Opt
     let f = need(s.drv.eglInitialize, "eglInitialize")?;
     let (mut ma, mut mi) = (0i32, 0i32);
     // SAFETY: translated display, two ints out.
-    let ok = unsafe { f(s.handle(Kind::Display, dpy), &mut ma as *mut i32 as *mut c_void, &mut mi as *mut i32 as *mut c_void) };
+    let ok = unsafe {
+        f(
+            s.handle(Kind::Display, dpy),
+            &mut ma as *mut i32 as *mut c_void,
+            &mut mi as *mut i32 as *mut c_void,
+        )
+    };
     if ok != 0 {
         put_i32(&major, 0, 1);
         put_i32(&minor, 0, 4);
@@ -378,8 +474,17 @@ pub fn eglTerminate(s: &mut Session, dpy: u64) -> R {
         return Ok(Ret::Value(unsafe { f(real) } as u64));
     }
     s.cleanup();
-    for (id, _) in s.handles.all(Kind::Surface).into_iter().chain(s.handles.all(Kind::Context)) {
-        let k = if id >> 24 == Kind::Surface as u64 + 1 { Kind::Surface } else { Kind::Context };
+    for (id, _) in s
+        .handles
+        .all(Kind::Surface)
+        .into_iter()
+        .chain(s.handles.all(Kind::Context))
+    {
+        let k = if id >> 24 == Kind::Surface as u64 + 1 {
+            Kind::Surface
+        } else {
+            Kind::Context
+        };
         s.handles.forget(k, id);
     }
     s.windows.clear();
@@ -410,7 +515,10 @@ fn window_to_pbuffer(attribs: &Option<Vec<i32>>) -> Option<Vec<i32>> {
         let mut a = a.clone();
         let mut i = 0;
         while i + 1 < a.len() && a[i] != EGL_NONE {
-            if a[i] == EGL_SURFACE_TYPE && a[i + 1] != -1 && a[i + 1] & (EGL_WINDOW_BIT | EGL_PIXMAP_BIT) != 0 {
+            if a[i] == EGL_SURFACE_TYPE
+                && a[i + 1] != -1
+                && a[i + 1] & (EGL_WINDOW_BIT | EGL_PIXMAP_BIT) != 0
+            {
                 a[i + 1] = (a[i + 1] & !(EGL_WINDOW_BIT | EGL_PIXMAP_BIT)) | EGL_PBUFFER_BIT;
             }
             i += 2;
@@ -426,15 +534,38 @@ fn configs_out(s: &mut Session, real: &[*mut c_void], n: i32, configs: &Option<C
     }
 }
 
-pub fn eglChooseConfig(s: &mut Session, dpy: u64, attrib_list: Option<Vec<i32>>, configs: Option<Chunk>, config_size: i32, num_config: Option<Chunk>) -> R {
+pub fn eglChooseConfig(
+    s: &mut Session,
+    dpy: u64,
+    attrib_list: Option<Vec<i32>>,
+    configs: Option<Chunk>,
+    config_size: i32,
+    num_config: Option<Chunk>,
+) -> R {
     let f = need(s.drv.eglChooseConfig, "eglChooseConfig")?;
     let attrs = window_to_pbuffer(&attrib_list);
     let mut real = vec![core::ptr::null_mut::<c_void>(); config_size.clamp(0, 4096) as usize];
     let mut n = 0i32;
-    let out = if configs.is_some() { real.as_mut_ptr() as *mut c_void } else { core::ptr::null_mut() };
-    let np = if num_config.is_some() { &mut n as *mut i32 as *mut c_void } else { core::ptr::null_mut() };
+    let out = if configs.is_some() {
+        real.as_mut_ptr() as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
+    let np = if num_config.is_some() {
+        &mut n as *mut i32 as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
     // SAFETY: `real` holds config_size (clamped) handles.
-    let ok = unsafe { f(s.handle(Kind::Display, dpy), ptr_opt(&attrs), out, config_size.clamp(i32::MIN, 4096), np) };
+    let ok = unsafe {
+        f(
+            s.handle(Kind::Display, dpy),
+            ptr_opt(&attrs),
+            out,
+            config_size.clamp(i32::MIN, 4096),
+            np,
+        )
+    };
     if ok != 0 && configs.is_some() {
         configs_out(s, &real, n.min(real.len() as i32), &configs);
     }
@@ -442,14 +573,35 @@ pub fn eglChooseConfig(s: &mut Session, dpy: u64, attrib_list: Option<Vec<i32>>,
     Ok(Ret::Value(ok as u64))
 }
 
-pub fn eglGetConfigs(s: &mut Session, dpy: u64, configs: Option<Chunk>, config_size: i32, num_config: Option<Chunk>) -> R {
+pub fn eglGetConfigs(
+    s: &mut Session,
+    dpy: u64,
+    configs: Option<Chunk>,
+    config_size: i32,
+    num_config: Option<Chunk>,
+) -> R {
     let f = need(s.drv.eglGetConfigs, "eglGetConfigs")?;
     let mut real = vec![core::ptr::null_mut::<c_void>(); config_size.clamp(0, 4096) as usize];
     let mut n = 0i32;
-    let out = if configs.is_some() { real.as_mut_ptr() as *mut c_void } else { core::ptr::null_mut() };
-    let np = if num_config.is_some() { &mut n as *mut i32 as *mut c_void } else { core::ptr::null_mut() };
+    let out = if configs.is_some() {
+        real.as_mut_ptr() as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
+    let np = if num_config.is_some() {
+        &mut n as *mut i32 as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
     // SAFETY: as in eglChooseConfig.
-    let ok = unsafe { f(s.handle(Kind::Display, dpy), out, config_size.clamp(i32::MIN, 4096), np) };
+    let ok = unsafe {
+        f(
+            s.handle(Kind::Display, dpy),
+            out,
+            config_size.clamp(i32::MIN, 4096),
+            np,
+        )
+    };
     if ok != 0 && configs.is_some() {
         configs_out(s, &real, n.min(real.len() as i32), &configs);
     }
@@ -457,12 +609,29 @@ pub fn eglGetConfigs(s: &mut Session, dpy: u64, configs: Option<Chunk>, config_s
     Ok(Ret::Value(ok as u64))
 }
 
-pub fn eglGetConfigAttrib(s: &mut Session, dpy: u64, config: u64, attribute: i32, value: Option<Chunk>) -> R {
+pub fn eglGetConfigAttrib(
+    s: &mut Session,
+    dpy: u64,
+    config: u64,
+    attribute: i32,
+    value: Option<Chunk>,
+) -> R {
     let f = need(s.drv.eglGetConfigAttrib, "eglGetConfigAttrib")?;
     let mut v = 0i32;
-    let vp = if value.is_some() { &mut v as *mut i32 as *mut c_void } else { core::ptr::null_mut() };
+    let vp = if value.is_some() {
+        &mut v as *mut i32 as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
     // SAFETY: translated handles, one int out.
-    let ok = unsafe { f(s.handle(Kind::Display, dpy), s.handle(Kind::Config, config), attribute, vp) };
+    let ok = unsafe {
+        f(
+            s.handle(Kind::Display, dpy),
+            s.handle(Kind::Config, config),
+            attribute,
+            vp,
+        )
+    };
     if ok != 0 && attribute == EGL_SURFACE_TYPE && v & EGL_PBUFFER_BIT != 0 {
         v |= EGL_WINDOW_BIT;
     }
@@ -472,7 +641,13 @@ pub fn eglGetConfigAttrib(s: &mut Session, dpy: u64, config: u64, attribute: i32
     Ok(Ret::Value(ok as u64))
 }
 
-pub fn eglCreateContext(s: &mut Session, dpy: u64, config: u64, share_context: u64, attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglCreateContext(
+    s: &mut Session,
+    dpy: u64,
+    config: u64,
+    share_context: u64,
+    attrib_list: Option<Vec<i32>>,
+) -> R {
     let f = need(s.drv.eglCreateContext, "eglCreateContext")?;
     let d = s.handle(Kind::Display, dpy);
     let c = s.handle(Kind::Config, config);
@@ -529,20 +704,45 @@ pub fn eglDestroySurface(s: &mut Session, dpy: u64, surface: u64) -> R {
 fn window_surface(s: &mut Session, dpy: u64, config: u64, win: u64) -> R {
     let f = need(s.drv.eglCreatePbufferSurface, "eglCreatePbufferSurface")?;
     let (w, h) = (win as u32, (win >> 32) as u32);
-    let attrs = [EGL_WIDTH, w.min(16384) as i32, EGL_HEIGHT, h.min(16384) as i32, EGL_NONE];
+    let attrs = [
+        EGL_WIDTH,
+        w.min(16384) as i32,
+        EGL_HEIGHT,
+        h.min(16384) as i32,
+        EGL_NONE,
+    ];
     // SAFETY: translated handles and a terminated attribute list.
-    let surf = unsafe { f(s.handle(Kind::Display, dpy), s.handle(Kind::Config, config), attrs.as_ptr() as *const c_void) };
+    let surf = unsafe {
+        f(
+            s.handle(Kind::Display, dpy),
+            s.handle(Kind::Config, config),
+            attrs.as_ptr() as *const c_void,
+        )
+    };
     if !surf.is_null() {
-        s.windows.insert(surf as usize, (w.min(16384), h.min(16384)));
+        s.windows
+            .insert(surf as usize, (w.min(16384), h.min(16384)));
     }
     Ok(Ret::Value(s.new_handle(Kind::Surface, surf)))
 }
 
-pub fn eglCreateWindowSurface(s: &mut Session, dpy: u64, config: u64, win: u64, _attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglCreateWindowSurface(
+    s: &mut Session,
+    dpy: u64,
+    config: u64,
+    win: u64,
+    _attrib_list: Option<Vec<i32>>,
+) -> R {
     window_surface(s, dpy, config, win)
 }
 
-pub fn eglCreatePlatformWindowSurfaceEXT(s: &mut Session, dpy: u64, config: u64, native_window: u64, _attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglCreatePlatformWindowSurfaceEXT(
+    s: &mut Session,
+    dpy: u64,
+    config: u64,
+    native_window: u64,
+    _attrib_list: Option<Vec<i32>>,
+) -> R {
     window_surface(s, dpy, config, native_window)
 }
 
@@ -551,11 +751,23 @@ fn no_pixmaps(s: &mut Session) -> R {
     Ok(Ret::Value(0))
 }
 
-pub fn eglCreatePixmapSurface(s: &mut Session, _dpy: u64, _config: u64, _pixmap: u64, _attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglCreatePixmapSurface(
+    s: &mut Session,
+    _dpy: u64,
+    _config: u64,
+    _pixmap: u64,
+    _attrib_list: Option<Vec<i32>>,
+) -> R {
     no_pixmaps(s)
 }
 
-pub fn eglCreatePlatformPixmapSurfaceEXT(s: &mut Session, _dpy: u64, _config: u64, _pixmap: u64, _attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglCreatePlatformPixmapSurfaceEXT(
+    s: &mut Session,
+    _dpy: u64,
+    _config: u64,
+    _pixmap: u64,
+    _attrib_list: Option<Vec<i32>>,
+) -> R {
     no_pixmaps(s)
 }
 
@@ -563,7 +775,14 @@ pub fn eglCopyBuffers(s: &mut Session, _dpy: u64, _surface: u64, _target: u64) -
     no_pixmaps(s)
 }
 
-pub fn eglCreatePbufferFromClientBuffer(s: &mut Session, _dpy: u64, _buftype: u32, _buffer: u64, _config: u64, _attrib_list: Option<Vec<i32>>) -> R {
+pub fn eglCreatePbufferFromClientBuffer(
+    s: &mut Session,
+    _dpy: u64,
+    _buftype: u32,
+    _buffer: u64,
+    _config: u64,
+    _attrib_list: Option<Vec<i32>>,
+) -> R {
     // No client buffer types (OpenVG images) exist on this path.
     s.egl_error = EGL_BAD_PARAMETER;
     Ok(Ret::Value(0))
@@ -602,10 +821,26 @@ fn capture(s: &mut Session, w: u32, h: u32) -> Result<(), SessionError> {
     unsafe {
         bind(0x8D40, 0);
         store(0x0D05, 1);
-        read(0, 0, w as i32, h as i32, 0x1908, 0x1401, rgba.as_mut_ptr() as *mut c_void);
+        read(
+            0,
+            0,
+            w as i32,
+            h as i32,
+            0x1908,
+            0x1401,
+            rgba.as_mut_ptr() as *mut c_void,
+        );
         store(0x0D05, align);
         bind(0x8D40, fb);
     }
-    s.frames.put(s.id, Frame { width: w, height: h, rgba, seq: 0 });
+    s.frames.put(
+        s.id,
+        Frame {
+            width: w,
+            height: h,
+            rgba,
+            seq: 0,
+        },
+    );
     Ok(())
 }

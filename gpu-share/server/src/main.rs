@@ -17,7 +17,10 @@ fn main() {
     let mut gles = "libGLESv2.so.2".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| die(&format!("{a} needs a value")));
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| die(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "--socket" => socket = val(),
             "--frames" => frames_dir = Some(val().into()),
@@ -25,6 +28,12 @@ fn main() {
             "--gles" => gles = val(),
             _ => die(&format!("unknown argument {a}")),
         }
+    }
+    // gpu-share carries OpenGL ES 2.0 only, so the driver must not offer a
+    // newer context (Mesa would hand out ES 3.2 and applications would look
+    // for entry points that are not remoted). Other drivers ignore this.
+    if std::env::var_os("MESA_GLES_VERSION_OVERRIDE").is_none() {
+        std::env::set_var("MESA_GLES_VERSION_OVERRIDE", "2.0");
     }
     let loaded = gpu_server::driver::load(&egl, &gles).unwrap_or_else(|e| die(&e));
     let drv: &'static gpu_server::driver::Driver = &Box::leak(Box::new(loaded)).drv;
@@ -62,7 +71,9 @@ fn main() {
             let r = gpu_server::serve::run(&mut s, &region, &bell);
             if let Some(dir) = dir {
                 match frames.write_png(id, &dir) {
-                    Ok(Some(p)) => eprintln!("gpu-server: client {id}: newest frame in {}", p.display()),
+                    Ok(Some(p)) => {
+                        eprintln!("gpu-server: client {id}: newest frame in {}", p.display())
+                    }
                     Ok(None) => {}
                     Err(e) => eprintln!("gpu-server: client {id}: writing frame: {e}"),
                 }

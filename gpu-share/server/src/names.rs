@@ -85,6 +85,10 @@ impl Handles {
         Some(real)
     }
     pub fn all(&self, k: Kind) -> Vec<(u64, usize)> {
-        self.ids.iter().filter(|((kk, _), _)| *kk == k).map(|((_, r), id)| (*id, *r)).collect()
+        self.ids
+            .iter()
+            .filter(|((kk, _), _)| *kk == k)
+            .map(|((_, r), id)| (*id, *r))
+            .collect()
     }
 }

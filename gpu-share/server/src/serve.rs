@@ -2,15 +2,32 @@
 
 use crate::exec::{gen::execute, Ret};
 use crate::session::{Session, SessionError, CLOSED_PROTOCOL};
-use gpu_codec::{decode, SizeCtx, SYNC};
+use gpu_codec::{decode, PixelStore, SizeCtx, SYNC};
 use gpu_wire::{Doorbell, Producer, Region, Wait};
 use std::sync::atomic::Ordering;
 
 /// How long to sleep before checking that the client still exists.
 const IDLE_MS: u32 = 200;
 
-/// Size rules evaluated against the driver's current state.
-pub struct DriverState<'a>(pub &'a crate::driver::Driver);
+/// Size rules evaluated against the driver's current state. `subimage`
+/// says whether the driver has EXT_unpack_subimage and NV_pack_subimage, so
+/// that row length and skips are only queried where they exist (querying
+/// them elsewhere would raise an error the application could see).
+pub struct DriverState<'a>(pub &'a crate::driver::Driver, pub [bool; 2]);
+
+/// Which pixel-store extensions the current context has; None without one.
+pub fn subimage_support(drv: &crate::driver::Driver) -> Option<[bool; 2]> {
+    let f = drv.glGetString?;
+    // SAFETY: GL_EXTENSIONS returns a NUL-terminated string or NULL.
+    let p = unsafe { f(0x1F03) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as above.
+    let ext = unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }.to_bytes();
+    let has = |name: &[u8]| ext.split(|b| *b == b' ').any(|w| w == name);
+    Some([has(b"GL_EXT_unpack_subimage"), has(b"GL_NV_pack_subimage")])
+}
 
 impl DriverState<'_> {
     fn get(&self, pname: u32) -> i64 {
@@ -21,14 +38,27 @@ impl DriverState<'_> {
         }
         v[0] as i64
     }
+
+    fn store(&self, align: u32, row_length: u32, sub: bool) -> PixelStore {
+        let mut ps = PixelStore {
+            alignment: self.get(align),
+            ..PixelStore::default()
+        };
+        if sub {
+            ps.row_length = self.get(row_length);
+            ps.skip_rows = self.get(row_length + 1);
+            ps.skip_pixels = self.get(row_length + 2);
+        }
+        ps
+    }
 }
 
 impl SizeCtx for DriverState<'_> {
-    fn unpack_alignment(&self) -> i64 {
-        self.get(0x0CF5)
+    fn unpack(&self) -> PixelStore {
+        self.store(0x0CF5, 0x0CF2, self.1[0])
     }
-    fn pack_alignment(&self) -> i64 {
-        self.get(0x0D05)
+    fn pack(&self) -> PixelStore {
+        self.store(0x0D05, 0x0D02, self.1[1])
     }
     fn num_compressed_formats(&self) -> i64 {
         self.get(0x86A2)
@@ -53,7 +83,9 @@ fn reply(p: &mut Producer, bell: &dyn Doorbell, opcode: u32, ret: Ret) -> Result
             Ok(()) => break,
             Err(gpu_wire::RingError::Full) => {
                 if bell.wait(p.tail_word(), seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive() {
-                    return Err(SessionError::Protocol("client gone while a reply was pending".into()));
+                    return Err(SessionError::Protocol(
+                        "client gone while a reply was pending".into(),
+                    ));
                 }
             }
             Err(e) => return Err(e.into()),
@@ -89,15 +121,26 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
             continue;
         };
         if rec.len % 8 != 0 {
-            return Err(SessionError::Protocol(format!("record of {} bytes is not whole slots", rec.len)));
+            return Err(SessionError::Protocol(format!(
+                "record of {} bytes is not whole slots",
+                rec.len
+            )));
         }
         let n = rec.len / 8;
         for (i, s) in slots[..n].iter_mut().enumerate() {
             *s = u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
         }
         let mut end = None;
-        let call = decode(rec.tag, &slots[..n], &heap, &DriverState(s.drv), &mut end)
-            .map_err(|err| SessionError::Decode { opcode: rec.tag, err })?;
+        if s.subimage.is_none() {
+            s.subimage = subimage_support(s.drv);
+        }
+        let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));
+        let call = decode(rec.tag, &slots[..n], &heap, &st, &mut end).map_err(|err| {
+            SessionError::Decode {
+                opcode: rec.tag,
+                err,
+            }
+        })?;
         let ret = execute(s, call)?;
         if let Some(e) = end {
             heap.release_to(e)?;

@@ -10,7 +10,10 @@ use std::collections::HashMap;
 
 #[derive(Debug)]
 pub enum SessionError {
-    Decode { opcode: u32, err: DecodeError },
+    Decode {
+        opcode: u32,
+        err: DecodeError,
+    },
     Ring(RingError),
     Heap(HeapError),
     /// The driver lacks an entry point the client called.
@@ -21,7 +24,9 @@ pub enum SessionError {
 impl core::fmt::Display for SessionError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SessionError::Decode { opcode, err } => write!(f, "bad {} record: {err}", gpu_codec::name(*opcode)),
+            SessionError::Decode { opcode, err } => {
+                write!(f, "bad {} record: {err}", gpu_codec::name(*opcode))
+            }
             SessionError::Ring(e) => write!(f, "{e}"),
             SessionError::Heap(e) => write!(f, "{e}"),
             SessionError::Missing(n) => write!(f, "driver has no {n}"),
@@ -61,6 +66,8 @@ pub struct Session {
     pub array_vbos: [u32; 16],
     pub frames: Frames,
     pub display: usize,
+    /// EXT_unpack_subimage / NV_pack_subimage, once a context was current.
+    pub subimage: Option<[bool; 2]>,
 }
 
 /// The driver entry point or a session error naming it.
@@ -81,6 +88,7 @@ impl Session {
             array_vbos: [0; 16],
             frames,
             display: 0,
+            subimage: None,
         }
     }
 
@@ -122,7 +130,10 @@ impl Session {
 
     /// Names to delete: forgotten here, unknown ones become 0 (ignored).
     pub fn unmap_names(&mut self, ns: Ns, client: &[u32]) -> Vec<u32> {
-        client.iter().map(|c| self.names.remove(ns, *c).unwrap_or(0)).collect()
+        client
+            .iter()
+            .map(|c| self.names.remove(ns, *c).unwrap_or(0))
+            .collect()
     }
 
     pub fn handle(&self, k: Kind, id: u64) -> *mut c_void {
@@ -144,7 +155,12 @@ impl Session {
         // SAFETY: driver calls with handles this session created.
         unsafe {
             if let Some(mc) = d.eglMakeCurrent {
-                mc(dpy, core::ptr::null_mut(), core::ptr::null_mut(), core::ptr::null_mut());
+                mc(
+                    dpy,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                );
             }
             if let Some(ds) = d.eglDestroySurface {
                 for (_, s) in self.handles.all(Kind::Surface) {

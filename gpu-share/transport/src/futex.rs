@@ -12,20 +12,45 @@ pub struct FutexBell {
 
 impl FutexBell {
     pub fn new(sock: &impl AsRawFd) -> FutexBell {
-        FutexBell { sock: sock.as_raw_fd() }
+        FutexBell {
+            sock: sock.as_raw_fd(),
+        }
     }
 }
 
 impl Doorbell for FutexBell {
     fn notify(&self, word: &AtomicU32) {
         // SAFETY: word is a valid u32 in shared memory.
-        unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0, 0, 0) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE,
+                i32::MAX,
+                0,
+                0,
+                0,
+            )
+        };
     }
 
     fn wait(&self, word: &AtomicU32, seen: u32, timeout_ms: u32) -> Wait {
-        let ts = libc::timespec { tv_sec: (timeout_ms / 1000) as _, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as _ };
+        let ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as _,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as _,
+        };
         // SAFETY: word is a valid u32; ts outlives the call.
-        let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, seen, &ts as *const _, 0, 0) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT,
+                seen,
+                &ts as *const _,
+                0,
+                0,
+            )
+        };
         if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
             Wait::TimedOut
         } else {
@@ -34,7 +59,11 @@ impl Doorbell for FutexBell {
     }
 
     fn peer_alive(&self) -> bool {
-        let mut p = libc::pollfd { fd: self.sock, events: libc::POLLIN, revents: 0 };
+        let mut p = libc::pollfd {
+            fd: self.sock,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd, zero timeout.
         let n = unsafe { libc::poll(&mut p, 1, 0) };
         if n <= 0 {
@@ -46,7 +75,14 @@ impl Doorbell for FutexBell {
         // Readable: either a message (none are defined mid-session) or EOF.
         let mut b = [0u8; 1];
         // SAFETY: reading at most one byte into b, without blocking.
-        let r = unsafe { libc::recv(self.sock, b.as_mut_ptr() as *mut libc::c_void, 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        let r = unsafe {
+            libc::recv(
+                self.sock,
+                b.as_mut_ptr() as *mut libc::c_void,
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
         r != 0
     }
 }

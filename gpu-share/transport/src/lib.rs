@@ -30,16 +30,23 @@ pub fn socket_path() -> String {
 /// server. Returns the mapping and the session socket.
 pub fn connect(layout: gpu_wire::Layout) -> std::io::Result<(Mapping, UnixStream)> {
     let path = socket_path();
-    let mut sock = UnixStream::connect(&path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot reach gpu-share server at {path}: {e}")))?;
+    let mut sock = UnixStream::connect(&path).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot reach gpu-share server at {path}: {e}"),
+        )
+    })?;
     let name = format!(
         "/dev/shm/tessera-gpu-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
     );
     let map = Mapping::create(&name, layout.region_size())?;
     // SAFETY: fresh private mapping of region_size bytes, page aligned.
-    unsafe { layout.init(map.ptr(), map.len()) }.map_err(|e| std::io::Error::other(e.to_string()))?;
+    unsafe { layout.init(map.ptr(), map.len()) }
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let res = (|| {
         writeln!(sock, "TGPU {} {}", gpu_wire::VERSION, name)?;
         let mut line = String::new();
@@ -47,7 +54,10 @@ pub fn connect(layout: gpu_wire::Layout) -> std::io::Result<(Mapping, UnixStream
         if line.trim() == "OK" {
             Ok(())
         } else {
-            Err(std::io::Error::other(format!("server refused the region: {}", line.trim())))
+            Err(std::io::Error::other(format!(
+                "server refused the region: {}",
+                line.trim()
+            )))
         }
     })();
     let _ = std::fs::remove_file(&name);
@@ -57,16 +67,24 @@ pub fn connect(layout: gpu_wire::Layout) -> std::io::Result<(Mapping, UnixStream
 /// Server side: reads a client's hello and maps its region.
 pub fn accept(sock: &mut UnixStream) -> Result<Mapping, String> {
     let mut line = String::new();
-    BufReader::new(&*sock).read_line(&mut line).map_err(|e| e.to_string())?;
+    BufReader::new(&*sock)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
     let mut it = line.split_whitespace();
-    let (Some("TGPU"), Some(ver), Some(path), None) = (it.next(), it.next(), it.next(), it.next()) else {
+    let (Some("TGPU"), Some(ver), Some(path), None) = (it.next(), it.next(), it.next(), it.next())
+    else {
         return Err(format!("bad hello {:?}", line.trim()));
     };
     if ver != gpu_wire::VERSION.to_string() {
-        return Err(format!("protocol version {ver}, server speaks {}", gpu_wire::VERSION));
+        return Err(format!(
+            "protocol version {ver}, server speaks {}",
+            gpu_wire::VERSION
+        ));
     }
     if !path.starts_with("/dev/shm/tessera-gpu-") || path.contains("..") {
-        return Err(format!("region path {path} not under /dev/shm/tessera-gpu-"));
+        return Err(format!(
+            "region path {path} not under /dev/shm/tessera-gpu-"
+        ));
     }
     let map = Mapping::open(path).map_err(|e| format!("{path}: {e}"))?;
     // SAFETY: the mapping covers map.len() readable bytes.

@@ -16,25 +16,43 @@ impl Mapping {
     fn map(file: &std::fs::File, len: usize) -> std::io::Result<Mapping> {
         // SAFETY: mapping a file we hold open; the result is checked.
         let p = unsafe {
-            libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0)
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Mapping { ptr: p as *mut u8, len })
+        Ok(Mapping {
+            ptr: p as *mut u8,
+            len,
+        })
     }
 
     /// Creates (exclusively) and maps a file of `len` bytes.
     pub fn create(path: &str, len: usize) -> std::io::Result<Mapping> {
         use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path)?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
         f.set_len(len as u64)?;
         Self::map(&f, len)
     }
 
     /// Maps an existing file with its current length.
     pub fn open(path: &str) -> std::io::Result<Mapping> {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)?;
         let len = f.metadata()?.len() as usize;
         if len == 0 || len > 1 << 31 {
             return Err(std::io::Error::other(format!("region of {len} bytes")));

@@ -84,7 +84,10 @@ impl Layout {
         HEADER_SIZE + self.cmd_size + self.reply_size
     }
     pub fn region_size(&self) -> usize {
-        HEADER_SIZE as usize + self.cmd_size as usize + self.reply_size as usize + self.heap_size as usize
+        HEADER_SIZE as usize
+            + self.cmd_size as usize
+            + self.reply_size as usize
+            + self.heap_size as usize
     }
 
     /// Writes a fresh header (the creator of the region does this once).
@@ -130,7 +133,9 @@ impl Layout {
             return Err(RegionError::TooSmall);
         }
         // SAFETY: at least HEADER_SIZE bytes are readable.
-        let w = |i: usize| unsafe { u32::from_le(core::ptr::read_volatile(base.add(i * 4) as *const u32)) };
+        let w = |i: usize| unsafe {
+            u32::from_le(core::ptr::read_volatile(base.add(i * 4) as *const u32))
+        };
         if w(0) != MAGIC {
             return Err(RegionError::BadMagic(w(0)));
         }
@@ -152,7 +157,10 @@ impl Layout {
             return Err(RegionError::BadSize);
         }
         if l.region_size() > len {
-            return Err(RegionError::SizeMismatch { header: w(2), mapped: len });
+            return Err(RegionError::SizeMismatch {
+                header: w(2),
+                mapped: len,
+            });
         }
         Ok(l)
     }
@@ -195,21 +203,51 @@ impl Region {
         self.word(OFF_STATE)
     }
     pub fn cmd_producer(&self) -> crate::Producer<'_> {
-        crate::Producer::new(self.word(OFF_CMD_HEAD), self.word(OFF_CMD_TAIL), self.section(self.layout.cmd_off()), self.layout.cmd_size)
+        crate::Producer::new(
+            self.word(OFF_CMD_HEAD),
+            self.word(OFF_CMD_TAIL),
+            self.section(self.layout.cmd_off()),
+            self.layout.cmd_size,
+        )
     }
     pub fn cmd_consumer(&self) -> crate::Consumer<'_> {
-        crate::Consumer::new(self.word(OFF_CMD_HEAD), self.word(OFF_CMD_TAIL), self.section(self.layout.cmd_off()), self.layout.cmd_size)
+        crate::Consumer::new(
+            self.word(OFF_CMD_HEAD),
+            self.word(OFF_CMD_TAIL),
+            self.section(self.layout.cmd_off()),
+            self.layout.cmd_size,
+        )
     }
     pub fn reply_producer(&self) -> crate::Producer<'_> {
-        crate::Producer::new(self.word(OFF_REPLY_HEAD), self.word(OFF_REPLY_TAIL), self.section(self.layout.reply_off()), self.layout.reply_size)
+        crate::Producer::new(
+            self.word(OFF_REPLY_HEAD),
+            self.word(OFF_REPLY_TAIL),
+            self.section(self.layout.reply_off()),
+            self.layout.reply_size,
+        )
     }
     pub fn reply_consumer(&self) -> crate::Consumer<'_> {
-        crate::Consumer::new(self.word(OFF_REPLY_HEAD), self.word(OFF_REPLY_TAIL), self.section(self.layout.reply_off()), self.layout.reply_size)
+        crate::Consumer::new(
+            self.word(OFF_REPLY_HEAD),
+            self.word(OFF_REPLY_TAIL),
+            self.section(self.layout.reply_off()),
+            self.layout.reply_size,
+        )
     }
     pub fn heap_writer(&self) -> crate::HeapWriter<'_> {
-        crate::HeapWriter::new(self.word(OFF_HEAP_HEAD), self.word(OFF_HEAP_TAIL), self.section(self.layout.heap_off()), self.layout.heap_size)
+        crate::HeapWriter::new(
+            self.word(OFF_HEAP_HEAD),
+            self.word(OFF_HEAP_TAIL),
+            self.section(self.layout.heap_off()),
+            self.layout.heap_size,
+        )
     }
     pub fn heap_reader(&self) -> crate::HeapReader<'_> {
-        crate::HeapReader::new(self.word(OFF_HEAP_HEAD), self.word(OFF_HEAP_TAIL), self.section(self.layout.heap_off()), self.layout.heap_size)
+        crate::HeapReader::new(
+            self.word(OFF_HEAP_HEAD),
+            self.word(OFF_HEAP_TAIL),
+            self.section(self.layout.heap_off()),
+            self.layout.heap_size,
+        )
     }
 }

@@ -47,7 +47,10 @@ impl HeapDesc {
         if v == Self::NULL {
             None
         } else {
-            Some(HeapDesc { off: v as u32, len: (v >> 32) as u32 })
+            Some(HeapDesc {
+                off: v as u32,
+                len: (v >> 32) as u32,
+            })
         }
     }
     pub fn end(self) -> u32 {
@@ -67,7 +70,13 @@ pub struct HeapWriter<'a> {
 impl<'a> HeapWriter<'a> {
     pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
         let pending = head.load(Ordering::Relaxed);
-        HeapWriter { head, tail, buf, size, pending }
+        HeapWriter {
+            head,
+            tail,
+            buf,
+            size,
+            pending,
+        }
     }
     pub fn size(&self) -> usize {
         self.size as usize
@@ -96,7 +105,10 @@ impl<'a> HeapWriter<'a> {
             return Err(HeapError::Full);
         }
         self.pending = pos.wrapping_add(rounded);
-        Ok(HeapDesc { off: pos, len: len as u32 })
+        Ok(HeapDesc {
+            off: pos,
+            len: len as u32,
+        })
     }
 
     /// Pointer to an allocated chunk, valid for `d.len` bytes.
@@ -137,7 +149,12 @@ pub struct HeapReader<'a> {
 
 impl<'a> HeapReader<'a> {
     pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
-        HeapReader { head, tail, buf, size }
+        HeapReader {
+            head,
+            tail,
+            buf,
+            size,
+        }
     }
 
     /// The word a writer waiting for space sleeps on.
@@ -147,7 +164,9 @@ impl<'a> HeapReader<'a> {
 
     /// Checks a descriptor and returns where its bytes are.
     pub fn get(&self, raw: u64) -> Result<Option<(*mut u8, usize)>, HeapError> {
-        let Some(d) = HeapDesc::unpack(raw) else { return Ok(None) };
+        let Some(d) = HeapDesc::unpack(raw) else {
+            return Ok(None);
+        };
         let tail = self.tail.load(Ordering::Relaxed);
         let head = self.head.load(Ordering::Acquire);
         let published = head.wrapping_sub(tail);
@@ -156,11 +175,17 @@ impl<'a> HeapReader<'a> {
         }
         let rel = d.off.wrapping_sub(tail);
         let off = d.off & (self.size - 1);
-        if rel > published || d.len > published - rel || off as u64 + d.len as u64 > self.size as u64 {
+        if rel > published
+            || d.len > published - rel
+            || off as u64 + d.len as u64 > self.size as u64
+        {
             return Err(HeapError::BadDesc(raw));
         }
         // SAFETY: the chunk lies inside the heap section.
-        Ok(Some((unsafe { self.buf.add(off as usize) }, d.len as usize)))
+        Ok(Some((
+            unsafe { self.buf.add(off as usize) },
+            d.len as usize,
+        )))
     }
 
     /// Frees everything before `end` (the end of the last chunk a finished

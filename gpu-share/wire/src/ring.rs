@@ -32,7 +32,9 @@ impl core::fmt::Display for RingError {
             RingError::Full => write!(f, "ring full"),
             RingError::TooLarge => write!(f, "record larger than half the ring"),
             RingError::Corrupt(why) => write!(f, "corrupt ring: {why}"),
-            RingError::BufferTooSmall(n) => write!(f, "record of {n} bytes exceeds the receive buffer"),
+            RingError::BufferTooSmall(n) => {
+                write!(f, "record of {n} bytes exceeds the receive buffer")
+            }
         }
     }
 }
@@ -50,7 +52,12 @@ pub struct Producer<'a> {
 
 impl<'a> Producer<'a> {
     pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
-        Producer { head, tail, buf, size }
+        Producer {
+            head,
+            tail,
+            buf,
+            size,
+        }
     }
 
     /// The word the consumer waits on (rung after a push).
@@ -136,7 +143,12 @@ pub struct Record {
 
 impl<'a> Consumer<'a> {
     pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
-        Consumer { head, tail, buf, size }
+        Consumer {
+            head,
+            tail,
+            buf,
+            size,
+        }
     }
 
     pub fn head_word(&self) -> &'a AtomicU32 {
@@ -163,7 +175,10 @@ impl<'a> Consumer<'a> {
             // SAFETY: off is 8-aligned and inside the ring; avail >= 8.
             let (len, tag) = unsafe {
                 let p = self.buf.add(off) as *const u32;
-                (u32::from_le(core::ptr::read_volatile(p)), u32::from_le(core::ptr::read_volatile(p.add(1))))
+                (
+                    u32::from_le(core::ptr::read_volatile(p)),
+                    u32::from_le(core::ptr::read_volatile(p.add(1))),
+                )
             };
             let len_us = len as usize;
             let adv = align8(len_us);
@@ -175,7 +190,8 @@ impl<'a> Consumer<'a> {
                 if off + adv != self.size as usize {
                     return Err(RingError::Corrupt("pad record not at the end"));
                 }
-                self.tail.store(tail.wrapping_add(adv as u32), Ordering::Release);
+                self.tail
+                    .store(tail.wrapping_add(adv as u32), Ordering::Release);
                 continue;
             }
             let payload = len_us - HDR;
@@ -184,8 +200,11 @@ impl<'a> Consumer<'a> {
             }
             // SAFETY: bounds checked above; the copy detaches the record from
             // memory the producer may reuse once tail moves.
-            unsafe { core::ptr::copy_nonoverlapping(self.buf.add(off + HDR), out.as_mut_ptr(), payload) };
-            self.tail.store(tail.wrapping_add(adv as u32), Ordering::Release);
+            unsafe {
+                core::ptr::copy_nonoverlapping(self.buf.add(off + HDR), out.as_mut_ptr(), payload)
+            };
+            self.tail
+                .store(tail.wrapping_add(adv as u32), Ordering::Release);
             return Ok(Some(Record { tag, len: payload }));
         }
     }

@@ -20,24 +20,46 @@ impl Mem {
     }
 }
 
-const SMALL: Layout = Layout { cmd_size: 4096, reply_size: 4096, heap_size: 4096 };
+const SMALL: Layout = Layout {
+    cmd_size: 4096,
+    reply_size: 4096,
+    heap_size: 4096,
+};
 
 #[test]
 fn header_round_trip_and_rejects() {
     let mut m = Mem::new(SMALL);
     assert_eq!(unsafe { Layout::check(m.ptr(), m.len()) }, Ok(SMALL));
-    assert_eq!(unsafe { Layout::check(m.ptr(), 100) }, Err(RegionError::TooSmall));
-    assert!(matches!(unsafe { Layout::check(m.ptr(), 8192) }, Err(RegionError::SizeMismatch { .. })));
+    assert_eq!(
+        unsafe { Layout::check(m.ptr(), 100) },
+        Err(RegionError::TooSmall)
+    );
+    assert!(matches!(
+        unsafe { Layout::check(m.ptr(), 8192) },
+        Err(RegionError::SizeMismatch { .. })
+    ));
     m.0[0] ^= 1; // magic
-    assert!(matches!(unsafe { Layout::check(m.ptr(), m.len()) }, Err(RegionError::BadMagic(_))));
+    assert!(matches!(
+        unsafe { Layout::check(m.ptr(), m.len()) },
+        Err(RegionError::BadMagic(_))
+    ));
     m.0[0] ^= 1;
     m.0[0] += 1 << 32; // version
-    assert!(matches!(unsafe { Layout::check(m.ptr(), m.len()) }, Err(RegionError::BadVersion(2))));
+    assert!(matches!(
+        unsafe { Layout::check(m.ptr(), m.len()) },
+        Err(RegionError::BadVersion(2))
+    ));
     m.0[0] -= 1 << 32;
     m.0[2] = 4097 | (4096u64 << 32); // cmd_size word
     assert!(unsafe { Layout::check(m.ptr(), m.len()) }.is_err());
-    let bad = Layout { cmd_size: 3000, ..SMALL };
-    assert_eq!(unsafe { bad.init(m.ptr(), m.len()) }, Err(RegionError::BadSize));
+    let bad = Layout {
+        cmd_size: 3000,
+        ..SMALL
+    };
+    assert_eq!(
+        unsafe { bad.init(m.ptr(), m.len()) },
+        Err(RegionError::BadSize)
+    );
 }
 
 #[test]
@@ -61,7 +83,10 @@ fn ring_wraps_and_applies_back_pressure() {
                     assert_eq!(rec.tag, got);
                     let l = (got * 37 % 300) as usize;
                     assert_eq!(rec.len, l);
-                    assert!(out[..l].iter().enumerate().all(|(i, b)| *b == (i as u32 + got) as u8));
+                    assert!(out[..l]
+                        .iter()
+                        .enumerate()
+                        .all(|(i, b)| *b == (i as u32 + got) as u8));
                     got += 1;
                 }
                 Err(e) => panic!("{e}"),
@@ -94,7 +119,9 @@ fn ring_reports_corruption() {
     assert_eq!(c.pop(&mut out[..2]), Err(RingError::BufferTooSmall(3)));
     assert_eq!(c.pop(&mut out).unwrap().unwrap().len, 3);
     // Head far beyond the ring.
-    r.cmd_producer().head_word().store(1 << 20, core::sync::atomic::Ordering::Release);
+    r.cmd_producer()
+        .head_word()
+        .store(1 << 20, core::sync::atomic::Ordering::Release);
     assert!(matches!(c.pop(&mut out), Err(RingError::Corrupt(_))));
 }
 
@@ -125,8 +152,24 @@ fn heap_alloc_validate_release() {
     w.publish();
     assert!(rd.get(c.pack()).unwrap().is_some());
     // Lengths running past the end or past head are rejected.
-    assert!(rd.get(HeapDesc { off: c.off, len: 5000 }.pack()).is_err());
-    assert!(rd.get(HeapDesc { off: c.off + 4000, len: 200 }.pack()).is_err());
+    assert!(rd
+        .get(
+            HeapDesc {
+                off: c.off,
+                len: 5000
+            }
+            .pack()
+        )
+        .is_err());
+    assert!(rd
+        .get(
+            HeapDesc {
+                off: c.off + 4000,
+                len: 200
+            }
+            .pack()
+        )
+        .is_err());
     assert_eq!(w.alloc(5000), Err(HeapError::TooLarge));
     assert!(rd.release_to(c.end() + 4096).is_err());
 }

@@ -11,7 +11,9 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let path = a.next().unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../api/gles2-egl.annot").into());
+    let path = a
+        .next()
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../api/gles2-egl.annot").into());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         eprintln!("{path}: {e}");
         std::process::exit(2)
