@@ -41,7 +41,7 @@ static EGLConfig setup_config(EGLint surface_type) {
     return cfg;
 }
 
-static void setup(void) {
+static __attribute__((unused)) void setup(void) {
     EGLConfig cfg = setup_config(EGL_PBUFFER_BIT);
     const EGLint pattrs[] = {EGL_WIDTH, W, EGL_HEIGHT, H, EGL_NONE};
     surf = eglCreatePbufferSurface(dpy, cfg, pattrs);
@@ -101,6 +101,6 @@ static __attribute__((unused)) void dump_pixels(const char *tag) {
     printf("\n");
 }
 
-static void print_error(const char *what) {
+static __attribute__((unused)) void print_error(const char *what) {
     printf("%s: error 0x%04x\n", what, glGetError());
 }
