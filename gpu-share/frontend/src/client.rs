@@ -2,6 +2,7 @@
 
 use crate::shadow::Shadow;
 use alloc::vec::Vec;
+use core::sync::atomic::{fence, Ordering};
 use gpu_codec::{EncodeError, Ns, Reply, SizeCtx, Wire};
 use gpu_wire::{
     Consumer, Doorbell, HeapDesc, HeapError, HeapWriter, Producer, Region, RingError, Wait,
@@ -12,6 +13,8 @@ use gpu_wire::{
 const BATCH: u32 = 64;
 /// How long one wait sleeps before checking that the server is alive.
 const WAIT_MS: u32 = 200;
+/// Polls before sleeping on a doorbell.
+const SPIN: u32 = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientError {
@@ -82,22 +85,60 @@ impl<D: Doorbell> Client<D> {
         }
     }
 
-    /// Sleeps on `word` (a peer's counter) unless it moved past `seen`.
+    /// Waits until `word` (a peer's counter) moves past `seen`: a short spin
+    /// first (most waits are short), then the doorbell.
     fn wait_on(
         &mut self,
         word: &core::sync::atomic::AtomicU32,
         seen: u32,
     ) -> Result<(), EncodeError> {
+        for _ in 0..SPIN {
+            if word.load(Ordering::Acquire) != seen {
+                return Ok(());
+            }
+            core::hint::spin_loop();
+        }
         if self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut && !self.bell.peer_alive() {
             self.closed = Some(ClientError::PeerGone);
         }
         self.check_open()
     }
 
-    /// Wakes the server for everything queued so far.
+    /// Wakes the server for everything queued so far, if it sleeps.
     pub fn flush(&mut self) {
-        self.bell.notify(self.cmd.head_word());
+        // Pairs with the server's fence between raising its flag and
+        // re-reading head: one of the two sides sees the other.
+        fence(Ordering::SeqCst);
+        if self.region.server_sleeping().load(Ordering::SeqCst) != 0 {
+            self.bell.notify(self.cmd.head_word());
+        }
         self.queued = 0;
+    }
+
+    /// Waits for the server to free at least `amount` bytes of ring or heap
+    /// space (a consumer counter moving past `seen`). Waiting for a good
+    /// amount, not one record, avoids a wake-up per record when full.
+    fn wait_for_space(
+        &mut self,
+        word: &'static core::sync::atomic::AtomicU32,
+        seen: u32,
+        amount: u32,
+    ) -> Result<(), EncodeError> {
+        self.region.client_waiting().store(1, Ordering::SeqCst);
+        self.flush();
+        let mut r = Ok(());
+        loop {
+            let cur = word.load(Ordering::Acquire);
+            if cur.wrapping_sub(seen) >= amount {
+                break;
+            }
+            r = self.wait_on(word, cur);
+            if r.is_err() {
+                break;
+            }
+        }
+        self.region.client_waiting().store(0, Ordering::SeqCst);
+        r
     }
 
     fn heap_alloc(&mut self, len: usize) -> Result<HeapDesc, EncodeError> {
@@ -109,8 +150,8 @@ impl<D: Doorbell> Client<D> {
                 Err(HeapError::Full) => {
                     // Back-pressure: let the server drain and free chunks.
                     self.heap.publish();
-                    self.flush();
-                    self.wait_on(tail, seen)?;
+                    let amount = (len as u32).clamp(1, self.heap.size() as u32 / 8);
+                    self.wait_for_space(tail, seen, amount)?;
                 }
                 Err(_) => return Err(EncodeError::TooLarge),
             }
@@ -134,8 +175,8 @@ impl<D: Doorbell> Client<D> {
             match self.cmd.push(self.op, &[&bytes[..n]]) {
                 Ok(()) => break,
                 Err(RingError::Full) => {
-                    self.flush();
-                    self.wait_on(tail, seen)?;
+                    let amount = self.region.layout().cmd_size / 8;
+                    self.wait_for_space(tail, seen, amount)?
                 }
                 Err(_) => return Err(EncodeError::TooLarge),
             }

@@ -3,8 +3,8 @@
 use crate::exec::{gen::execute, Ret};
 use crate::session::{Session, SessionError, CLOSED_PROTOCOL};
 use gpu_codec::{decode, PixelStore, SizeCtx, SYNC};
-use gpu_wire::{Doorbell, Producer, Region, Wait};
-use std::sync::atomic::Ordering;
+use gpu_wire::{Consumer, Doorbell, HeapReader, Producer, Region, Wait};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 /// How long to sleep before checking that the client still exists.
 const IDLE_MS: u32 = 200;
@@ -112,10 +112,8 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
     loop {
         let seen = cmd.head_word().load(Ordering::Acquire);
         let Some(rec) = cmd.pop(&mut buf)? else {
-            // Idle: wake a client waiting for ring or heap space, then sleep.
-            bell.notify(cmd.tail_word());
-            bell.notify(heap.tail_word());
-            if bell.wait(cmd.head_word(), seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive() {
+            notify_space(region, &cmd, &heap, bell);
+            if idle(region, cmd.head_word(), seen, bell) {
                 return Ok(End::ClientGone);
             }
             continue;
@@ -149,10 +147,43 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
             reply(&mut rep, bell, rec.tag, ret)?;
         }
         done += 1;
-        if done % 64 == 0 {
-            bell.notify(cmd.tail_word());
+        if done % 256 == 0 {
+            notify_space(region, &cmd, &heap, bell);
         }
     }
+}
+
+/// Wakes a client waiting for space, if it waits: a futex wake costs a
+/// system call, the flag check does not. The client waits for a good amount
+/// of space, so waking it once per record would only make it re-check.
+pub fn notify_space(region: &Region, cmd: &Consumer, heap: &HeapReader, bell: &dyn Doorbell) {
+    if region.client_waiting().load(Ordering::SeqCst) != 0 {
+        bell.notify(cmd.tail_word());
+        bell.notify(heap.tail_word());
+    }
+}
+
+/// Polls before sleeping: a client in the middle of a batch usually pushes
+/// again within microseconds, and a sleep costs two context switches.
+const SPIN: u32 = 4000;
+
+/// Waits for the client's next record. Returns true if the client is gone.
+pub fn idle(region: &Region, head: &AtomicU32, seen: u32, bell: &dyn Doorbell) -> bool {
+    for _ in 0..SPIN {
+        if head.load(Ordering::Acquire) != seen {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    // Raise the flag, then look again: a client that published before it
+    // saw the flag is caught by the re-check (the futex also compares).
+    region.server_sleeping().store(1, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    let gone = head.load(Ordering::SeqCst) == seen
+        && bell.wait(head, seen, IDLE_MS) == Wait::TimedOut
+        && !bell.peer_alive();
+    region.server_sleeping().store(0, Ordering::SeqCst);
+    gone
 }
 
 /// Runs a session to its end and records why it ended.

@@ -7,6 +7,8 @@
 //! |--------|-------------------------------------------------------------|
 //! | 0      | magic `TGPU`, version, region size, section offsets/sizes   |
 //! | 64     | session state word (0 = open, else a close reason code)     |
+//! | 68     | "server sleeping" flag: set while it waits for commands     |
+//! | 72     | "client waiting for space" flag (command ring or heap)      |
 //! | 128    | command ring head, 192 command ring tail                    |
 //! | 256    | reply ring head, 320 reply ring tail                        |
 //! | 384    | heap head, 448 heap tail                                    |
@@ -22,6 +24,8 @@ pub const HEADER_SIZE: u32 = 512;
 pub const MIN_SECTION: u32 = 4096;
 
 pub(crate) const OFF_STATE: usize = 64;
+pub(crate) const OFF_SERVER_SLEEPING: usize = 68;
+pub(crate) const OFF_CLIENT_WAITING: usize = 72;
 pub(crate) const OFF_CMD_HEAD: usize = 128;
 pub(crate) const OFF_CMD_TAIL: usize = 192;
 pub(crate) const OFF_REPLY_HEAD: usize = 256;
@@ -201,6 +205,15 @@ impl Region {
     /// Session state: 0 while open, else the reason code of whoever closed it.
     pub fn state(&self) -> &AtomicU32 {
         self.word(OFF_STATE)
+    }
+    /// Non-zero while the server sleeps on the command ring: only then does
+    /// the client need to ring (saves a system call per batch).
+    pub fn server_sleeping(&self) -> &AtomicU32 {
+        self.word(OFF_SERVER_SLEEPING)
+    }
+    /// Non-zero while the client waits for ring or heap space.
+    pub fn client_waiting(&self) -> &AtomicU32 {
+        self.word(OFF_CLIENT_WAITING)
     }
     pub fn cmd_producer(&self) -> crate::Producer<'_> {
         crate::Producer::new(

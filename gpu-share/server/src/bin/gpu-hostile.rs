@@ -8,7 +8,11 @@ use gpu_wire::{HeapDesc, Layout, Region};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-const SMALL: Layout = Layout { cmd_size: 1 << 16, reply_size: 1 << 14, heap_size: 1 << 16 };
+const SMALL: Layout = Layout {
+    cmd_size: 1 << 16,
+    reply_size: 1 << 14,
+    heap_size: 1 << 16,
+};
 
 fn slots(v: &[u64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -44,12 +48,22 @@ fn case(name: &str, send: impl FnOnce(&Region)) -> bool {
 
 fn main() {
     let mut results = Vec::new();
-    results.push(case("unknown opcode", |r| r.cmd_producer().push(60_000, &[]).unwrap()));
-    results.push(case("wrong slot count", |r| r.cmd_producer().push(op::glViewport, &[&slots(&[0, 0, 1])]).unwrap()));
-    results.push(case("ragged record", |r| r.cmd_producer().push(op::glClear, &[&[1, 2, 3]]).unwrap()));
+    results.push(case("unknown opcode", |r| {
+        r.cmd_producer().push(60_000, &[]).unwrap()
+    }));
+    results.push(case("wrong slot count", |r| {
+        r.cmd_producer()
+            .push(op::glViewport, &[&slots(&[0, 0, 1])])
+            .unwrap()
+    }));
+    results.push(case("ragged record", |r| {
+        r.cmd_producer().push(op::glClear, &[&[1, 2, 3]]).unwrap()
+    }));
     results.push(case("heap descriptor past head", |r| {
         let d = HeapDesc { off: 4096, len: 64 }.pack();
-        r.cmd_producer().push(op::glBufferData, &[&slots(&[0x8892, 64, d, 0x88E4])]).unwrap()
+        r.cmd_producer()
+            .push(op::glBufferData, &[&slots(&[0x8892, 64, d, 0x88E4])])
+            .unwrap()
     }));
     results.push(case("payload shorter than the call reads", |r| {
         let mut w = r.heap_writer();
@@ -63,19 +77,26 @@ fn main() {
         let d = w.alloc(8).unwrap();
         w.write(d, b"abcdefgh");
         w.publish();
-        r.cmd_producer().push(op::glBindAttribLocation, &[&slots(&[1, 0, d.pack()])]).unwrap()
+        r.cmd_producer()
+            .push(op::glBindAttribLocation, &[&slots(&[1, 0, d.pack()])])
+            .unwrap()
     }));
     results.push(case("shader source lengths past the blob", |r| {
         let mut w = r.heap_writer();
         let d = w.alloc(8).unwrap();
         w.write(d, &[0xff, 0xff, 0, 0, b'x', b'y', b'z', 0]);
         w.publish();
-        r.cmd_producer().push(op::tsShaderSource, &[&slots(&[1, 1, d.pack(), 8])]).unwrap()
+        r.cmd_producer()
+            .push(op::tsShaderSource, &[&slots(&[1, 1, d.pack(), 8])])
+            .unwrap()
     }));
     results.push(case("corrupt ring head", |r| {
         r.cmd_producer().head_word().store(12345, Ordering::Release);
     }));
     let ok = results.iter().filter(|x| **x).count();
-    println!("hostile: {ok} of {} malformed sessions were closed by the server", results.len());
+    println!(
+        "hostile: {ok} of {} malformed sessions were closed by the server",
+        results.len()
+    );
     std::process::exit(if ok == results.len() { 0 } else { 1 });
 }
