@@ -54,16 +54,17 @@ pub unsafe fn names_mut<'a>(p: *mut c_void, n: i64) -> &'a mut [u32] {
 const EGL_NONE: i64 = 0x3038;
 const MAX_PAIRS: usize = 256;
 
+/// An attribute list up to and including EGL_NONE (cut at 256 pairs).
+///
 /// # Safety
-/// `p` is NULL or an attribute list ending in EGL_NONE.
-pub unsafe fn attribs<'a>(p: *const c_void) -> Option<&'a [i32]> {
-    let p = p as *const i32;
+/// `p` is NULL or an attribute list ending in EGL_NONE, as EGL requires.
+unsafe fn attrib_list<'a, T: Copy>(p: *const T, to_i64: fn(T) -> i64) -> Option<&'a [T]> {
     if p.is_null() {
         return None;
     }
     let mut n = 0;
     // SAFETY: reading pairs up to the terminator, as EGL does.
-    while n < MAX_PAIRS * 2 && unsafe { *p.add(n) } as i64 != EGL_NONE {
+    while n < MAX_PAIRS * 2 && to_i64(unsafe { *p.add(n) }) != EGL_NONE {
         n += 2;
     }
     // SAFETY: n + 1 entries were read above (or the list is cut at the cap).
@@ -71,19 +72,17 @@ pub unsafe fn attribs<'a>(p: *const c_void) -> Option<&'a [i32]> {
 }
 
 /// # Safety
-/// As [`attribs`], with EGLAttrib entries.
+/// See [`attrib_list`] (EGLint entries).
+pub unsafe fn attribs<'a>(p: *const c_void) -> Option<&'a [i32]> {
+    // SAFETY: forwarded.
+    unsafe { attrib_list(p as *const i32, |v| v as i64) }
+}
+
+/// # Safety
+/// See [`attrib_list`] (EGLAttrib entries).
 pub unsafe fn attribs64<'a>(p: *const c_void) -> Option<&'a [isize]> {
-    let p = p as *const isize;
-    if p.is_null() {
-        return None;
-    }
-    let mut n = 0;
-    // SAFETY: as in attribs.
-    while n < MAX_PAIRS * 2 && unsafe { *p.add(n) } as i64 != EGL_NONE {
-        n += 2;
-    }
-    // SAFETY: as in attribs.
-    Some(unsafe { core::slice::from_raw_parts(p, n + 1) })
+    // SAFETY: forwarded.
+    unsafe { attrib_list(p as *const isize, |v| v as i64) }
 }
 
 static STRINGS: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());

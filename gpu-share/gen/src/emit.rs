@@ -62,6 +62,15 @@ fn size_call(f: &Func, p: &P, ctx: &str, prefix: &str) -> String {
     format!("{}({ctx}, {})", size_fn(f, p), args.join(", "))
 }
 
+/// `let need_X = size_F_X(ctx, ...);` for every sized pointer of `f`, with
+/// the size helpers reached through `path` and the context through `conn`.
+fn emit_needs(o: &mut String, f: &Func, path: &str, conn: &str) {
+    for p in f.params.iter().filter(|p| size_expr(p).is_some()) {
+        let call = size_call(f, p, &format!("{conn}.ctx()"), "");
+        writeln!(o, "        let need_{} = {path}{call};", p.ident).unwrap();
+    }
+}
+
 fn size_expr(p: &P) -> Option<&str> {
     match &p.rule {
         Some(Rule::In(e) | Rule::Out(e) | Rule::OutN(e)) => Some(e),
@@ -203,15 +212,7 @@ pub fn codec(api: &Api) -> String {
             ret_rust(f)
         )
         .unwrap();
-        for p in f.params.iter().filter(|p| size_expr(p).is_some()) {
-            writeln!(
-                o,
-                "        let need_{} = {};",
-                p.ident,
-                size_call(f, p, "w.ctx()", "")
-            )
-            .unwrap();
-        }
+        emit_needs(&mut o, f, "", "w");
         writeln!(o, "        w.begin(op::{})?;", f.name).unwrap();
         for p in &f.params {
             let id = &p.ident;
@@ -549,15 +550,7 @@ pub fn capi(api: &Api) -> String {
             "with_gl"
         };
         writeln!(o, "    crate::{with}({}, |c| {{", c_default(f)).unwrap();
-        for p in f.params.iter().filter(|p| size_expr(p).is_some()) {
-            writeln!(
-                o,
-                "        let need_{} = gpu_codec::{};",
-                p.ident,
-                size_call(f, p, "c.ctx()", "")
-            )
-            .unwrap();
-        }
+        emit_needs(&mut o, f, "gpu_codec::", "c");
         let mut args = Vec::new();
         for p in &f.params {
             let id = &p.ident;

@@ -534,6 +534,36 @@ fn configs_out(s: &mut Session, real: &[*mut c_void], n: i32, configs: &Option<C
     }
 }
 
+/// eglChooseConfig and eglGetConfigs: the driver fills driver handles into a
+/// local array, the client gets config ids. `call` receives the array (or
+/// NULL), its capacity and where to put the count (or NULL).
+fn query_configs(
+    s: &mut Session,
+    configs: Option<Chunk>,
+    config_size: i32,
+    num_config: Option<Chunk>,
+    call: impl FnOnce(*mut c_void, i32, *mut c_void) -> u32,
+) -> R {
+    let mut real = vec![core::ptr::null_mut::<c_void>(); config_size.clamp(0, 4096) as usize];
+    let mut n = 0i32;
+    let out = if configs.is_some() {
+        real.as_mut_ptr() as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
+    let np = if num_config.is_some() {
+        &mut n as *mut i32 as *mut c_void
+    } else {
+        core::ptr::null_mut()
+    };
+    let ok = call(out, config_size.min(4096), np);
+    if ok != 0 && configs.is_some() {
+        configs_out(s, &real, n.min(real.len() as i32), &configs);
+    }
+    put_i32(&num_config, 0, n);
+    Ok(Ret::Value(ok as u64))
+}
+
 pub fn eglChooseConfig(
     s: &mut Session,
     dpy: u64,
@@ -544,33 +574,15 @@ pub fn eglChooseConfig(
 ) -> R {
     let f = need(s.drv.eglChooseConfig, "eglChooseConfig")?;
     let attrs = window_to_pbuffer(&attrib_list);
-    let mut real = vec![core::ptr::null_mut::<c_void>(); config_size.clamp(0, 4096) as usize];
-    let mut n = 0i32;
-    let out = if configs.is_some() {
-        real.as_mut_ptr() as *mut c_void
-    } else {
-        core::ptr::null_mut()
-    };
-    let np = if num_config.is_some() {
-        &mut n as *mut i32 as *mut c_void
-    } else {
-        core::ptr::null_mut()
-    };
-    // SAFETY: `real` holds config_size (clamped) handles.
-    let ok = unsafe {
-        f(
-            s.handle(Kind::Display, dpy),
-            ptr_opt(&attrs),
-            out,
-            config_size.clamp(i32::MIN, 4096),
-            np,
-        )
-    };
-    if ok != 0 && configs.is_some() {
-        configs_out(s, &real, n.min(real.len() as i32), &configs);
-    }
-    put_i32(&num_config, 0, n);
-    Ok(Ret::Value(ok as u64))
+    let d = s.handle(Kind::Display, dpy);
+    // SAFETY: the array holds `size` handles (clamped); the list is terminated.
+    query_configs(
+        s,
+        configs,
+        config_size,
+        num_config,
+        |out, size, np| unsafe { f(d, ptr_opt(&attrs), out, size, np) },
+    )
 }
 
 pub fn eglGetConfigs(
@@ -581,32 +593,15 @@ pub fn eglGetConfigs(
     num_config: Option<Chunk>,
 ) -> R {
     let f = need(s.drv.eglGetConfigs, "eglGetConfigs")?;
-    let mut real = vec![core::ptr::null_mut::<c_void>(); config_size.clamp(0, 4096) as usize];
-    let mut n = 0i32;
-    let out = if configs.is_some() {
-        real.as_mut_ptr() as *mut c_void
-    } else {
-        core::ptr::null_mut()
-    };
-    let np = if num_config.is_some() {
-        &mut n as *mut i32 as *mut c_void
-    } else {
-        core::ptr::null_mut()
-    };
-    // SAFETY: as in eglChooseConfig.
-    let ok = unsafe {
-        f(
-            s.handle(Kind::Display, dpy),
-            out,
-            config_size.clamp(i32::MIN, 4096),
-            np,
-        )
-    };
-    if ok != 0 && configs.is_some() {
-        configs_out(s, &real, n.min(real.len() as i32), &configs);
-    }
-    put_i32(&num_config, 0, n);
-    Ok(Ret::Value(ok as u64))
+    let d = s.handle(Kind::Display, dpy);
+    // SAFETY: as for eglChooseConfig.
+    query_configs(
+        s,
+        configs,
+        config_size,
+        num_config,
+        |out, size, np| unsafe { f(d, out, size, np) },
+    )
 }
 
 pub fn eglGetConfigAttrib(
