@@ -14,7 +14,7 @@ const BATCH: u32 = 64;
 /// How long one wait sleeps before checking that the server is alive.
 const WAIT_MS: u32 = 200;
 /// Polls before sleeping on a doorbell.
-const SPIN: u32 = 2000;
+const SPIN: u32 = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientError {
