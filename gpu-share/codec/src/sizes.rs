@@ -114,7 +114,7 @@ pub fn pixel_size(format: i64, ty: i64) -> Option<i64> {
     Some(match ty {
         0x1400 | 0x1401 => c,                            // BYTE, UNSIGNED_BYTE
         0x1402 | 0x1403 | 0x8D61 | 0x140B => c * 2,      // SHORT, UNSIGNED_SHORT, HALF_FLOAT(_OES)
-        0x1404 | 0x1405 | 0x1406 => c * 4,               // INT, UNSIGNED_INT, FLOAT
+        0x1404..=0x1406 => c * 4,                        // INT, UNSIGNED_INT, FLOAT
         0x8363 | 0x8033 | 0x8034 | 0x8365 | 0x8366 => 2, // packed 16-bit types
         0x84FA | 0x8368 => 4,                            // UNSIGNED_INT_24_8, 2_10_10_10_REV
         _ => return None,

@@ -29,7 +29,7 @@ fn attrib_type_size(ty: u32) -> Option<usize> {
 pub fn filter_extensions(s: &[u8], hidden: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
     for w in s.split(|b| *b == b' ').filter(|w| !w.is_empty()) {
-        let keep = core::str::from_utf8(w).map_or(false, |w| hidden.binary_search(&w).is_err());
+        let keep = core::str::from_utf8(w).is_ok_and(|w| hidden.binary_search(&w).is_err());
         if keep {
             if !out.is_empty() {
                 out.push(b' ');

@@ -589,7 +589,7 @@ pub fn capi(api: &Api) -> String {
             (RetRule::String, _) => {
                 writeln!(o, "        Ok(crate::abi::keep_string({call}))").unwrap()
             }
-            _ => writeln!(o, "        Ok({call})").unwrap(),
+            _ => writeln!(o, "        {}", call.trim_end_matches('?')).unwrap(),
         }
         o += "    })\n}\n\n";
     }

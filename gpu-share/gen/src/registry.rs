@@ -31,8 +31,7 @@ pub fn parse_ctype(text: &str) -> CType {
     let base = text
         .replace('*', " ")
         .split_whitespace()
-        .filter(|w| *w != "const" && *w != "struct")
-        .last()
+        .rfind(|w| *w != "const" && *w != "struct")
         .unwrap_or("void")
         .to_string();
     CType {
@@ -131,11 +130,7 @@ pub fn parse_signature(sig: &str) -> Result<Command, String> {
         .map(str::trim)
         .filter(|p| !p.is_empty() && *p != "void")
     {
-        let pname = p
-            .rsplit(|c: char| c == ' ' || c == '*')
-            .next()
-            .ok_or("bad param")?
-            .to_string();
+        let pname = p.rsplit([' ', '*']).next().ok_or("bad param")?.to_string();
         params.push(Param {
             name: pname.clone(),
             ty: parse_ctype(&p[..p.len() - pname.len()]),

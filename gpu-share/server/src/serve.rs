@@ -147,7 +147,7 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
             reply(&mut rep, bell, rec.tag, ret)?;
         }
         done += 1;
-        if done % 256 == 0 {
+        if done.is_multiple_of(256) {
             notify_space(region, &cmd, &heap, bell);
         }
     }

@@ -168,7 +168,7 @@ impl<'a> Consumer<'a> {
             if avail == 0 {
                 return Ok(None);
             }
-            if avail > self.size || avail % 8 != 0 || tail % 8 != 0 {
+            if avail > self.size || !avail.is_multiple_of(8) || !tail.is_multiple_of(8) {
                 return Err(RingError::Corrupt("head outside the ring"));
             }
             let off = (tail & (self.size - 1)) as usize;

@@ -60,7 +60,7 @@ fn server(region: &'static Region) {
             heap.release_to(e).expect("release");
         }
         done += 1;
-        if done % 256 == 0 {
+        if done.is_multiple_of(256) {
             gpu_server::serve::notify_space(region, &cmd, &heap, &bell);
         }
         if SYNC[rec.tag as usize] {
