@@ -32,12 +32,10 @@ pub unsafe fn glShaderSource(
 ) {
     with_gl((), |c| {
         if count < 0 || string.is_null() {
-            // Let the driver raise the error for this shader and count.
-            return c.shader_source(shader, &[]).map(|()| {
-                if count < 0 {
-                    c.set_gl_error(gpu_frontend::gl::GL_INVALID_VALUE);
-                }
-            });
+            // The driver checks these first and changes nothing; sending an
+            // empty source instead would replace the shader's source.
+            c.set_gl_error(gpu_frontend::gl::GL_INVALID_VALUE);
+            return Ok(());
         }
         let strs = string as *const *const u8;
         let lens = length as *const i32;

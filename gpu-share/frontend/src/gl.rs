@@ -15,6 +15,8 @@ const GL_ARRAY_BUFFER: u32 = 0x8892;
 const GL_ELEMENT_ARRAY_BUFFER: u32 = 0x8893;
 const GL_EXTENSIONS: u32 = 0x1F03;
 const EGL_EXTENSIONS: i32 = 0x3055;
+/// Platform extensions that describe what the server really offers.
+const PLATFORMS_KEPT: &[&str] = &["EGL_EXT_platform_base", "EGL_MESA_platform_surfaceless"];
 
 fn attrib_type_size(ty: u32) -> Option<usize> {
     Some(match ty {
@@ -352,7 +354,16 @@ impl<D: Doorbell> Client<D> {
         let s = enc::eglQueryString(self, dpy, name)?;
         Ok(s.map(|s| {
             if name == EGL_EXTENSIONS {
-                filter_extensions(&s, gpu_codec::EGL_EXTENSIONS_WITH_COMMANDS)
+                // Only the surfaceless platform exists on the server side.
+                let kept = filter_extensions(&s, gpu_codec::EGL_EXTENSIONS_WITH_COMMANDS);
+                let platforms: Vec<&str> = core::str::from_utf8(&kept)
+                    .unwrap_or("")
+                    .split(' ')
+                    .filter(|e| e.contains("_platform_") && !PLATFORMS_KEPT.contains(e))
+                    .collect();
+                let mut hidden = platforms;
+                hidden.sort_unstable();
+                filter_extensions(&kept, &hidden)
             } else {
                 s
             }
@@ -403,5 +414,20 @@ impl<D: Doorbell> Client<D> {
     ) -> Result<u64, EncodeError> {
         let win = width as u64 | (height as u64) << 32;
         enc::eglCreateWindowSurface(self, dpy, config, win, attribs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_extensions;
+
+    #[test]
+    fn hidden_extensions_are_removed_and_spacing_kept_tidy() {
+        let s = b"GL_A  GL_B GL_C GL_D ";
+        assert_eq!(
+            filter_extensions(s, &["GL_B", "GL_D"]),
+            b"GL_A GL_C".to_vec()
+        );
+        assert_eq!(filter_extensions(b"", &["GL_B"]), b"".to_vec());
     }
 }

@@ -13,6 +13,9 @@ use gpu_codec::{Chunk, Kind, Ns};
 type R = Result<Ret, SessionError>;
 
 const EGL_NONE: i32 = 0x3038;
+/// Largest window side: each swap reads a window back into memory, so a
+/// client must not make the server allocate gigabytes per frame.
+const MAX_WINDOW: u32 = 4096;
 const EGL_SURFACE_TYPE: i32 = 0x3033;
 const EGL_WINDOW_BIT: i32 = 0x4;
 const EGL_PIXMAP_BIT: i32 = 0x2;
@@ -701,9 +704,9 @@ fn window_surface(s: &mut Session, dpy: u64, config: u64, win: u64) -> R {
     let (w, h) = (win as u32, (win >> 32) as u32);
     let attrs = [
         EGL_WIDTH,
-        w.min(16384) as i32,
+        w.min(MAX_WINDOW) as i32,
         EGL_HEIGHT,
-        h.min(16384) as i32,
+        h.min(MAX_WINDOW) as i32,
         EGL_NONE,
     ];
     // SAFETY: translated handles and a terminated attribute list.
@@ -716,7 +719,7 @@ fn window_surface(s: &mut Session, dpy: u64, config: u64, win: u64) -> R {
     };
     if !surf.is_null() {
         s.windows
-            .insert(surf as usize, (w.min(16384), h.min(16384)));
+            .insert(surf as usize, (w.min(MAX_WINDOW), h.min(MAX_WINDOW)));
     }
     Ok(Ret::Value(s.new_handle(Kind::Surface, surf)))
 }
