@@ -2,7 +2,7 @@
 # Sourced from the repository root.
 
 GPU_OUT=target/gpu-share
-PROGS="triangle texquad fbo readpixels errors"
+PROGS="triangle texquad fbo readpixels errors egl"
 
 # Installs what the gpu tier needs on a fresh Debian bookworm (idempotent).
 gpu_install_deps() {

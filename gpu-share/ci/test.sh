@@ -51,6 +51,23 @@ for p in $PROGS; do
     step "$p: native and remoted identical" compare "$p"
 done
 
+concurrent() {
+    # All programs at once through one server: sessions must not disturb
+    # each other (names, handles, contexts are per client).
+    local p pids="" ok=0
+    for p in $PROGS; do
+        "$GPU_OUT/bin/$p" > "$GPU_OUT/native-$p.txt" 2>&1 || return 1
+        gpu_remote timeout 120 "$GPU_OUT/bin/$p" > "$GPU_OUT/remote-$p.txt" 2>&1 &
+        pids="$pids $!"
+    done
+    for p in $pids; do wait "$p" || ok=1; done
+    for p in $PROGS; do
+        cmp -s "$GPU_OUT/native-$p.txt" "$GPU_OUT/remote-$p.txt" || { echo "$p differs"; ok=1; }
+    done
+    return $ok
+}
+step "all programs concurrently through one server" concurrent
+
 window_frame() {
     local out hash png
     out=$(gpu_remote timeout 60 "$GPU_OUT/bin/swap" 2>&1) || { echo "$out"; return 1; }
