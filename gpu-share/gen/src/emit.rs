@@ -578,6 +578,11 @@ pub fn capi(api: &Api) -> String {
                     continue;
                 }
             };
+            if conv.starts_with("unsafe") {
+                o.push_str(
+                    "        // SAFETY: the caller passes buffers of the sizes GL defines.\n",
+                );
+            }
             writeln!(o, "        let {id} = {conv};").unwrap();
             args.push(id.clone());
         }
