@@ -19,7 +19,7 @@ echo "|---|---|---|---|"
 # The machine is shared, so each figure is the best of ROUNDS runs, native
 # and remoted alternating so that both see the same background load.
 best() { sort -g | tail -1; }
-for mode in draws upload readback; do
+for mode in draws upload readback roundtrip; do
     ns=""; rs=""
     for _ in $(seq "$ROUNDS"); do
         ns="$ns $("$GPU_OUT/bin/bench" "$mode" "$SECONDS_PER_RUN" | awk '{print $3}')"

@@ -8,13 +8,16 @@ use gpu_wire::{
     Consumer, Doorbell, HeapDesc, HeapError, HeapWriter, Producer, Region, RingError, Wait,
 };
 
+/// Wake the server after this many heap bytes too: a large upload is worth
+/// starting while the client goes on.
+const BATCH_BYTES: usize = 32 * 1024;
 /// Wake the server after this many queued records even without a sync point,
 /// so it works in parallel with a long batch.
 const BATCH: u32 = 64;
 /// How long one wait sleeps before checking that the server is alive.
 const WAIT_MS: u32 = 200;
 /// Polls before sleeping on a doorbell.
-const SPIN: u32 = 200;
+const SPIN: u32 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientError {
@@ -32,6 +35,8 @@ pub struct Client<D: Doorbell> {
     rec: Vec<u64>,
     op: u32,
     queued: u32,
+    /// Heap bytes queued since the last wake-up.
+    queued_bytes: usize,
     reply_buf: Vec<u8>,
     reply_len: usize,
     next_name: u32,
@@ -54,6 +59,7 @@ impl<D: Doorbell> Client<D> {
             rec: Vec::with_capacity(16),
             op: 0,
             queued: 0,
+            queued_bytes: 0,
             reply_buf: alloc::vec![0u8; reply_cap],
             reply_len: 0,
             next_name: 1,
@@ -96,7 +102,7 @@ impl<D: Doorbell> Client<D> {
             if word.load(Ordering::Acquire) != seen {
                 return Ok(());
             }
-            core::hint::spin_loop();
+            self.bell.relax();
         }
         if self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut && !self.bell.peer_alive() {
             self.closed = Some(ClientError::PeerGone);
@@ -113,6 +119,7 @@ impl<D: Doorbell> Client<D> {
             self.bell.notify(self.cmd.head_word());
         }
         self.queued = 0;
+        self.queued_bytes = 0;
     }
 
     /// Waits for the server to free at least `amount` bytes of ring or heap
@@ -216,6 +223,7 @@ impl<D: Doorbell> Wire for Client<D> {
         }
         let d = self.heap_alloc(need)?;
         self.heap.write(d, &data[..need]);
+        self.queued_bytes += need;
         self.rec.push(d.pack());
         Ok(())
     }
@@ -254,7 +262,7 @@ impl<D: Doorbell> Wire for Client<D> {
     }
     fn finish_async(&mut self) -> Result<(), EncodeError> {
         self.push()?;
-        if self.queued >= BATCH {
+        if self.queued >= BATCH || self.queued_bytes >= BATCH_BYTES {
             self.flush();
         }
         Ok(())

@@ -165,7 +165,7 @@ pub fn notify_space(region: &Region, cmd: &Consumer, heap: &HeapReader, bell: &d
 
 /// Polls before sleeping: a client in the middle of a batch usually pushes
 /// again within microseconds, and a sleep costs two context switches.
-const SPIN: u32 = 300;
+const SPIN: u32 = 50;
 
 /// Waits for the client's next record. Returns true if the client is gone.
 pub fn idle(region: &Region, head: &AtomicU32, seen: u32, bell: &dyn Doorbell) -> bool {
@@ -173,7 +173,7 @@ pub fn idle(region: &Region, head: &AtomicU32, seen: u32, bell: &dyn Doorbell) -
         if head.load(Ordering::Acquire) != seen {
             return false;
         }
-        core::hint::spin_loop();
+        bell.relax();
     }
     // Raise the flag, then look again: a client that published before it
     // saw the flag is caught by the re-check (the futex also compares).

@@ -3,6 +3,7 @@
  *   bench draws     many small draw calls per frame
  *   bench upload    a texture and a vertex buffer uploaded every frame
  *   bench readback  a full-frame glReadPixels every frame
+ *   bench roundtrip 1000 glGetError calls per frame (sync call latency)
  * Every frame ends with glFinish (natively) or a pixel read, so that the
  * GPU work is inside the measured time both ways. */
 #include "harness.h"
@@ -67,6 +68,9 @@ int main(int argc, char **argv) {
             glBufferData(GL_ARRAY_BUFFER, sizeof quad, quad, GL_DYNAMIC_DRAW);
             glUniform4f(off, 0, 0, 0, 0);
             glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+        } else if (!strcmp(mode, "roundtrip")) {
+            /* A frame of 1000 calls that each wait for an answer. */
+            for (int i = 0; i < 1000; i++) glGetError();
         } else {
             glUniform4f(off, 0, 0, 0, 0);
             glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);

@@ -62,6 +62,13 @@ impl Doorbell for FutexBell {
         }
     }
 
+    fn relax(&self) {
+        // The peer (or the driver's threads) may need this core to make the
+        // progress we poll for.
+        // SAFETY: no arguments, no memory involved.
+        unsafe { libc::sched_yield() };
+    }
+
     fn peer_alive(&self) -> bool {
         let Some(fd) = self.sock else { return true };
         let mut p = libc::pollfd {

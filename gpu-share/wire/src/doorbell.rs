@@ -26,6 +26,12 @@ pub trait Doorbell {
     fn peer_alive(&self) -> bool {
         true
     }
+    /// One step of a polling loop before a wait. Spinning in place suits a
+    /// peer on its own core; an OS with more threads than cores does better
+    /// to let the peer run.
+    fn relax(&self) {
+        core::hint::spin_loop();
+    }
 }
 
 /// Busy-waiting doorbell for guests without an interrupt path; the timeout
