@@ -38,7 +38,7 @@ impl SizeCtx for Ctx {
 
 const HEAP: u32 = 1 << 16;
 
-fn interesting(r: &mut Rng, heap_head: u32) -> u64 {
+fn interesting(r: &mut Rng, heap_head: u32, recent: &[HeapDesc]) -> u64 {
     match r.below(10) {
         0 => HeapDesc::NULL,
         1 => r.next(),
@@ -49,6 +49,21 @@ fn interesting(r: &mut Rng, heap_head: u32) -> u64 {
         ][r.below(8) as usize],
         5 => i32::MAX as u64,
         6 => i32::MIN as i64 as u64,
+        // A recent chunk, whole or cut short, or shifted a little.
+        7 | 8 if !recent.is_empty() => {
+            let d = recent[r.below(recent.len() as u64) as usize];
+            let len = if r.below(2) == 0 {
+                d.len
+            } else {
+                r.below(d.len as u64 + 1) as u32
+            };
+            let off = d.off.wrapping_add(if r.below(4) == 0 {
+                r.below(64) as u32
+            } else {
+                0
+            });
+            HeapDesc { off, len }.pack()
+        }
         // Descriptors near the published heap, some valid, some not.
         _ => {
             let off = heap_head.wrapping_sub(r.below(HEAP as u64 + 64) as u32);
@@ -78,6 +93,7 @@ fn decoder_never_panics_or_escapes_the_heap() {
     let mut w = region.heap_writer();
     let reader = region.heap_reader();
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut recent: Vec<HeapDesc> = Vec::new();
     let (mut ok, mut rejected, mut chunks) = (0u64, 0u64, 0u64);
     let start = std::time::Instant::now();
     for i in 0..iters {
@@ -87,6 +103,10 @@ fn decoder_never_panics_or_escapes_the_heap() {
                 let noise: Vec<u8> = (0..d.len).map(|_| r.next() as u8).collect();
                 w.write(d, &noise);
                 w.publish();
+                recent.push(d);
+                if recent.len() > 8 {
+                    recent.remove(0);
+                }
             } else {
                 let head = w.alloc(0).map(|d| d.off).unwrap_or(0);
                 let mut rd = region.heap_reader();
@@ -101,7 +121,7 @@ fn decoder_never_panics_or_escapes_the_heap() {
         } else {
             want
         };
-        let slots: Vec<u64> = (0..n).map(|_| interesting(&mut r, head)).collect();
+        let slots: Vec<u64> = (0..n).map(|_| interesting(&mut r, head, &recent)).collect();
         let ctx = Ctx(
             PixelStore {
                 alignment: [1, 2, 4, 8, 3][r.below(5) as usize],

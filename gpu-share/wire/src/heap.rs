@@ -94,7 +94,14 @@ impl<'a> HeapWriter<'a> {
         let tail = self.tail.load(Ordering::Acquire);
         let mut pos = self.pending;
         let off = pos & (self.size - 1);
-        if off + rounded > self.size {
+        // When the reader has released everything, start again at offset 0:
+        // a steady stream of uploads then reuses the same, cache-warm bytes
+        // instead of sweeping the whole heap. The skipped bytes are free.
+        // (Only if the skipped bytes and the chunk fit in one lap, as the
+        // reader's tail cannot move over the gap by itself.)
+        if tail == pos && off != 0 && len > 0 && rounded <= off {
+            pos = pos.wrapping_add(self.size - off);
+        } else if off + rounded > self.size {
             pos = pos.wrapping_add(self.size - off);
         }
         let used = pos.wrapping_add(rounded).wrapping_sub(tail);

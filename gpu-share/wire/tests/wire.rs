@@ -173,3 +173,33 @@ fn heap_alloc_validate_release() {
     assert_eq!(w.alloc(5000), Err(HeapError::TooLarge));
     assert!(rd.release_to(c.end() + 4096).is_err());
 }
+
+#[test]
+fn idle_heap_restarts_at_offset_zero() {
+    let mut m = Mem::new(SMALL);
+    let r = m.region();
+    let mut w = r.heap_writer();
+    let mut rd = r.heap_reader();
+    let a = w.alloc(100).unwrap();
+    let b = w.alloc(100).unwrap();
+    assert_eq!((a.off, b.off), (0, 104));
+    w.publish();
+    // b still in use: no restart, allocation continues after it.
+    rd.release_to(a.end()).unwrap();
+    let c = w.alloc(8).unwrap();
+    assert_eq!(c.off, 208);
+    w.publish();
+    rd.release_to(c.end()).unwrap();
+    // All released: the next chunk starts at offset 0 of the next lap, and
+    // the reader accepts it.
+    let d = w.alloc(64).unwrap();
+    assert_eq!(d.off, 4096);
+    w.publish();
+    assert!(rd.get(d.pack()).unwrap().is_some());
+    rd.release_to(d.end()).unwrap();
+    // Idle again, but a chunk larger than the bytes before it must not
+    // restart (the gap and the chunk would exceed one lap and the writer
+    // would wait for space that never comes).
+    let e = w.alloc(4000).unwrap();
+    assert_eq!(e.off, 4096 + 64);
+}
