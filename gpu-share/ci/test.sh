@@ -95,6 +95,24 @@ hostile() {
 }
 step "malformed streams end only their own session" hostile
 
+server_death() {
+    # A client whose server dies must not hang: its calls fail and it runs
+    # to its end.
+    local sock=/tmp/tessera-gpu-ci-death-$$.sock out pid spid
+    target/release/gpu-server --socket "$sock" 2>/dev/null &
+    spid=$!
+    for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+    TESSERA_GPU_SOCKET=$sock gpu_remote timeout 30 "$GPU_OUT/bin/bench" draws 4 > "$GPU_OUT/death.log" 2>&1 &
+    pid=$!
+    sleep 1
+    kill -9 "$spid"; wait "$spid" 2>/dev/null
+    wait "$pid"; local rc=$?
+    rm -f "$sock"
+    cat "$GPU_OUT/death.log"
+    [ "$rc" -ne 124 ] && grep -q "session closed" "$GPU_OUT/death.log"
+}
+step "a client outlives its server's death without hanging" server_death
+
 step "piglit GLES2, full set, native vs remoted" python3 gpu-share/ci/piglit.py \
     --lib "$PWD/$GPU_OUT/lib" --server "$PWD/target/release/gpu-server" --out "$GPU_OUT/piglit.md"
 
