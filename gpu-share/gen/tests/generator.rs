@@ -16,9 +16,7 @@ fn replace(from: &str, to: &str) -> String {
 }
 
 fn err(text: &str) -> String {
-    gpu_gen::generate(text, gpu_gen::Output::Codec)
-        .err()
-        .expect("generator should refuse")
+    gpu_gen::generate(text, gpu_gen::Output::Codec).expect_err("generator should refuse")
 }
 
 #[test]

@@ -94,14 +94,15 @@ impl<'a> HeapWriter<'a> {
         let tail = self.tail.load(Ordering::Acquire);
         let mut pos = self.pending;
         let off = pos & (self.size - 1);
-        // When the reader has released everything, start again at offset 0:
-        // a steady stream of uploads then reuses the same, cache-warm bytes
-        // instead of sweeping the whole heap. The skipped bytes are free.
-        // (Only if the skipped bytes and the chunk fit in one lap, as the
-        // reader's tail cannot move over the gap by itself.)
-        if tail == pos && off != 0 && len > 0 && rounded <= off {
-            pos = pos.wrapping_add(self.size - off);
-        } else if off + rounded > self.size {
+        // Skip to offset 0 of the next lap when the chunk would straddle the
+        // end, and also when the reader has released everything: a steady
+        // stream of uploads then reuses the same, cache-warm bytes instead of
+        // sweeping the whole heap. (The idle restart only if the skipped
+        // bytes and the chunk fit in one lap, as the reader's tail cannot
+        // move over the gap by itself.)
+        let straddles = off + rounded > self.size;
+        let idle_restart = tail == pos && off != 0 && len > 0 && rounded <= off;
+        if straddles || idle_restart {
             pos = pos.wrapping_add(self.size - off);
         }
         let used = pos.wrapping_add(rounded).wrapping_sub(tail);
