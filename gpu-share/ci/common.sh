@@ -2,7 +2,7 @@
 # Sourced from the repository root.
 
 GPU_OUT=target/gpu-share
-PROGS="triangle texquad fbo readpixels errors egl"
+PROGS="triangle texquad fbo readpixels errors egl elements"
 
 # Installs what the gpu tier needs on a fresh Debian bookworm (idempotent).
 gpu_install_deps() {

@@ -182,3 +182,15 @@ pub unsafe fn eglCreatePlatformWindowSurfaceEXT(
     // SAFETY: forwarded; for this platform the native window is the struct.
     unsafe { window_surface(dpy, config, native_window as *const Window, attrib_list) }
 }
+
+pub unsafe fn glBufferData(target: u32, size: isize, data: *const c_void, usage: u32) {
+    // SAFETY: the application passes `size` readable bytes (or NULL).
+    let bytes = unsafe { abi::bytes(data, size.max(0) as usize) };
+    with_gl((), |c| c.buffer_data(target, size, bytes, usage))
+}
+
+pub unsafe fn glBufferSubData(target: u32, offset: isize, size: isize, data: *const c_void) {
+    // SAFETY: as for glBufferData.
+    let bytes = unsafe { abi::bytes(data, size.max(0) as usize) };
+    with_gl((), |c| c.buffer_sub_data(target, offset, size, bytes))
+}

@@ -2,7 +2,7 @@
 //! client memory into heap payloads. The generated encoders
 //! (`gpu_codec::enc`) cover everything else.
 
-use crate::shadow::{Attrib, CONSTANT_PNAMES, MAX_ATTRIBS};
+use crate::shadow::{Attrib, CONSTANT_PNAMES, MAX_ATTRIBS, MAX_INDEX_COPY};
 use crate::Client;
 use alloc::vec::Vec;
 use gpu_codec::{enc, EncodeError, SizeCtx};
@@ -25,6 +25,19 @@ fn attrib_type_size(ty: u32) -> Option<usize> {
         0x1406 | 0x140C => 4,
         _ => return None,
     })
+}
+
+/// Largest index among `bytes` read as indices of `isz` bytes.
+fn max_index(bytes: &[u8], isz: usize) -> usize {
+    bytes
+        .chunks_exact(isz)
+        .map(|c| match isz {
+            1 => c[0] as usize,
+            2 => u16::from_ne_bytes([c[0], c[1]]) as usize,
+            _ => u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as usize,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Keeps the words of an extension string that are not in `hidden`.
@@ -75,8 +88,54 @@ impl<D: Doorbell> Client<D> {
             if self.shadow.element_array_buffer == b {
                 self.shadow.element_array_buffer = 0;
             }
+            self.shadow.element_data.remove(&b);
         }
         enc::glDeleteBuffers(self, n, names)
+    }
+
+    /// glBufferData; element buffers are also copied into the shadow.
+    pub fn buffer_data(
+        &mut self,
+        target: u32,
+        size: isize,
+        data: Option<&[u8]>,
+        usage: u32,
+    ) -> Result<(), EncodeError> {
+        let eab = self.shadow.element_array_buffer;
+        if target == GL_ELEMENT_ARRAY_BUFFER && eab != 0 {
+            match usize::try_from(size) {
+                Ok(n) if n <= MAX_INDEX_COPY => {
+                    let copy =
+                        data.map_or_else(|| alloc::vec![0; n], |d| d[..n.min(d.len())].to_vec());
+                    self.shadow.element_data.insert(eab, copy);
+                }
+                _ => {
+                    self.shadow.element_data.remove(&eab);
+                }
+            }
+        }
+        enc::glBufferData(self, target, size, data, usage)
+    }
+
+    /// glBufferSubData, keeping element buffer copies current.
+    pub fn buffer_sub_data(
+        &mut self,
+        target: u32,
+        offset: isize,
+        size: isize,
+        data: Option<&[u8]>,
+    ) -> Result<(), EncodeError> {
+        let eab = self.shadow.element_array_buffer;
+        if let (GL_ELEMENT_ARRAY_BUFFER, Some(buf), Some(d)) =
+            (target, self.shadow.element_data.get_mut(&eab), data)
+        {
+            if let (Ok(o), Ok(n)) = (usize::try_from(offset), usize::try_from(size)) {
+                if o.checked_add(n).is_some_and(|e| e <= buf.len()) && n <= d.len() {
+                    buf[o..o + n].copy_from_slice(&d[..n]);
+                }
+            }
+        }
+        enc::glBufferSubData(self, target, offset, size, data)
     }
 
     pub fn enable_attrib(&mut self, index: u32, on: bool) -> Result<(), EncodeError> {
@@ -227,30 +286,30 @@ impl<D: Doorbell> Client<D> {
         ty: u32,
         indices: usize,
     ) -> Result<(), EncodeError> {
-        if self.shadow.element_array_buffer != 0 || count <= 0 || indices == 0 {
-            // Indices live on the server; client arrays (rare with an
-            // element buffer) cannot be sized here and are not uploaded.
-            return enc::glDrawElements(self, mode, count, ty, indices as u64);
-        }
         let isz = self.shadow.typesize(ty as i64) as usize;
-        if isz == 0 {
-            return enc::glDrawElements(self, mode, count, ty, 0);
+        let eab = self.shadow.element_array_buffer;
+        if eab != 0 || count <= 0 || indices == 0 || isz == 0 {
+            // Indices in a buffer: client arrays (rare then) are sized from
+            // the client's copy of that buffer, when it has one.
+            if eab != 0 && count > 0 && isz != 0 && self.any_client_arrays() {
+                let max = self.shadow.element_data.get(&eab).and_then(|buf| {
+                    let end = indices.checked_add(count as usize * isz)?;
+                    Some(max_index(buf.get(indices..end)?, isz))
+                });
+                if let Some(max) = max {
+                    // SAFETY: forwarded contract.
+                    unsafe { self.upload_client_arrays(max)? };
+                }
+            }
+            let off = if eab != 0 { indices as u64 } else { 0 };
+            return enc::glDrawElements(self, mode, count, ty, off);
         }
         // SAFETY: the application promises `count` indices at `indices`.
         let bytes =
             unsafe { core::slice::from_raw_parts(indices as *const u8, count as usize * isz) };
         if self.any_client_arrays() {
-            let max = bytes
-                .chunks_exact(isz)
-                .map(|c| match isz {
-                    1 => c[0] as usize,
-                    2 => u16::from_ne_bytes([c[0], c[1]]) as usize,
-                    _ => u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as usize,
-                })
-                .max()
-                .unwrap_or(0);
             // SAFETY: forwarded contract.
-            unsafe { self.upload_client_arrays(max)? };
+            unsafe { self.upload_client_arrays(max_index(bytes, isz))? };
         }
         enc::tsDrawElementsData(self, mode, count, ty, Some(bytes))
     }

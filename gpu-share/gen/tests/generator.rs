@@ -52,8 +52,8 @@ fn missing_annotation_fails_the_generator() {
 #[test]
 fn pointer_without_length_rule_fails() {
     let e = err(&replace(
-        "glBufferData async data=in(size)",
-        "glBufferData async",
+        "glBufferData async custom data=in(size)",
+        "glBufferData async custom",
     ));
     assert!(e.contains("pointer `data` has no length rule"), "{e}");
 }
@@ -67,8 +67,8 @@ fn output_on_async_call_fails() {
 #[test]
 fn unknown_parameter_and_command_fail() {
     let e = err(&replace(
-        "glBufferData async data=in(size)",
-        "glBufferData async data=in(size) bogus=cstr",
+        "glBufferData async custom data=in(size)",
+        "glBufferData async custom data=in(size) bogus=cstr",
     ));
     assert!(e.contains("unknown parameter `bogus`"), "{e}");
     let e = err(&format!("{ANNOT}\nglNotACommand async\n"));
