@@ -1,0 +1,98 @@
+//! `libGLESv2.so.2` and `libEGL.so.1` for Linux: the real C ABI on top of the
+//! gpu-share front-end. One shared object carries both APIs (they share one
+//! connection); the install step links both names to it, and the dynamic
+//! loader maps it once since both names resolve to the same file.
+//!
+//! The connection is made on the first call, to the server named by
+//! `TESSERA_GPU_SOCKET`. All calls of the process go through one connection
+//! under a lock, so a multi-threaded application works but its threads share
+//! one current context.
+
+use core::ffi::c_void;
+use gpu_codec::{EncodeError, Wire};
+use gpu_frontend::Client;
+use gpu_transport::FutexBell;
+use std::sync::Mutex;
+
+mod abi;
+mod custom;
+mod local;
+
+type Conn = Client<FutexBell>;
+
+enum State {
+    Unconnected,
+    Connected(Box<Conn>),
+    Failed,
+}
+
+static STATE: Mutex<State> = Mutex::new(State::Unconnected);
+
+fn connect() -> Option<Box<Conn>> {
+    match gpu_transport::connect(gpu_wire::Layout::DEFAULT) {
+        Ok((map, sock)) => {
+            let bell = FutexBell::new(&sock);
+            // The mapping and socket live as long as the process: GL has no
+            // "unload" and the region must outlive every queued call.
+            let map: &'static gpu_transport::Mapping = Box::leak(Box::new(map));
+            Box::leak(Box::new(sock));
+            // SAFETY: the mapping stays for the life of the process.
+            let region = unsafe { gpu_wire::Region::new(map.ptr(), map.len()) }.ok()?;
+            let region: &'static gpu_wire::Region = Box::leak(Box::new(region));
+            Some(Box::new(Client::new(region, bell)))
+        }
+        Err(e) => {
+            eprintln!("gpu-share: {e}");
+            None
+        }
+    }
+}
+
+/// Runs `f` on the connection; on failure returns `default` after recording
+/// the error as GL (`egl == false`) or EGL would.
+fn with<T>(default: T, egl: bool, f: impl FnOnce(&mut Conn) -> Result<T, EncodeError>) -> T {
+    let mut st = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    if matches!(*st, State::Unconnected) {
+        *st = connect().map_or(State::Failed, State::Connected);
+    }
+    let State::Connected(c) = &mut *st else {
+        return default;
+    };
+    let was_open = c.closed().is_none();
+    match f(c) {
+        Ok(v) => v,
+        Err(e) => {
+            match (e, egl) {
+                (EncodeError::TooLarge, false) => {
+                    c.set_gl_error(gpu_frontend::gl::GL_OUT_OF_MEMORY)
+                }
+                (EncodeError::BadArg, false) => c.set_gl_error(gpu_frontend::gl::GL_INVALID_VALUE),
+                (EncodeError::TooLarge, true) => c.shadow.egl_error = 0x3003, // EGL_BAD_ALLOC
+                (EncodeError::BadArg, true) => c.shadow.egl_error = 0x300C,   // EGL_BAD_PARAMETER
+                (EncodeError::Closed, _) => {
+                    if was_open {
+                        eprintln!(
+                            "gpu-share: session closed ({:?}); further calls do nothing",
+                            c.closed()
+                        );
+                    }
+                    if egl {
+                        c.shadow.egl_error = 0x3001; // EGL_NOT_INITIALIZED
+                    }
+                }
+            }
+            default
+        }
+    }
+}
+
+pub(crate) fn with_gl<T>(default: T, f: impl FnOnce(&mut Conn) -> Result<T, EncodeError>) -> T {
+    with(default, false, f)
+}
+
+pub(crate) fn with_egl<T>(default: T, f: impl FnOnce(&mut Conn) -> Result<T, EncodeError>) -> T {
+    with(default, true, f)
+}
+
+// Generated entry points and `proc_address`.
+include!(concat!(env!("OUT_DIR"), "/capi_gen.rs"));

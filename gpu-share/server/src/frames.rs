@@ -1,0 +1,47 @@
+//! The newest frame each client presented with eglSwapBuffers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    /// RGBA, bottom row first (as glReadPixels returns it).
+    pub rgba: Vec<u8>,
+    pub seq: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct Frames(Arc<Mutex<HashMap<u64, Frame>>>);
+
+impl Frames {
+    pub fn put(&self, client: u64, mut f: Frame) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f.seq = m.get(&client).map_or(1, |o| o.seq + 1);
+        m.insert(client, f);
+    }
+    pub fn get(&self, client: u64) -> Option<Frame> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&client)
+            .cloned()
+    }
+    /// Writes the newest frame of `client` as `dir/client-N.png`.
+    pub fn write_png(
+        &self,
+        client: u64,
+        dir: &std::path::Path,
+    ) -> std::io::Result<Option<std::path::PathBuf>> {
+        let Some(f) = self.get(client) else {
+            return Ok(None);
+        };
+        let path = dir.join(format!("client-{client}.png"));
+        std::fs::write(
+            &path,
+            crate::png::encode_rgba_flipped(f.width, f.height, &f.rgba),
+        )?;
+        Ok(Some(path))
+    }
+}

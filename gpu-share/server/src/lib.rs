@@ -1,0 +1,19 @@
+//! gpu-share back-end: runs each client's calls on the machine's real EGL and
+//! GLES (loaded at run time, so nothing links against a GL library).
+//!
+//! One thread per client session. Every record is decoded and validated
+//! before use; a bad record ends that session with a logged reason and a
+//! reason code in the region header, and the server carries on.
+
+extern crate alloc;
+
+pub mod driver;
+pub mod exec;
+pub mod frames;
+pub mod hooks;
+pub mod names;
+pub mod png;
+pub mod serve;
+pub mod session;
+
+pub use session::{Session, SessionError};

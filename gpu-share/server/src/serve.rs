@@ -1,0 +1,202 @@
+//! The per-session loop: pop a record, decode and check it, run it, reply.
+
+use crate::exec::{gen::execute, Ret};
+use crate::session::{Session, SessionError, CLOSED_PROTOCOL};
+use gpu_codec::{decode, PixelStore, SizeCtx, SYNC};
+use gpu_wire::{Consumer, Doorbell, HeapReader, Producer, Region, Wait};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+/// How long to sleep before checking that the client still exists.
+const IDLE_MS: u32 = 200;
+
+/// Size rules evaluated against the driver's current state. `subimage`
+/// says whether the driver has EXT_unpack_subimage and NV_pack_subimage, so
+/// that row length and skips are only queried where they exist (querying
+/// them elsewhere would raise an error the application could see).
+pub struct DriverState<'a>(pub &'a crate::driver::Driver, pub [bool; 2]);
+
+/// Which pixel-store extensions the current context has; None without one.
+pub fn subimage_support(drv: &crate::driver::Driver) -> Option<[bool; 2]> {
+    let f = drv.glGetString?;
+    // SAFETY: GL_EXTENSIONS returns a NUL-terminated string or NULL.
+    let p = unsafe { f(0x1F03) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as above.
+    let ext = unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }.to_bytes();
+    let has = |name: &[u8]| ext.split(|b| *b == b' ').any(|w| w == name);
+    Some([has(b"GL_EXT_unpack_subimage"), has(b"GL_NV_pack_subimage")])
+}
+
+impl DriverState<'_> {
+    fn get(&self, pname: u32) -> i64 {
+        let mut v = [0i32; 4];
+        if let Some(f) = self.0.glGetIntegerv {
+            // SAFETY: room for any single-valued pname.
+            unsafe { f(pname, v.as_mut_ptr() as *mut core::ffi::c_void) };
+        }
+        v[0] as i64
+    }
+
+    fn store(&self, align: u32, row_length: u32, sub: bool) -> PixelStore {
+        let mut ps = PixelStore {
+            alignment: self.get(align),
+            ..PixelStore::default()
+        };
+        if sub {
+            ps.row_length = self.get(row_length);
+            ps.skip_rows = self.get(row_length + 1);
+            ps.skip_pixels = self.get(row_length + 2);
+        }
+        ps
+    }
+}
+
+impl SizeCtx for DriverState<'_> {
+    fn unpack(&self) -> PixelStore {
+        self.store(0x0CF5, 0x0CF2, self.1[0])
+    }
+    fn pack(&self) -> PixelStore {
+        self.store(0x0D05, 0x0D02, self.1[1])
+    }
+    fn num_compressed_formats(&self) -> i64 {
+        self.get(0x86A2)
+    }
+    fn num_shader_binary_formats(&self) -> i64 {
+        self.get(0x8DF9)
+    }
+}
+
+fn reply(p: &mut Producer, bell: &dyn Doorbell, opcode: u32, ret: Ret) -> Result<(), SessionError> {
+    let (v, bytes) = match ret {
+        Ret::Void => (0, Vec::new()),
+        Ret::Value(v) => (v, Vec::new()),
+        Ret::Str(None) => (0, Vec::new()),
+        Ret::Str(Some(b)) => (1, b),
+    };
+    let max = p.max_payload() - 8;
+    let bytes = &bytes[..bytes.len().min(max)];
+    loop {
+        let seen = p.tail_word().load(Ordering::Acquire);
+        match p.push(opcode, &[&v.to_le_bytes(), bytes]) {
+            Ok(()) => break,
+            Err(gpu_wire::RingError::Full) => {
+                if bell.wait(p.tail_word(), seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive() {
+                    return Err(SessionError::Protocol(
+                        "client gone while a reply was pending".into(),
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bell.notify(p.head_word());
+    Ok(())
+}
+
+/// Why a session ended normally.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    ClientGone,
+}
+
+/// Serves one client until it goes away or sends something invalid.
+pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End, SessionError> {
+    let mut cmd = region.cmd_consumer();
+    let mut rep = region.reply_producer();
+    let mut heap = region.heap_reader();
+    let mut buf = [0u8; 8 * 16];
+    let mut slots = [0u64; 16];
+    let mut done: u64 = 0;
+    loop {
+        let seen = cmd.head_word().load(Ordering::Acquire);
+        let Some(rec) = cmd.pop(&mut buf)? else {
+            notify_space(region, &cmd, &heap, bell);
+            if idle(region, cmd.head_word(), seen, bell) {
+                return Ok(End::ClientGone);
+            }
+            continue;
+        };
+        if rec.len % 8 != 0 {
+            return Err(SessionError::Protocol(format!(
+                "record of {} bytes is not whole slots",
+                rec.len
+            )));
+        }
+        let n = rec.len / 8;
+        for (i, s) in slots[..n].iter_mut().enumerate() {
+            *s = u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        }
+        let mut end = None;
+        if s.subimage.is_none() {
+            s.subimage = subimage_support(s.drv);
+        }
+        let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));
+        let call = decode(rec.tag, &slots[..n], &heap, &st, &mut end).map_err(|err| {
+            SessionError::Decode {
+                opcode: rec.tag,
+                err,
+            }
+        })?;
+        let ret = execute(s, call)?;
+        if let Some(e) = end {
+            heap.release_to(e)?;
+        }
+        if SYNC[rec.tag as usize] {
+            reply(&mut rep, bell, rec.tag, ret)?;
+        }
+        done += 1;
+        if done.is_multiple_of(256) {
+            notify_space(region, &cmd, &heap, bell);
+        }
+    }
+}
+
+/// Wakes a client waiting for space, if it waits: a futex wake costs a
+/// system call, the flag check does not. The client waits for a good amount
+/// of space, so waking it once per record would only make it re-check.
+pub fn notify_space(region: &Region, cmd: &Consumer, heap: &HeapReader, bell: &dyn Doorbell) {
+    if region.client_waiting().load(Ordering::SeqCst) != 0 {
+        bell.notify(cmd.tail_word());
+        bell.notify(heap.tail_word());
+    }
+}
+
+/// Polls before sleeping: a client in the middle of a batch usually pushes
+/// again within microseconds, and a sleep costs two context switches.
+const SPIN: u32 = 50;
+
+/// Waits for the client's next record. Returns true if the client is gone.
+pub fn idle(region: &Region, head: &AtomicU32, seen: u32, bell: &dyn Doorbell) -> bool {
+    for _ in 0..SPIN {
+        if head.load(Ordering::Acquire) != seen {
+            return false;
+        }
+        bell.relax();
+    }
+    // Raise the flag, then look again: a client that published before it
+    // saw the flag is caught by the re-check (the futex also compares).
+    region.server_sleeping().store(1, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    let gone = head.load(Ordering::SeqCst) == seen
+        && bell.wait(head, seen, IDLE_MS) == Wait::TimedOut
+        && !bell.peer_alive();
+    region.server_sleeping().store(0, Ordering::SeqCst);
+    gone
+}
+
+/// Runs a session to its end and records why it ended.
+pub fn run(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End, SessionError> {
+    let r = serve(s, region, bell);
+    if let Err(e) = &r {
+        region.state().store(CLOSED_PROTOCOL, Ordering::Release);
+        // Wake the client wherever it waits so it sees the closed state.
+        bell.notify(region.reply_consumer().head_word());
+        bell.notify(region.cmd_consumer().tail_word());
+        bell.notify(region.heap_reader().tail_word());
+        eprintln!("gpu-server: client {}: session ended: {e}", s.id);
+    }
+    s.cleanup();
+    r
+}

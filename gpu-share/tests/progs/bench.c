@@ -1,0 +1,87 @@
+/* gpu-share benchmarks: frames per second of three workloads, the same
+ * binary run natively and through gpu-share.
+ *   bench draws     many small draw calls per frame
+ *   bench upload    a texture and a vertex buffer uploaded every frame
+ *   bench readback  a full-frame glReadPixels every frame
+ *   bench roundtrip 1000 glGetError calls per frame (sync call latency)
+ * Every frame ends with glFinish (natively) or a pixel read, so that the
+ * GPU work is inside the measured time both ways. */
+#include "harness.h"
+#include <time.h>
+
+#define SIZE 256
+#define DRAWS 2000
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "draws";
+    double seconds = argc > 2 ? atof(argv[2]) : 2.0;
+    EGLConfig cfg = setup_config(EGL_PBUFFER_BIT);
+    const EGLint pattrs[] = {EGL_WIDTH, SIZE, EGL_HEIGHT, SIZE, EGL_NONE};
+    surf = eglCreatePbufferSurface(dpy, cfg, pattrs);
+    if (!eglMakeCurrent(dpy, surf, surf, ctx)) fail("eglMakeCurrent");
+    glViewport(0, 0, SIZE, SIZE);
+    GLuint p = program("attribute vec4 pos; attribute vec2 attr; varying vec2 t; uniform vec4 off;"
+                       "void main() { gl_Position = pos * 0.05 + off; t = attr; }",
+                       "precision mediump float; varying vec2 t; uniform sampler2D s;"
+                       "void main() { gl_FragColor = texture2D(s, t) + vec4(t, 0.0, 1.0); }");
+    glUseProgram(p);
+    GLint off = glGetUniformLocation(p, "off");
+    static GLfloat quad[4 * 4 * 256];
+    for (int i = 0; i < 256; i++) {
+        GLfloat *q = quad + i * 16;
+        const GLfloat v[16] = {-1, -1, 0, 0, 1, -1, 1, 0, -1, 1, 0, 1, 1, 1, 1, 1};
+        memcpy(q, v, sizeof v);
+    }
+    GLuint vbo, tex;
+    glGenBuffers(1, &vbo);
+    glBindBuffer(GL_ARRAY_BUFFER, vbo);
+    glBufferData(GL_ARRAY_BUFFER, sizeof quad, quad, GL_STATIC_DRAW);
+    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 16, (void *)0);
+    glVertexAttribPointer(1, 2, GL_FLOAT, GL_FALSE, 16, (void *)8);
+    glEnableVertexAttribArray(0);
+    glEnableVertexAttribArray(1);
+    static unsigned char texels[SIZE * SIZE * 4];
+    glGenTextures(1, &tex);
+    glBindTexture(GL_TEXTURE_2D, tex);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+    glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, SIZE, SIZE, 0, GL_RGBA, GL_UNSIGNED_BYTE, texels);
+    static unsigned char px[SIZE * SIZE * 4];
+    int frames = 0;
+    double t0 = now(), t;
+    do {
+        glClear(GL_COLOR_BUFFER_BIT);
+        if (!strcmp(mode, "draws")) {
+            for (int i = 0; i < DRAWS; i++) {
+                glUniform4f(off, (i % 40) / 20.0f - 1, (i / 40 % 40) / 20.0f - 1, 0, 0);
+                glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+            }
+        } else if (!strcmp(mode, "upload")) {
+            for (size_t i = 0; i < sizeof texels; i += 64) texels[i] = (unsigned char)(frames + i);
+            quad[0] = -1 + (frames % 10) * 0.01f;
+            glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, SIZE, SIZE, 0, GL_RGBA, GL_UNSIGNED_BYTE, texels);
+            glBufferData(GL_ARRAY_BUFFER, sizeof quad, quad, GL_DYNAMIC_DRAW);
+            glUniform4f(off, 0, 0, 0, 0);
+            glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+        } else if (!strcmp(mode, "roundtrip")) {
+            /* A frame of 1000 calls that each wait for an answer. */
+            for (int i = 0; i < 1000; i++) glGetError();
+        } else {
+            glUniform4f(off, 0, 0, 0, 0);
+            glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+            glReadPixels(0, 0, SIZE, SIZE, GL_RGBA, GL_UNSIGNED_BYTE, px);
+        }
+        if (strcmp(mode, "readback")) glFinish();
+        eglSwapBuffers(dpy, surf);
+        frames++;
+        t = now() - t0;
+    } while (t < seconds);
+    printf("%s fps %.1f (%d frames in %.2f s, error 0x%x)\n", mode, frames / t, frames, t, glGetError());
+    teardown();
+    return 0;
+}

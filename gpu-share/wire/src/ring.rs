@@ -1,0 +1,220 @@
+//! Single-producer single-consumer byte ring of variable-length records.
+//!
+//! `head` and `tail` are free-running `u32` byte counters (the ring size is a
+//! power of two, so they wrap cleanly). A record is an 8-byte header
+//! (`len: u32`, the exact length including the header, `tag: u32`) followed
+//! by its payload; the next record starts at the next multiple of 8. A record never straddles the end: the producer fills the rest
+//! with a pad record and starts again at offset 0. The consumer copies each
+//! record out before it releases it, so the producer cannot change a record
+//! under the consumer's feet.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Tag of the filler record at the end of the ring.
+pub const PAD: u32 = 0xffff_ffff;
+const HDR: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingError {
+    /// Not enough free space now; wait for the consumer.
+    Full,
+    /// The record can never fit (larger than half the ring).
+    TooLarge,
+    /// The peer published indices or a record header that cannot be right.
+    Corrupt(&'static str),
+    /// The caller's buffer is too small for the next record.
+    BufferTooSmall(usize),
+}
+
+impl core::fmt::Display for RingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RingError::Full => write!(f, "ring full"),
+            RingError::TooLarge => write!(f, "record larger than half the ring"),
+            RingError::Corrupt(why) => write!(f, "corrupt ring: {why}"),
+            RingError::BufferTooSmall(n) => {
+                write!(f, "record of {n} bytes exceeds the receive buffer")
+            }
+        }
+    }
+}
+
+fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+pub struct Producer<'a> {
+    head: &'a AtomicU32,
+    tail: &'a AtomicU32,
+    buf: *mut u8,
+    size: u32,
+}
+
+impl<'a> Producer<'a> {
+    pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
+        Producer {
+            head,
+            tail,
+            buf,
+            size,
+        }
+    }
+
+    /// The word the consumer waits on (rung after a push).
+    pub fn head_word(&self) -> &'a AtomicU32 {
+        self.head
+    }
+    /// The word to wait on when the ring is full.
+    pub fn tail_word(&self) -> &'a AtomicU32 {
+        self.tail
+    }
+
+    /// Largest payload a single record may carry.
+    pub fn max_payload(&self) -> usize {
+        self.size as usize / 2 - HDR
+    }
+
+    /// Appends one record made of the concatenation of `parts` and publishes
+    /// it. Fails with `Full` without writing anything if there is no room.
+    pub fn push(&mut self, tag: u32, parts: &[&[u8]]) -> Result<(), RingError> {
+        let payload: usize = parts.iter().map(|p| p.len()).sum();
+        if payload > self.max_payload() || tag == PAD {
+            return Err(RingError::TooLarge);
+        }
+        let total = align8(HDR + payload) as u32;
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Acquire);
+        let used = head.wrapping_sub(tail);
+        if used > self.size {
+            return Err(RingError::Corrupt("consumer tail ahead of head"));
+        }
+        let off = head & (self.size - 1);
+        let contig = self.size - off;
+        let pad = if total > contig { contig } else { 0 };
+        if used + pad + total > self.size {
+            return Err(RingError::Full);
+        }
+        let mut pos = head;
+        if pad != 0 {
+            self.write_hdr(off, pad, PAD);
+            pos = pos.wrapping_add(pad);
+        }
+        let off = pos & (self.size - 1);
+        self.write_hdr(off, (HDR + payload) as u32, tag);
+        let mut at = off as usize + HDR;
+        for p in parts {
+            // SAFETY: off + total <= size was ensured above; the area between
+            // head and tail+size belongs to the producer.
+            unsafe { core::ptr::copy_nonoverlapping(p.as_ptr(), self.buf.add(at), p.len()) };
+            at += p.len();
+        }
+        self.head.store(pos.wrapping_add(total), Ordering::Release);
+        Ok(())
+    }
+
+    fn write_hdr(&mut self, off: u32, len: u32, tag: u32) {
+        // SAFETY: off is 8-aligned and at least 8 bytes remain before the end.
+        unsafe {
+            let p = self.buf.add(off as usize) as *mut u32;
+            core::ptr::write_volatile(p, len.to_le());
+            core::ptr::write_volatile(p.add(1), tag.to_le());
+        }
+    }
+
+    /// True when every pushed record has been consumed.
+    pub fn is_drained(&self) -> bool {
+        self.head.load(Ordering::Relaxed) == self.tail.load(Ordering::Acquire)
+    }
+}
+
+pub struct Consumer<'a> {
+    head: &'a AtomicU32,
+    tail: &'a AtomicU32,
+    buf: *const u8,
+    size: u32,
+}
+
+/// One received record: its tag and how many payload bytes were copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub tag: u32,
+    pub len: usize,
+}
+
+impl<'a> Consumer<'a> {
+    pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
+        Consumer {
+            head,
+            tail,
+            buf,
+            size,
+        }
+    }
+
+    pub fn head_word(&self) -> &'a AtomicU32 {
+        self.head
+    }
+    pub fn tail_word(&self) -> &'a AtomicU32 {
+        self.tail
+    }
+
+    /// Copies the next record's payload into `out` and releases it.
+    /// `Ok(None)` means the ring is empty.
+    pub fn pop(&mut self, out: &mut [u8]) -> Result<Option<Record>, RingError> {
+        loop {
+            let tail = self.tail.load(Ordering::Relaxed);
+            let head = self.head.load(Ordering::Acquire);
+            let avail = head.wrapping_sub(tail);
+            if avail == 0 {
+                return Ok(None);
+            }
+            if avail > self.size || !avail.is_multiple_of(8) || !tail.is_multiple_of(8) {
+                return Err(RingError::Corrupt("head outside the ring"));
+            }
+            let off = (tail & (self.size - 1)) as usize;
+            // SAFETY: off is 8-aligned and inside the ring; avail >= 8.
+            let (len, tag) = unsafe {
+                let p = self.buf.add(off) as *const u32;
+                (
+                    u32::from_le(core::ptr::read_volatile(p)),
+                    u32::from_le(core::ptr::read_volatile(p.add(1))),
+                )
+            };
+            let len_us = len as usize;
+            let adv = align8(len_us);
+            if len_us < HDR || adv > avail as usize || off + adv > self.size as usize {
+                return Err(RingError::Corrupt("record length out of bounds"));
+            }
+            if tag == PAD {
+                // Only legal to reach the end of the ring exactly.
+                if off + adv != self.size as usize {
+                    return Err(RingError::Corrupt("pad record not at the end"));
+                }
+                self.tail
+                    .store(tail.wrapping_add(adv as u32), Ordering::Release);
+                continue;
+            }
+            let payload = len_us - HDR;
+            if payload > out.len() {
+                return Err(RingError::BufferTooSmall(payload));
+            }
+            // SAFETY: bounds checked above; the copy detaches the record from
+            // memory the producer may reuse once tail moves.
+            unsafe {
+                core::ptr::copy_nonoverlapping(self.buf.add(off + HDR), out.as_mut_ptr(), payload)
+            };
+            self.tail
+                .store(tail.wrapping_add(adv as u32), Ordering::Release);
+            return Ok(Some(Record { tag, len: payload }));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head.load(Ordering::Acquire) == self.tail.load(Ordering::Relaxed)
+    }
+}
+
+// SAFETY: each end is used by one thread at a time (it is `!Sync`); the
+// shared words are atomics and the byte area is only touched through them.
+unsafe impl Send for Producer<'_> {}
+unsafe impl Send for Consumer<'_> {}
