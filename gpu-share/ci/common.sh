@@ -11,11 +11,22 @@ gpu_install_deps() {
     for p in $pkgs; do
         dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
     done
-    if [ -n "$missing" ]; then
-        echo "gpu: installing$missing"
+    # Mesa comes from bookworm-backports (25.x), as QEMU 10 pulls it in for
+    # the other tiers too: the piglit table in docs/ is for that Mesa.
+    local mesa="libegl-mesa0 libgl1-mesa-dri libgbm1"
+    local mesa_ok=1
+    for p in $mesa; do
+        dpkg -s "$p" 2>/dev/null | grep -q '^Version: .*bpo12' || mesa_ok=0
+    done
+    if [ -n "$missing" ] || [ $mesa_ok = 0 ]; then
+        echo "gpu: installing$missing (Mesa from bookworm-backports)"
         export DEBIAN_FRONTEND=noninteractive
+        grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/ \
+            || echo 'deb http://deb.debian.org/debian bookworm-backports main' \
+                > /etc/apt/sources.list.d/bookworm-backports.list
         apt-get update -qq
-        apt-get install -y -q $missing >/dev/null
+        apt-get install -y -q -t bookworm-backports $mesa >/dev/null
+        [ -z "$missing" ] || apt-get install -y -q $missing >/dev/null
     fi
     rustup target list --installed --toolchain 1.95.0 | grep -q '^aarch64-unknown-linux-gnu$' \
         || rustup target add aarch64-unknown-linux-gnu --toolchain 1.95.0
