@@ -356,11 +356,6 @@ fn first_reg(node: FdtNode) -> Option<Range> {
     })
 }
 
-fn compatible_with(node: &FdtNode, names: &[&str]) -> bool {
-    node.compatible()
-        .is_some_and(|c| c.all().any(|s| names.contains(&s)))
-}
-
 /// The nodes Tessera looks at, found in one pass over the tree that reads
 /// each node's properties once (each `fdt` lookup by path or compatible
 /// walks the whole tree again, and this runs with the MMU off).

@@ -352,7 +352,7 @@ pub fn trap(frame: &mut Frame) {
             frame.elr += 4; // a trapped SMC returns to itself
         }
         0x24 => match mmio::decode(esr, hpfar, far) {
-            Ok(access) if emulate(vm, vi, frame, &access) => frame.elr += 4,
+            Ok(access) if emulate(vm, frame, &access) => frame.elr += 4,
             Ok(access) => fault(
                 vm,
                 vi,
@@ -499,7 +499,7 @@ fn is_emulated(vm: &VmState, ipa: u64) -> bool {
 }
 
 /// Emulated devices; false if nothing is at that address.
-fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool {
+fn emulate(vm: &VmState, frame: &mut Frame, a: &mmio::Access) -> bool {
     let reg_value = if a.reg == 31 {
         0
     } else {
@@ -565,7 +565,6 @@ fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &mmio::Access) -> bool
             frame.x[a.reg as usize] = a.load_value(raw);
         }
     }
-    let _ = vi;
     true
 }
 

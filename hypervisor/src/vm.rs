@@ -285,17 +285,18 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
                 .filter_map(|(_, p)| p.doorbell.map(|d| d.intid())),
         );
         let first = vm.memory[0];
+        let vgic = Vgic::new(&VmGicConfig {
+            vcpus: vcpus.len(),
+            hw_spis: &hw_spis,
+            virtual_spis: &virtual_spis,
+        });
         let mut state = VmState {
             cfg: vm,
             vttbr,
             boot_count: AtomicU32::new(0),
             stopping: AtomicBool::new(false),
             uart: Mutex::new(VUart::new(vm.name)),
-            vgic: Mutex::new(Vgic::new(&VmGicConfig {
-                vcpus: 1,
-                hw_spis: &[],
-                virtual_spis: &[],
-            })),
+            vgic: Mutex::new(vgic),
             gic_config: (hw_spis, virtual_spis),
             dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
             unrunnable: None,
@@ -303,7 +304,6 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             quick_faults: AtomicU32::new(0),
             vcpus,
         };
-        *state.vgic.get_mut() = state.new_vgic();
         if vttbr == 0 {
             state.unrunnable = Some("no stage-2 map");
         } else if state.vcpus.len() != vm.cores.len() {

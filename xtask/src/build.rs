@@ -9,7 +9,6 @@ use std::process::Command;
 
 pub struct Images {
     pub dir: PathBuf,
-    pub elf: PathBuf,
     pub bin: PathBuf,
     pub boot_scr: PathBuf,
 }
@@ -17,7 +16,6 @@ pub struct Images {
 impl Images {
     fn at(dir: PathBuf) -> Images {
         Images {
-            elf: dir.join("tessera.elf"),
             bin: dir.join("tessera.bin"),
             boot_scr: dir.join("boot.scr"),
             dir,
