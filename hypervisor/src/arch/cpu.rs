@@ -1,9 +1,9 @@
 //! Per-core facts: identity, exception level, stacks, halting.
 
-use aarch64_cpu::registers::{CurrentEL, Readable, MPIDR_EL1};
+use aarch64_cpu::registers::{CurrentEL, Readable, Writeable, HCR_EL2, MPIDR_EL1, TPIDR_EL2};
 
 /// Cores Tessera can run on; each gets a stack in BSS.
-pub const MAX_CPUS: usize = tessera_hv::dtb::MAX_CPUS;
+pub const MAX_CPUS: usize = crate::fdt::firmware::MAX_CPUS;
 pub const STACK_SIZE: usize = 64 * 1024;
 /// UART used only if the image finds itself at the wrong address, before
 /// anything else is known (QEMU virt's PL011).
@@ -28,16 +28,12 @@ pub fn mpidr() -> u64 {
 
 /// Logical index of this core (0 = boot core), kept in TPIDR_EL2.
 pub fn core_index() -> usize {
-    let v: u64;
-    // SAFETY: reading TPIDR_EL2 has no side effects; at EL1 (a bad start) we
-    // never call this.
-    unsafe { core::arch::asm!("mrs {}, tpidr_el2", out(reg) v) };
-    v as usize
+    TPIDR_EL2.get() as usize
 }
 
+/// TPIDR_EL2 is a software scratch register, ours alone.
 pub fn set_core_index(i: usize) {
-    // SAFETY: TPIDR_EL2 is a software scratch register owned by us.
-    unsafe { core::arch::asm!("msr tpidr_el2, {}", in(reg) i as u64) };
+    TPIDR_EL2.set(i as u64);
 }
 
 /// Stops this core for good: interrupts masked, waiting forever (WFI, so
@@ -58,10 +54,12 @@ pub fn stack_top(core: usize) -> u64 {
 /// HCR_EL2 while the hypervisor runs: EL1 is AArch64, and physical IRQs,
 /// FIQs and SErrors are taken to EL2 (at EL2 they are masked otherwise).
 pub fn init_hcr() {
-    const RW: u64 = 1 << 31;
-    const AMO: u64 = 1 << 5;
-    const IMO: u64 = 1 << 4;
-    const FMO: u64 = 1 << 3;
-    // SAFETY: no guest runs yet; these bits only route exceptions to EL2.
-    unsafe { core::arch::asm!("msr hcr_el2, {}", "isb", in(reg) RW | AMO | IMO | FMO) };
+    // No guest runs yet; these bits only route exceptions to EL2.
+    HCR_EL2.write(
+        HCR_EL2::RW::EL1IsAarch64
+            + HCR_EL2::AMO::SET
+            + HCR_EL2::IMO::EnableVirtualIRQ
+            + HCR_EL2::FMO::EnableVirtualFIQ,
+    );
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }

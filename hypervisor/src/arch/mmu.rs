@@ -2,10 +2,10 @@
 //! normal cacheable memory, MMIO as device memory, the image's code
 //! read-only and executable, everything else non-executable.
 
-use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
+use crate::arch::pagetable::{Attrs, MapError, PageTable, Stage, TableMemory, MAIR_EL2, PAGE_SIZE};
+use crate::fdt::firmware::{Platform, Range};
+use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1, SCTLR_EL2, TCR_EL2};
 use core::ptr::addr_of_mut;
-use tessera_hv::dtb::{Platform, Range};
-use tessera_hv::pagetable::{Attrs, MapError, PageTable, Stage, TableMemory, MAIR_EL2, PAGE_SIZE};
 
 const POOL_PAGES: usize = 64;
 
@@ -158,15 +158,25 @@ pub fn init(p: &Platform, dtb: Range) -> Result<(), MapError> {
         t.map(base, base, align_up(d.end()) - base, Attrs::DEVICE)?;
     }
 
-    // TG0 (bits 15:14) = 0: 4 KiB granule.
-    let t0sz = 64 - va_bits as u64;
-    let irgn0_wbwa = 0b01 << 8;
-    let orgn0_wbwa = 0b01 << 10;
-    let sh0_inner = 0b11 << 12;
-    let res1 = (1 << 23) | (1 << 31);
-    let tcr = t0sz | irgn0_wbwa | orgn0_wbwa | sh0_inner | (ps << 16) | res1;
-    // M, C, I, SA, WXN plus the RES1 bits of the E2H=0 layout.
-    let sctlr = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19) | 0x30c5_0830;
+    // Values only: the entry code of secondary cores loads them too.
+    const TCR_RES1: u64 = (1 << 23) | (1 << 31);
+    let tcr = (TCR_EL2::T0SZ.val(64 - va_bits as u64)
+        + TCR_EL2::TG0::KiB_4
+        + TCR_EL2::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+        + TCR_EL2::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+        + TCR_EL2::SH0::Inner
+        + TCR_EL2::PS.val(ps))
+    .value
+        | TCR_RES1;
+    // The RES1 bits of the E2H=0 layout.
+    const SCTLR_RES1: u64 = 0x30c5_0830;
+    let sctlr = (SCTLR_EL2::M::Enable
+        + SCTLR_EL2::C::Cacheable
+        + SCTLR_EL2::I::Cacheable
+        + SCTLR_EL2::SA::Enable
+        + SCTLR_EL2::WXN::Enable)
+        .value
+        | SCTLR_RES1;
     // SAFETY: the only writer; no other core runs yet.
     let regs = unsafe { &mut *addr_of_mut!(MMU_REGS) };
     *regs = MmuRegs {

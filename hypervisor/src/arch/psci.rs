@@ -1,7 +1,7 @@
 //! Calls into PSCI firmware (QEMU's built-in PSCI, or TF-A on a board)
 //! through the conduit the DTB names.
 
-use tessera_hv::dtb::Conduit;
+use crate::fdt::firmware::Conduit;
 
 pub const PSCI_VERSION: u32 = 0x8400_0000;
 pub const CPU_ON_64: u32 = 0xc400_0003;

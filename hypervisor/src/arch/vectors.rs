@@ -1,9 +1,31 @@
 //! The EL2 exception vector table. Every entry saves the interrupted
-//! registers in a [`Frame`] on the current stack and calls Rust; IRQs go to
-//! the interrupt handler, anything else taken at EL2 is a hypervisor bug and
-//! ends in a decoded crash report.
+//! registers in a [`Frame`] on the current stack and calls the [`Handlers`]
+//! that the layers above installed: IRQs, a guest's synchronous exceptions
+//! and SErrors; anything else taken at EL2 is a hypervisor bug and goes to
+//! the crash handler. The vectors never name the code above them.
 
+use aarch64_cpu::registers::Writeable;
 use core::arch::global_asm;
+use spin::Once;
+
+/// What the layers above do with each kind of exception.
+pub struct Handlers {
+    /// A physical IRQ, from EL2 or from a guest.
+    pub irq: fn(),
+    /// A synchronous exception from the guest (EL1/EL0, AArch64).
+    pub guest_sync: fn(&mut Frame),
+    /// An SError from the guest.
+    pub guest_serror: fn(&mut Frame),
+    /// Anything else: a bug at EL2.
+    pub unexpected: fn(&Frame, Kind) -> !,
+}
+
+static HANDLERS: Once<Handlers> = Once::new();
+
+/// Installs the handlers (once, on the boot core, before anything can trap).
+pub fn set_handlers(h: Handlers) {
+    HANDLERS.call_once(|| h);
+}
 
 /// Register state saved by the vector stubs; layout shared with the assembly.
 #[repr(C)]
@@ -198,23 +220,32 @@ pub fn restart_stack(stack_top: u64, f: extern "C" fn(usize) -> !, arg: usize) -
 
 /// Points VBAR_EL2 at the table; called on every core before anything can fault.
 pub fn install() {
-    // SAFETY: the table is 2 KiB-aligned code in this image; taking its
-    // address is all we do with the extern static.
-    unsafe {
-        let base = &raw const exception_vectors as u64;
-        core::arch::asm!("msr vbar_el2, {}", "isb", in(reg) base);
+    // Taking the table's address is all we do with the extern static; it is
+    // 2 KiB-aligned code in this image.
+    let base = &raw const exception_vectors as u64;
+    aarch64_cpu::registers::VBAR_EL2.set(base);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// Hands an exception EL2 cannot explain to the installed crash handler.
+pub fn unexpected(frame: &Frame, kind: Kind) -> ! {
+    match HANDLERS.get() {
+        Some(h) => (h.unexpected)(frame, kind),
+        None => super::cpu::halt(),
     }
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn handle_exception(frame: &mut Frame, index: u64) {
     let kind = Kind::from_index(index);
+    let Some(h) = HANDLERS.get() else {
+        // Trapped before boot installed anything: nothing can report it.
+        super::cpu::halt()
+    };
     match kind {
-        Kind::CurSpxIrq | Kind::Lower64Irq => {
-            crate::irq::handle();
-        }
-        Kind::Lower64Sync => crate::vcpu::trap(frame),
-        Kind::Lower64SError => crate::vcpu::serror(frame),
-        _ => crate::crash::report(frame, kind),
+        Kind::CurSpxIrq | Kind::Lower64Irq => (h.irq)(),
+        Kind::Lower64Sync => (h.guest_sync)(frame),
+        Kind::Lower64SError => (h.guest_serror)(frame),
+        _ => (h.unexpected)(frame, kind),
     }
 }

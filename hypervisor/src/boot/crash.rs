@@ -1,12 +1,12 @@
 //! What happens when the hypervisor itself faults or panics: a decoded report
 //! on the console, then this core stops. Other cores are left running.
 
+use crate::arch::esr;
 use crate::arch::{
     cpu,
     vectors::{Frame, Kind},
 };
-use crate::console::print_forced;
-use tessera_hv::esr;
+use crate::drivers::console::print_forced;
 
 fn sysreg_esr_far() -> (u64, u64) {
     let (esr, far): (u64, u64);

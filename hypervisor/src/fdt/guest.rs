@@ -5,7 +5,7 @@
 //! [`build`] writes it into a caller's buffer with [`FdtWriter`]: no
 //! allocation, no panic, and the same input always gives the same bytes.
 
-use crate::fdt_writer::{FdtWriteError, FdtWriter};
+use crate::fdt::writer::{FdtWriteError, FdtWriter};
 use core::fmt::Write;
 use heapless::String;
 
@@ -308,7 +308,7 @@ pub fn build(spec: &GuestDtb, out: &mut [u8]) -> Result<usize, FdtWriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtb::{self, Conduit, Range, Uart};
+    use crate::fdt::firmware::{self as dtb, Conduit, Range, Uart};
     use fdt::Fdt;
     use std::string::String;
 

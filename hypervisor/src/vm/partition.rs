@@ -1,8 +1,8 @@
 //! The board's partition plan meets the machine: checking it against what
 //! the firmware DTB says, and the stage-2 map each VM gets.
 
-use crate::dtb::Platform;
-use crate::pagetable::{Attrs, MemType};
+use crate::arch::pagetable::{Attrs, MemType};
+use crate::fdt::firmware::Platform;
 use core::fmt;
 use tessera_boards::{Access, Plan, Vm};
 
@@ -164,9 +164,9 @@ pub fn shared_index<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtb;
+    use crate::fdt::firmware as dtb;
 
-    const QEMU_VIRT: &[u8] = include_bytes!("../tests/data/qemu-virt.dtb");
+    const QEMU_VIRT: &[u8] = include_bytes!("../../tests/data/qemu-virt.dtb");
 
     fn plan() -> &'static Plan {
         let board = concat!(env!("CARGO_MANIFEST_DIR"), "/../boards/test-partition.toml");

@@ -13,7 +13,7 @@
 //! name, ...) leaves the writer as it was, and nothing is ever written
 //! outside the buffer. No input makes it panic.
 
-use crate::dtb::FDT_MAGIC;
+use crate::fdt::firmware::FDT_MAGIC;
 use core::fmt;
 
 const FDT_BEGIN_NODE: u32 = 1;
@@ -360,7 +360,7 @@ impl<'a> FdtWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtb;
+    use crate::fdt::firmware as dtb;
     use fdt::Fdt;
 
     fn be32(b: &[u8], off: usize) -> usize {

@@ -691,7 +691,7 @@ impl fmt::Display for Platform<'_> {
 mod tests {
     use super::*;
 
-    const QEMU_VIRT: &[u8] = include_bytes!("../tests/data/qemu-virt.dtb");
+    const QEMU_VIRT: &[u8] = include_bytes!("../../tests/data/qemu-virt.dtb");
 
     #[test]
     fn qemu_virt_summary() {
@@ -808,7 +808,7 @@ mod tests {
 
     #[test]
     fn normalizing_removes_nops() {
-        let nops: &[u8] = include_bytes!("../tests/data/qemu-virt-nops.dtb");
+        let nops: &[u8] = include_bytes!("../../tests/data/qemu-virt-nops.dtb");
         // QEMU's libfdt edits left NOPs that the fdt crate trips over.
         assert!(validate(nops).is_ok());
         let mut out = vec![0u8; 64 * 1024];

@@ -28,13 +28,13 @@ pub enum DecodeError {
 
 /// Decodes ESR_EL2 and the faulting IPA (HPFAR_EL2.FIPA << 8 | FAR[11:0]).
 pub fn decode(esr: u64, hpfar: u64, far: u64) -> Result<Access, DecodeError> {
-    if crate::esr::class(esr) != 0x24 {
+    if super::esr::class(esr) != 0x24 {
         return Err(DecodeError::NotDataAbort);
     }
     if esr & (1 << 24) == 0 {
         return Err(DecodeError::NoSyndrome);
     }
-    let ipa = ((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff);
+    let ipa = fault_ipa(hpfar, far);
     Ok(Access {
         ipa,
         size: 1 << ((esr >> 22) & 3),
@@ -43,6 +43,12 @@ pub fn decode(esr: u64, hpfar: u64, far: u64) -> Result<Access, DecodeError> {
         sign_extend: esr & (1 << 21) != 0,
         sixty_four: esr & (1 << 15) != 0,
     })
+}
+
+/// The faulting IPA of a stage-2 abort: HPFAR_EL2.FIPA (bits 51:12) and
+/// the page offset from FAR_EL2.
+pub fn fault_ipa(hpfar: u64, far: u64) -> u64 {
+    ((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff)
 }
 
 impl Access {

@@ -1,7 +1,10 @@
 //! GICv3: the distributor (shared), each core's redistributor and its
 //! system-register CPU interface. The hypervisor owns the physical GIC.
 
-use tessera_hv::dtb::Gic;
+use crate::arch::cpu::{core_index, MAX_CPUS};
+use crate::fdt::firmware::Gic;
+use aarch64_cpu::registers::ICC_SRE_EL2;
+use spin::Once;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite};
@@ -65,6 +68,33 @@ const TYPER_VLPIS: u64 = 1 << 1;
 /// Default priority: mid-range, so later policy can go above or below.
 const PRIORITY: u8 = 0xa0;
 const SPIN_LIMIT: u32 = 10_000_000;
+
+static DISTRIBUTOR: Once<Distributor> = Once::new();
+static REDISTRIBUTORS: [Once<Redistributor>; MAX_CPUS] = [const { Once::new() }; MAX_CPUS];
+
+/// Keeps the distributor the boot core set up, for every core to use.
+pub fn set_distributor(d: Distributor) -> &'static Distributor {
+    DISTRIBUTOR.call_once(|| d)
+}
+
+/// The physical GIC distributor (set up by the boot core).
+pub fn distributor() -> &'static Distributor {
+    DISTRIBUTOR
+        .get()
+        .expect("GIC distributor initialised at boot")
+}
+
+/// Keeps this core's redistributor (each core sets its own).
+pub fn set_this_redistributor(r: Redistributor) -> &'static Redistributor {
+    REDISTRIBUTORS[core_index()].call_once(|| r)
+}
+
+/// This core's physical redistributor.
+pub fn this_redistributor() -> &'static Redistributor {
+    REDISTRIBUTORS[core_index()]
+        .get()
+        .expect("redistributor initialised at boot")
+}
 
 pub struct Distributor {
     regs: &'static GicdRegs,
@@ -231,23 +261,30 @@ impl Redistributor {
 /// The system-register CPU interface for this core: enabled at EL2 with
 /// EL1 access allowed, all priorities unmasked, group 1 on.
 pub fn init_cpu_interface() {
-    // SAFETY: GIC system registers, written in the order the GICv3
-    // architecture requires (SRE first, then an ISB before the others).
+    // SRE first, then an ISB before the other GIC system registers.
+    ICC_SRE_EL2.write(
+        ICC_SRE_EL2::SRE::SET
+            + ICC_SRE_EL2::DFB::SET
+            + ICC_SRE_EL2::DIB::SET
+            + ICC_SRE_EL2::ENABLE::SET, // EL1 may use the system registers
+    );
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // EOImode 1: EOIR only drops priority, DIR deactivates; so an interrupt
+    // forwarded to a guest stays active until it EOIs. (`aarch64-cpu` does
+    // not name this field of ICC_CTLR_EL1.)
+    const CTLR_EOIMODE: u64 = 1 << 1;
+    // SAFETY: the CPU interface's priority mask, binary point, control and
+    // group enable, owned by EL2 on this core.
     unsafe {
         core::arch::asm!(
-            "msr icc_sre_el2, {sre}",
-            "isb",
             "msr icc_pmr_el1, {pmr}",
             "msr icc_bpr1_el1, xzr",
-            // EOImode 1: EOIR only drops priority, DIR deactivates; so an
-            // interrupt forwarded to a guest stays active until it EOIs.
-            "msr icc_ctlr_el1, {eoimode}",
+            "msr icc_ctlr_el1, {ctlr}",
             "msr icc_igrpen1_el1, {one}",
             "isb",
-            sre = in(reg) 0b1111u64, // SRE, DFB, DIB, Enable (EL1 may use SRE)
             pmr = in(reg) 0xffu64,
             one = in(reg) 1u64,
-            eoimode = in(reg) 2u64,
+            ctlr = in(reg) CTLR_EOIMODE,
         );
     }
 }

@@ -1,7 +1,10 @@
 //! The PL011 every VM sees at 0x0900_0000: output goes to the physical
-//! console a line at a time, tagged with the VM's name.
+//! console a line at a time (through the sink the VM layer gives it), and
+//! input comes from the console router.
 
-use crate::println;
+use super::vgic::{Action, Vgic};
+use super::{Effect, Effects, MmioAccess, MmioDevice};
+use spin::Mutex;
 
 const DR: u64 = 0x000;
 const FR: u64 = 0x018;
@@ -28,8 +31,12 @@ const ID: [(u64, u64); 8] = [
 ];
 const LINE: usize = 160;
 
+/// Where a finished line goes: (VM name, text).
+pub type LineSink = fn(&'static str, &str);
+
 pub struct VUart {
     name: &'static str,
+    sink: LineSink,
     line: heapless::Vec<u8, LINE>,
     /// Console input routed to this VM, not yet read.
     rx: heapless::Deque<u8, 64>,
@@ -39,9 +46,10 @@ pub struct VUart {
 }
 
 impl VUart {
-    pub const fn new(name: &'static str) -> VUart {
+    pub const fn new(name: &'static str, sink: LineSink) -> VUart {
         VUart {
             name,
+            sink,
             line: heapless::Vec::new(),
             rx: heapless::Deque::new(),
             cr: 0x301,
@@ -52,7 +60,7 @@ impl VUart {
 
     fn flush(&mut self) {
         let text = core::str::from_utf8(&self.line).unwrap_or("<non-UTF-8 output>");
-        println!("{:>8} | {}", self.name, text);
+        (self.sink)(self.name, text);
         self.line.clear();
     }
 
@@ -115,6 +123,38 @@ impl VUart {
         if !self.line.is_empty() {
             self.flush();
         }
-        *self = VUart::new(self.name);
+        *self = VUart::new(self.name, self.sink);
+    }
+}
+
+/// The vUART as an MMIO device. Reading the last byte of input lowers its
+/// interrupt line, so the pending interrupt is taken back from the vGIC.
+pub struct Device {
+    pub uart: &'static Mutex<VUart>,
+    pub vgic: &'static Mutex<Vgic>,
+    /// The vUART's SPI.
+    pub intid: u32,
+}
+
+impl MmioDevice for Device {
+    fn name(&self) -> &'static str {
+        "vUART"
+    }
+
+    fn read(&self, a: &MmioAccess, effects: &mut Effects) -> u64 {
+        let (value, low) = {
+            let mut u = self.uart.lock();
+            (u.read(a.offset), !u.irq_level())
+        };
+        if low && a.offset == DR {
+            if let Some(t) = self.vgic.lock().retract(self.intid, 0) {
+                let _ = effects.push(Effect::Gic(Action::Kick(t)));
+            }
+        }
+        value
+    }
+
+    fn write(&self, a: &MmioAccess, value: u64, _: &mut Effects) {
+        self.uart.lock().write(a.offset, value);
     }
 }

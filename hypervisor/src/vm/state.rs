@@ -3,17 +3,20 @@
 //! physical core for good (static partitioning), so "running a vCPU" is
 //! entering EL1 on that core; there is nothing to schedule.
 
-use crate::arch::{cpu, gicv3, mmu};
-use crate::vuart::VUart;
+use super::partition;
+use crate::arch::pagetable::{MapError, PageTable, Stage, TableMemory};
+use crate::arch::{cpu, mmu};
+use crate::drivers::gicv3;
+use crate::fdt::firmware::Range;
+use crate::fdt::guest::{self as guest_dtb, GuestDevice, GuestDtb, GuestShm};
+use crate::vdev::vgic::{Vgic, VmGicConfig};
+use crate::vdev::vuart::VUart;
+use crate::vdev::{control, gic, vuart, Registry};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use spin::{Mutex, Once};
 use tessera_boards::{Access, Plan, Vm};
-use tessera_hv::dtb::Range;
-use tessera_hv::guest_dtb::{self, GuestDevice, GuestDtb, GuestShm};
-use tessera_hv::pagetable::{MapError, PageTable, Stage, TableMemory};
-use tessera_hv::partition;
-use tessera_hv::vgic::{Vgic, VmGicConfig};
 
 include!(concat!(env!("OUT_DIR"), "/plan.rs"));
 include!(concat!(env!("OUT_DIR"), "/images.rs"));
@@ -77,8 +80,12 @@ pub struct VmState {
     pub boot_count: AtomicU32,
     /// Set while the VM is being stopped or restarted: its vCPUs leave.
     pub stopping: AtomicBool,
-    pub uart: Mutex<VUart>,
-    pub vgic: Mutex<Vgic>,
+    /// Device state lives as long as the VM (for good), shared between the
+    /// emulated devices in `mmio` and the interrupt paths.
+    pub uart: &'static Mutex<VUart>,
+    pub vgic: &'static Mutex<Vgic>,
+    /// The emulated devices by guest address range.
+    pub mmio: Registry,
     gic_config: (Vec<u32>, Vec<u32>),
     pub dtb_ipa: u64,
     /// Why the VM cannot run (an image missing from this build), if so.
@@ -285,18 +292,24 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
                 .filter_map(|(_, p)| p.doorbell.map(|d| d.intid())),
         );
         let first = vm.memory[0];
-        let vgic = Vgic::new(&VmGicConfig {
+        let vgic: &'static Mutex<Vgic> = Box::leak(Box::new(Mutex::new(Vgic::new(&VmGicConfig {
             vcpus: vcpus.len(),
             hw_spis: &hw_spis,
             virtual_spis: &virtual_spis,
-        });
+        }))));
+        let uart: &'static Mutex<VUart> = Box::leak(Box::new(Mutex::new(VUart::new(
+            vm.name,
+            super::console::vm_line,
+        ))));
+        let mmio = emulated_devices(vgic, uart, vcpus.len());
         let mut state = VmState {
             cfg: vm,
             vttbr,
             boot_count: AtomicU32::new(0),
             stopping: AtomicBool::new(false),
-            uart: Mutex::new(VUart::new(vm.name)),
-            vgic: Mutex::new(vgic),
+            uart,
+            vgic,
+            mmio,
             gic_config: (hw_spis, virtual_spis),
             dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
             unrunnable: None,
@@ -337,6 +350,51 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
     }
     VMS.call_once(|| vms);
     CORE_VCPU.call_once(|| core_vcpu);
+}
+
+/// Every VM's emulated devices, at the guest addresses its DTB gives them.
+fn emulated_devices(
+    vgic: &'static Mutex<Vgic>,
+    uart: &'static Mutex<VUart>,
+    vcpus: usize,
+) -> Registry {
+    let mut r = Registry::new();
+    let devices: [(u64, u64, Box<dyn crate::vdev::MmioDevice>); 4] = [
+        (
+            guest_dtb::GICD_IPA,
+            guest_dtb::GICD_SIZE,
+            Box::new(gic::Distributor(vgic)),
+        ),
+        (
+            guest_dtb::GICR_IPA,
+            guest_dtb::GICR_STRIDE * vcpus as u64,
+            Box::new(gic::Redistributors {
+                vgic,
+                stride: guest_dtb::GICR_STRIDE,
+            }),
+        ),
+        (
+            guest_dtb::UART_IPA,
+            guest_dtb::UART_SIZE,
+            Box::new(vuart::Device {
+                uart,
+                vgic,
+                intid: PLAN.platform.uart.spi.intid(),
+            }),
+        ),
+        (
+            guest_dtb::CONTROL_IPA,
+            guest_dtb::CONTROL_SIZE,
+            Box::new(control::ControlPage),
+        ),
+    ];
+    for (base, size, device) in devices {
+        // Fixed, disjoint guest addresses (fdt::guest): cannot fail.
+        if let Err(e) = r.add(base, size, device) {
+            log::error!("emulated device at {base:#x}: {e:?}");
+        }
+    }
+    r
 }
 
 /// Starts vCPU 0 of every runnable VM.

@@ -1,7 +1,7 @@
 //! The console: `println!` for boot output and the `log` backend, both on the
 //! physical PL011, one line at a time so that cores do not interleave.
 
-use crate::pl011::Pl011;
+use crate::drivers::pl011::Pl011;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
@@ -43,8 +43,8 @@ pub fn print_forced(args: fmt::Arguments) {
 
 #[macro_export]
 macro_rules! println {
-    () => { $crate::console::print(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::drivers::console::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::drivers::console::print(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 struct Logger;

@@ -1,35 +1,20 @@
 //! The boot sequence: the boot core's path from entry to "boot complete",
 //! and the path of every core it starts.
 
-use crate::arch::{cpu, gicv3, mmu, psci, timer, vectors};
-use crate::{console, heap, irq, println};
+use super::args::{self as bootargs, OnBootComplete, SelfTest};
+use super::{crash, heap};
+use crate::arch::{cpu, mmu, psci, timer, vectors};
+use crate::drivers::{console, gicv3};
+use crate::fdt::firmware::{self as dtb, Conduit, DtbError, Platform, Range};
+use crate::println;
+use crate::vm::{self, irq, partition};
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Once;
-use tessera_hv::bootargs::{self, OnBootComplete, SelfTest};
-use tessera_hv::dtb::{self, Conduit, DtbError, Platform, Range};
-use tessera_hv::partition;
 
 static PLATFORM: Once<Platform<'static>> = Once::new();
-static DISTRIBUTOR: Once<gicv3::Distributor> = Once::new();
-static REDISTRIBUTORS: [Once<gicv3::Redistributor>; cpu::MAX_CPUS] =
-    [const { Once::new() }; cpu::MAX_CPUS];
 /// Set by the boot core once the VMs are built: every core may enter its guest.
 static START_VMS: AtomicBool = AtomicBool::new(false);
-
-/// The physical GIC distributor (set up by the boot core).
-pub fn distributor() -> &'static gicv3::Distributor {
-    DISTRIBUTOR
-        .get()
-        .expect("GIC distributor initialised at boot")
-}
-
-/// This core's physical redistributor.
-pub fn this_redistributor() -> &'static gicv3::Redistributor {
-    REDISTRIBUTORS[cpu::core_index()]
-        .get()
-        .expect("redistributor initialised at boot")
-}
 static ONLINE: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
 /// MPIDR each logical core was started with.
 static MPIDRS: [core::sync::atomic::AtomicU64; cpu::MAX_CPUS] =
@@ -90,6 +75,12 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         ));
     }
     cpu::set_core_index(0);
+    vectors::set_handlers(vectors::Handlers {
+        irq: irq::on_exception,
+        guest_sync: vm::trap::sync,
+        guest_serror: vm::trap::serror,
+        unexpected: crash::report,
+    });
     vectors::install();
     let blob = match blob {
         Ok(b) => b,
@@ -115,7 +106,7 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         text.base, text.size, rodata.size, data.size, heap::HEAP_SIZE >> 10
     );
     println!("{platform}");
-    let plan = crate::vm::plan();
+    let plan = vm::plan();
     if let Err(m) = partition::check_against_dtb(plan, platform, text.base) {
         fatal(format_args!(
             "board file '{}' does not match this machine: {m}",
@@ -136,7 +127,7 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
     MPIDRS[0].store(boot_mpidr, Ordering::Relaxed);
     // SAFETY: the distributor from the DTB, mapped as device memory above;
     // this is the only instance.
-    let gicd = DISTRIBUTOR.call_once(|| unsafe { gicv3::Distributor::new(&platform.gic) });
+    let gicd = gicv3::set_distributor(unsafe { gicv3::Distributor::new(&platform.gic) });
     if let Err(e) = gicd.init(boot_mpidr) {
         fatal(format_args!("GICv3 distributor: {e:?}"));
     }
@@ -187,13 +178,13 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         })
         .collect();
     let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
-    crate::vm::build_all(&mpidrs, ipa_bits, gicd);
-    crate::vm::start_all();
-    crate::vcpu::start_console_input(gicd);
+    vm::build_all(&mpidrs, ipa_bits, gicd);
+    vm::start_all();
+    vm::console::start_input(gicd);
     START_VMS.store(true, Ordering::Release);
     // SAFETY: wakes the other cores from WFE; no memory effects.
     unsafe { core::arch::asm!("dsb ish", "sev") };
-    crate::vcpu::run(0)
+    vm::vcpu::run(0)
 }
 
 /// What every core does for itself: redistributor, CPU interface, timer,
@@ -218,7 +209,7 @@ fn init_this_core(p: &Platform) -> Result<u64, CoreError> {
     // SAFETY: redistributor regions from the DTB, mapped as device memory;
     // each core builds only its own.
     let rd = unsafe { gicv3::Redistributor::for_core(&p.gic, mpidr) }.map_err(CoreError::Gic)?;
-    let rd = REDISTRIBUTORS[cpu::core_index()].call_once(|| rd);
+    let rd = gicv3::set_this_redistributor(rd);
     rd.init().map_err(CoreError::Gic)?;
     gicv3::init_cpu_interface();
     cpu::init_hcr();
@@ -316,5 +307,5 @@ extern "C" fn secondary_main(index: usize) -> ! {
         Err(e) => log::error!("core {index} (MPIDR {:#x}) failed: {e}", cpu::mpidr()),
     }
     timer::wait_until(u64::MAX, || START_VMS.load(Ordering::Acquire));
-    crate::vcpu::run(index)
+    vm::vcpu::run(index)
 }

@@ -1,0 +1,140 @@
+//! System registers that `aarch64-cpu` does not type (or types without their
+//! fields), given named fields with tock-registers, plus the list registers
+//! by number. Every other register is written through `aarch64-cpu`'s typed
+//! accessors where it is used.
+
+use aarch64_cpu::registers::*;
+use tock_registers::register_bitfields;
+
+/// A system register read and written whole with `mrs`/`msr`, typed by the
+/// fields of `$fields`.
+macro_rules! sysreg {
+    ($(#[$doc:meta])* $ty:ident, $name:ident, $asm:literal, $fields:ty) => {
+        $(#[$doc])*
+        pub struct $ty;
+        impl Readable for $ty {
+            type T = u64;
+            type R = $fields;
+            #[inline]
+            fn get(&self) -> u64 {
+                let v;
+                // SAFETY: reading an EL2 system register has no side effects.
+                unsafe { core::arch::asm!(concat!("mrs {}, ", $asm), out(reg) v, options(nomem, nostack)) };
+                v
+            }
+        }
+        impl Writeable for $ty {
+            type T = u64;
+            type R = $fields;
+            #[inline]
+            fn set(&self, v: u64) {
+                // SAFETY: EL2 control registers, owned by the hypervisor; the
+                // callers say what each value means for the guest.
+                unsafe { core::arch::asm!(concat!("msr ", $asm, ", {}"), in(reg) v, options(nostack)) };
+            }
+        }
+        pub const $name: $ty = $ty;
+    };
+}
+
+register_bitfields! {u64,
+    /// CPTR_EL2 without VHE (HCR_EL2.E2H = 0), Arm ARM D19.2.
+    pub CPTR [
+        /// Trap CPACR_EL1 accesses.
+        TCPAC OFFSET(31) NUMBITS(1) [],
+        /// Trap activity monitor accesses.
+        TAM OFFSET(30) NUMBITS(1) [],
+        /// Trap trace register accesses.
+        TTA OFFSET(20) NUMBITS(1) [],
+        /// Trap SME (RES1 where SME is not implemented).
+        TSM OFFSET(12) NUMBITS(1) [],
+        /// Trap FP/SIMD (and SVE).
+        TFP OFFSET(10) NUMBITS(1) [],
+        /// Trap SVE (RES1 where SVE is not implemented).
+        TZ OFFSET(8) NUMBITS(1) [],
+        /// RES1 bits: 13, 9 and 7:0.
+        RES1_13 OFFSET(13) NUMBITS(1) [],
+        RES1_9 OFFSET(9) NUMBITS(1) [],
+        RES1_LOW OFFSET(0) NUMBITS(8) [
+            Ones = 0xff
+        ]
+    ],
+    /// ICH_VMCR_EL2: the guest's view of its CPU interface controls.
+    pub ICH_VMCR [
+        VPMR OFFSET(24) NUMBITS(8) [],
+        VBPR0 OFFSET(21) NUMBITS(3) [],
+        VBPR1 OFFSET(18) NUMBITS(3) [],
+        VEOIM OFFSET(9) NUMBITS(1) [],
+        VCBPR OFFSET(4) NUMBITS(1) [],
+        VFIQEn OFFSET(3) NUMBITS(1) [],
+        VAckCtl OFFSET(2) NUMBITS(1) [],
+        VENG1 OFFSET(1) NUMBITS(1) [],
+        VENG0 OFFSET(0) NUMBITS(1) []
+    ],
+    /// ICH_MISR_EL2: why the maintenance interrupt fired.
+    pub ICH_MISR [
+        VGrp1D OFFSET(7) NUMBITS(1) [],
+        VGrp1E OFFSET(6) NUMBITS(1) [],
+        VGrp0D OFFSET(5) NUMBITS(1) [],
+        VGrp0E OFFSET(4) NUMBITS(1) [],
+        NP OFFSET(3) NUMBITS(1) [],
+        LRENP OFFSET(2) NUMBITS(1) [],
+        U OFFSET(1) NUMBITS(1) [],
+        EOI OFFSET(0) NUMBITS(1) []
+    ],
+    /// ICH_AP<n>R<m>_EL2: one bit per active group priority.
+    pub ICH_APR [
+        ACTIVE OFFSET(0) NUMBITS(32) []
+    ]
+}
+
+register_bitfields! {u64,
+    /// VPIDR_EL2: the MIDR_EL1 value EL1 reads.
+    pub VPIDR [
+        VALUE OFFSET(0) NUMBITS(32) []
+    ]
+}
+
+sysreg!(Vpidr, VPIDR_EL2, "vpidr_el2", VPIDR::Register);
+sysreg!(Cptr, CPTR_EL2, "cptr_el2", CPTR::Register);
+sysreg!(IchVmcr, ICH_VMCR_EL2, "ich_vmcr_el2", ICH_VMCR::Register);
+sysreg!(IchMisr, ICH_MISR_EL2, "ich_misr_el2", ICH_MISR::Register);
+sysreg!(IchAp0r0, ICH_AP0R0_EL2, "ich_ap0r0_el2", ICH_APR::Register);
+sysreg!(IchAp1r0, ICH_AP1R0_EL2, "ich_ap1r0_el2", ICH_APR::Register);
+
+/// Implemented list registers (ICH_VTR_EL2.ListRegs + 1).
+#[inline]
+pub fn lr_count() -> usize {
+    ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) as usize + 1
+}
+
+macro_rules! lr_access {
+    ($($n:literal => $reg:ident),*) => {
+        /// ICH_LR<n>_EL2; 0 for a list register that does not exist.
+        #[inline]
+        pub fn read_lr(n: usize) -> u64 {
+            match n {
+                $($n => $reg.get(),)*
+                _ => 0,
+            }
+        }
+        /// Writes ICH_LR<n>_EL2; ignored for one that does not exist.
+        #[inline]
+        pub fn write_lr(n: usize, v: u64) {
+            match n {
+                $($n => $reg.set(v),)*
+                _ => {}
+            }
+        }
+    };
+}
+lr_access!(0 => ICH_LR0_EL2, 1 => ICH_LR1_EL2, 2 => ICH_LR2_EL2, 3 => ICH_LR3_EL2,
+    4 => ICH_LR4_EL2, 5 => ICH_LR5_EL2, 6 => ICH_LR6_EL2, 7 => ICH_LR7_EL2,
+    8 => ICH_LR8_EL2, 9 => ICH_LR9_EL2, 10 => ICH_LR10_EL2, 11 => ICH_LR11_EL2,
+    12 => ICH_LR12_EL2, 13 => ICH_LR13_EL2, 14 => ICH_LR14_EL2, 15 => ICH_LR15_EL2);
+
+/// The syndrome of the exception being handled: (ESR_EL2, FAR_EL2, HPFAR_EL2).
+#[inline]
+pub fn syndrome() -> (u64, u64, u64) {
+    (ESR_EL2.get(), FAR_EL2.get(), HPFAR_EL2.get())
+}

@@ -1,0 +1,82 @@
+//! The physical console shared by the VMs: each VM's output lines, tagged
+//! with its name, and input routed to one VM at a time (Ctrl-T switches).
+
+use super::console_input::{Input, Router};
+use super::vcpu;
+use crate::arch::cpu;
+use crate::drivers::{console, gicv3};
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+
+static INPUT: Mutex<Router> = Mutex::new(Router::new(0, 0));
+static INPUT_ON: AtomicBool = AtomicBool::new(false);
+
+/// A finished line of a VM's vUART output (the vUART's sink).
+pub fn vm_line(vm: &'static str, text: &str) {
+    crate::println!("{vm:>8} | {text}");
+}
+
+/// The physical UART's INTID once input routing is on.
+pub fn intid() -> Option<u32> {
+    INPUT_ON
+        .load(Ordering::Relaxed)
+        .then(|| super::plan().platform.uart.spi.intid())
+}
+
+/// Routes console input to the plan's first console VM, on this core.
+pub fn start_input(gicd: &gicv3::Distributor) {
+    let plan = super::plan();
+    let vms = super::vms();
+    let first = vms
+        .iter()
+        .position(|v| v.name() == plan.console.input_first)
+        .unwrap_or(0);
+    *INPUT.lock() = Router::new(first, vms.len());
+    let intid = plan.platform.uart.spi.intid();
+    gicd.route_spi(intid, cpu::mpidr());
+    gicd.enable_spi(intid);
+    console::enable_rx_interrupt();
+    INPUT_ON.store(true, Ordering::Relaxed);
+    if let Some(v) = vms.get(first) {
+        log::info!(
+            "console input goes to VM {} (Ctrl-T then a VM number 0-{} switches; Ctrl-T n: next)",
+            v.name(),
+            vms.len().saturating_sub(1)
+        );
+    }
+}
+
+/// Bytes arrived on the physical console: to the focused VM's vUART.
+pub fn input() {
+    while let Some(b) = console::read_byte() {
+        let mut router = INPUT.lock();
+        match router.feed(b) {
+            Input::Byte(b) => {
+                let Some(target) = super::vms().get(router.focus()) else {
+                    continue;
+                };
+                drop(router);
+                let raise = {
+                    let mut u = target.uart.lock();
+                    if !u.push_rx(b) {
+                        log::warn!("VM {}: console input dropped (buffer full)", target.name());
+                    }
+                    u.irq_level()
+                };
+                if raise && target.unrunnable.is_none() {
+                    vcpu::inject(target, super::plan().platform.uart.spi.intid(), 0);
+                }
+            }
+            Input::Switch(n) => {
+                drop(router);
+                if let Some(v) = super::vms().get(n) {
+                    crate::println!("[console input now goes to VM {n}: {}]", v.name());
+                }
+            }
+            Input::Help => crate::println!(
+                "[console: Ctrl-T then 0-9 picks a VM, n the next one, Ctrl-T a literal Ctrl-T]"
+            ),
+            Input::Nothing => {}
+        }
+    }
+}

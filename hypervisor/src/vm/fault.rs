@@ -1,0 +1,106 @@
+//! The fault policy: a guest's fault is contained to its VM, told in one log
+//! line, and the VM is stopped or restarted as its plan says.
+
+use super::vcpu::{self, SGI_KICK, SGI_STOP};
+use super::{Power, VmState};
+use crate::arch::cpu;
+use crate::arch::esr;
+use crate::arch::vectors::Frame;
+use crate::drivers::gicv3;
+use core::sync::atomic::Ordering;
+use tessera_boards::FaultPolicy;
+
+pub enum FaultKind {
+    Unmapped(u64, bool),
+    /// An access to an emulated device by an instruction that gives no
+    /// syndrome (load/store pair, writeback, SIMD): it cannot be emulated.
+    NoSyndrome(u64),
+    Fetch(u64),
+    Trap,
+    SError,
+}
+
+/// A VM that keeps faulting right after (re)start is stopped, not restarted
+/// forever.
+const QUICK_FAULT_LIMIT: u32 = 5;
+
+/// Contains a guest's fault to its VM: one log line, then stop or restart.
+pub fn fault(vm: &'static VmState, vi: usize, frame: &Frame, esr: u64, kind: FaultKind) -> ! {
+    let policy = match vm.cfg.fault {
+        FaultPolicy::Stop => "stopping it",
+        FaultPolicy::Restart => "restarting it",
+    };
+    // No heap here: this path never returns, so nothing it owns is dropped.
+    let name = vm.name();
+    let pc = frame.elr;
+    match kind {
+        FaultKind::Unmapped(ipa, w) => log::error!(
+            "VM {name} vCPU {vi} fault: stage-2 fault: {} IPA {ipa:#x} outside its map; ESR {esr:#010x} PC {pc:#x}; {policy}",
+            if w { "write to" } else { "read of" }
+        ),
+        FaultKind::NoSyndrome(ipa) => log::error!(
+            "VM {name} vCPU {vi} fault: access to emulated device at IPA {ipa:#x} with an instruction that cannot be emulated (use single LDR/STR); ESR {esr:#010x} PC {pc:#x}; {policy}"
+        ),
+        FaultKind::Fetch(ipa) => log::error!(
+            "VM {name} vCPU {vi} fault: stage-2 fault: instruction fetch from IPA {ipa:#x}; ESR {esr:#010x} PC {pc:#x}; {policy}"
+        ),
+        FaultKind::Trap => log::error!(
+            "VM {name} vCPU {vi} fault: unhandled trap: {}; ESR {esr:#010x} PC {pc:#x}; {policy}",
+            esr::class_name(esr::class(esr))
+        ),
+        FaultKind::SError => log::error!("VM {name} vCPU {vi} fault: SError; ESR {esr:#010x} PC {pc:#x}; {policy}"),
+    }
+    match vm.cfg.fault {
+        FaultPolicy::Stop => stop(vm, vi),
+        FaultPolicy::Restart if vm.note_quick_fault() >= QUICK_FAULT_LIMIT => {
+            log::error!(
+                "VM {name}: faulted {QUICK_FAULT_LIMIT} times in a row within 100 ms of starting: stopping it instead"
+            );
+            stop(vm, vi)
+        }
+        FaultPolicy::Restart => restart(vm, vi),
+    }
+}
+
+/// Takes every other vCPU of `vm` out of its guest and waits until they are.
+fn stop_others(vm: &VmState, vi: usize) {
+    vm.stopping.store(true, Ordering::Release);
+    for (i, v) in vm.vcpus.iter().enumerate() {
+        if i != vi && v.power() != Power::Off {
+            gicv3::send_sgi(SGI_STOP, v.mpidr);
+        }
+    }
+    if !vcpu::wait_others_off(vm, vi) {
+        log::error!("VM {}: a vCPU did not leave within 100 ms", vm.name());
+    }
+}
+
+/// SYSTEM_OFF, or a fault under the stop policy: every vCPU leaves for good.
+pub fn stop(vm: &VmState, vi: usize) -> ! {
+    stop_others(vm, vi);
+    vm.vcpus[vi].set_power(Power::Off);
+    vcpu::park()
+}
+
+/// SYSTEM_RESET, or a fault under the restart policy: images and DTB
+/// reloaded, virtual devices reset, vCPU 0 started again.
+pub fn restart(vm: &VmState, vi: usize) -> ! {
+    stop_others(vm, vi);
+    vm.vcpus[vi].set_power(Power::Off);
+    vm.boot_count.fetch_add(1, Ordering::Relaxed);
+    *vm.vgic.lock() = vm.new_vgic();
+    vm.uart.lock().reset();
+    if let Err(e) = vm.load() {
+        log::error!(
+            "VM {}: reloading for restart failed: {e}; stopped",
+            vm.name()
+        );
+        vcpu::park();
+    }
+    vm.stopping.store(false, Ordering::Release);
+    let v0 = &vm.vcpus[0];
+    if v0.request_on(vm.cfg.entry, vm.dtb_ipa).is_ok() && v0.core != cpu::core_index() {
+        gicv3::send_sgi(SGI_KICK, v0.mpidr);
+    }
+    vcpu::park()
+}

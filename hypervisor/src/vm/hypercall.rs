@@ -1,0 +1,63 @@
+//! HVC and trapped SMC calls under the SMC Calling Convention: PSCI goes to
+//! the PSCI server, Tessera's own calls (vendor-specific hypervisor range)
+//! are served here.
+
+use super::{psci, vcpu, VmState};
+use crate::arch::vectors::Frame;
+
+/// `TESSERA_PING`: returns 0 (a round trip, for latency measurements).
+pub const TESSERA_PING: u64 = 0xc600_0000;
+/// `TESSERA_DOORBELL(index)`: rings the VM's shared region `index`.
+pub const TESSERA_DOORBELL: u64 = 0xc600_0001;
+
+/// Every function `PSCI_FEATURES` reports.
+const SUPPORTED: [u64; 12] = [
+    psci::VERSION,
+    psci::CPU_OFF,
+    psci::CPU_ON_32,
+    psci::CPU_ON_64,
+    psci::AFFINITY_INFO_32,
+    psci::AFFINITY_INFO_64,
+    psci::MIGRATE_INFO_TYPE,
+    psci::SYSTEM_OFF,
+    psci::SYSTEM_RESET,
+    psci::FEATURES,
+    TESSERA_PING,
+    TESSERA_DOORBELL,
+];
+
+/// One call: the function ID in x0, arguments in x1-x3, the result to x0.
+pub fn call(vm: &'static VmState, vi: usize, frame: &mut Frame) {
+    let fid = frame.x[0] & 0xffff_ffff;
+    let ret = match fid {
+        psci::FEATURES => {
+            if SUPPORTED.contains(&(frame.x[1] & 0xffff_ffff)) {
+                0
+            } else {
+                psci::NOT_SUPPORTED
+            }
+        }
+        TESSERA_PING => 0,
+        TESSERA_DOORBELL => doorbell(vm, frame.x[1]),
+        _ => psci::call(vm, vi, fid, &frame.x).unwrap_or(psci::NOT_SUPPORTED),
+    };
+    frame.x[0] = ret;
+}
+
+/// Rings shared region `index` of `vm`: every other peer gets its doorbell.
+pub fn doorbell(vm: &VmState, index: u64) -> u64 {
+    let Some((_, region)) =
+        super::partition::shared_index(super::plan(), vm.name()).nth(index as usize)
+    else {
+        log::warn!("VM {}: doorbell {index}: no such shared region", vm.name());
+        return psci::INVALID_PARAMETERS;
+    };
+    for peer in region.peers.iter().filter(|p| p.vm != vm.name()) {
+        if let (Some(spi), Some(target)) = (peer.doorbell, super::vm_by_name(peer.vm)) {
+            if target.unrunnable.is_none() {
+                vcpu::inject(target, spi.intid(), 0);
+            }
+        }
+    }
+    0
+}

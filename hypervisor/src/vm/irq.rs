@@ -1,0 +1,80 @@
+//! Physical interrupts taken at EL2: the hypervisor's own (its timer, its
+//! SGIs, the console's input) and those forwarded to this core's guest.
+
+use super::vcpu::{self, MAINTENANCE_INTID, PTIMER_INTID, SGI_KICK, SGI_STOP, VTIMER_INTID};
+use super::Power;
+use crate::arch::{cpu, timer};
+use crate::drivers::gicv3;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Counter value at which each core last took its EL2 timer interrupt.
+pub static TIMER_FIRED_AT: [AtomicU64; cpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; cpu::MAX_CPUS];
+
+/// The vectors' IRQ handler.
+pub fn on_exception() {
+    handle();
+}
+
+/// Takes one pending interrupt; false if there was none.
+pub fn handle() -> bool {
+    let intid = gicv3::ack();
+    if intid >= gicv3::SPURIOUS_FIRST {
+        return false;
+    }
+    gicv3::eoi(intid);
+    match intid {
+        timer::CNTHP_INTID => {
+            let now = timer::now();
+            timer::disarm_el2();
+            TIMER_FIRED_AT[cpu::core_index()].store(now, Ordering::Release);
+        }
+        _ if Some(intid) == super::console::intid() => super::console::input(),
+        // Forwarded to this core's guest, which deactivates it when done.
+        _ => match for_vcpu(intid) {
+            Irq::Forwarded => return true,
+            Irq::Handled => {}
+            Irq::Unknown => log::warn!("unexpected interrupt {intid}"),
+        },
+    }
+    gicv3::deactivate(intid);
+    true
+}
+
+enum Irq {
+    /// Given to the guest, hardware-linked: its EOI deactivates it.
+    Forwarded,
+    /// Handled here; the caller deactivates it.
+    Handled,
+    Unknown,
+}
+
+/// An interrupt for this core's vCPU (after EOI/priority drop).
+fn for_vcpu(intid: u32) -> Irq {
+    let Some((vm, vi)) = super::this_vcpu() else {
+        return Irq::Unknown;
+    };
+    match intid {
+        SGI_KICK | MAINTENANCE_INTID => {
+            vcpu::refresh_lrs(vm, vi);
+            Irq::Handled
+        }
+        SGI_STOP => {
+            if vm.stopping.load(Ordering::Acquire) {
+                gicv3::deactivate(intid);
+                vm.vcpus[vi].set_power(Power::Off);
+                vcpu::park();
+            }
+            Irq::Handled
+        }
+        VTIMER_INTID | PTIMER_INTID => {
+            vcpu::inject(vm, intid, vi);
+            Irq::Forwarded
+        }
+        _ if vm.cfg.spis.iter().any(|s| s.intid() == intid) => {
+            vcpu::inject(vm, intid, vi);
+            Irq::Forwarded
+        }
+        _ => Irq::Unknown,
+    }
+}

@@ -1,0 +1,93 @@
+//! A guest's synchronous exceptions and SErrors, dispatched by class:
+//! hypercalls and SMCs, data aborts (emulated devices through the VM's
+//! registry, or a fault), trapped system registers, and everything else
+//! as a contained fault.
+
+use super::fault::{fault, FaultKind};
+use super::{hypercall, sysreg, vcpu, VmState};
+use crate::arch::abort;
+use crate::arch::esr;
+use crate::arch::sysreg::syndrome;
+use crate::arch::vectors::{Frame, Kind};
+use crate::vdev::{Effects, MmioAccess};
+
+/// A synchronous exception from the guest on this core.
+pub fn sync(frame: &mut Frame) {
+    let (esr, far, hpfar) = syndrome();
+    let Some((vm, vi)) = super::this_vcpu() else {
+        crate::arch::vectors::unexpected(frame, Kind::Lower64Sync);
+    };
+    match esr::class(esr) {
+        0x16 => hypercall::call(vm, vi, frame),
+        0x17 => {
+            hypercall::call(vm, vi, frame);
+            frame.elr += 4; // a trapped SMC returns to itself
+        }
+        0x24 => match abort::decode(esr, hpfar, far) {
+            Ok(access) if emulate(vm, vi, frame, &access) => frame.elr += 4,
+            Ok(access) => fault(
+                vm,
+                vi,
+                frame,
+                esr,
+                FaultKind::Unmapped(access.ipa, access.write),
+            ),
+            Err(_) => {
+                let ipa = abort::fault_ipa(hpfar, far);
+                let kind = if vm.mmio.find(ipa).is_some() {
+                    FaultKind::NoSyndrome(ipa)
+                } else {
+                    FaultKind::Unmapped(ipa, esr & (1 << 6) != 0)
+                };
+                fault(vm, vi, frame, esr, kind)
+            }
+        },
+        0x20 => fault(
+            vm,
+            vi,
+            frame,
+            esr,
+            FaultKind::Fetch(abort::fault_ipa(hpfar, far)),
+        ),
+        0x18 if sysreg::trapped(vm, vi, frame, esr) => frame.elr += 4,
+        0x01 => frame.elr += 4, // WFI/WFE, should they ever be trapped
+        _ => fault(vm, vi, frame, esr, FaultKind::Trap),
+    }
+}
+
+/// An SError from the guest: contained like any fault.
+pub fn serror(frame: &mut Frame) {
+    let (esr, _, _) = syndrome();
+    match super::this_vcpu() {
+        Some((vm, vi)) => fault(vm, vi, frame, esr, FaultKind::SError),
+        None => crate::arch::vectors::unexpected(frame, Kind::Lower64SError),
+    }
+}
+
+/// An access to an emulated device; false if none is at that address.
+fn emulate(vm: &VmState, vi: usize, frame: &mut Frame, a: &abort::Access) -> bool {
+    let Some((device, offset)) = vm.mmio.find(a.ipa) else {
+        return false;
+    };
+    let access = MmioAccess {
+        vcpu: vi,
+        offset,
+        size: a.size,
+    };
+    let mut effects = Effects::new();
+    if a.write {
+        let reg_value = if a.reg == 31 {
+            0
+        } else {
+            frame.x[a.reg as usize]
+        };
+        device.write(&access, a.store_value(reg_value), &mut effects);
+    } else {
+        let raw = device.read(&access, &mut effects);
+        if a.reg != 31 {
+            frame.x[a.reg as usize] = a.load_value(raw);
+        }
+    }
+    vcpu::apply(vm, &effects);
+    true
+}

@@ -1,0 +1,265 @@
+//! A vCPU on its physical core: waiting to be switched on, entering EL1,
+//! leaving for good (park), and the virtual interrupts it receives through
+//! the GIC list registers.
+
+use super::{Power, VmState};
+use crate::arch::sysreg::{self, ICH_VMCR_EL2, VPIDR_EL2};
+use crate::arch::vectors::{self, Frame};
+use crate::arch::{cpu, timer};
+use crate::drivers::gicv3;
+use crate::vdev::{vgic::Action, Effect, Effects};
+use aarch64_cpu::registers::*;
+use core::sync::atomic::Ordering;
+use spin::{Mutex, Once};
+
+/// Physical SGIs the hypervisor sends itself.
+pub const SGI_KICK: u32 = 0; // refresh the target's list registers / wake it
+pub const SGI_STOP: u32 = 1; // the target's VM is stopping: leave the guest
+/// Maintenance interrupt (PPI 9): list registers ran low (ICH_HCR_EL2.UIE).
+pub const MAINTENANCE_INTID: u32 = 25;
+/// Guest timers, forwarded as hardware-linked virtual interrupts.
+pub const VTIMER_INTID: u32 = 27;
+pub const PTIMER_INTID: u32 = 30;
+
+/// Each core's life after boot: wait until its vCPU is switched on, enter
+/// the guest. Also where a core comes back to when its vCPU goes off.
+pub extern "C" fn run(core: usize) -> ! {
+    let Some((vm, vi)) = super::this_vcpu() else {
+        // No vCPU here; the core may still serve the console's input.
+        loop {
+            // SAFETY: sleep until an interrupt is pending (IRQs masked).
+            unsafe { core::arch::asm!("wfi") };
+            drain_pending_irqs();
+        }
+    };
+    debug_assert_eq!(core, cpu::core_index());
+    // KICK wakes this core for CPU_ON; STOP is sent to running vCPUs.
+    let rd = gicv3::this_redistributor();
+    rd.enable_ppi(SGI_KICK);
+    rd.enable_ppi(SGI_STOP);
+    let v = &vm.vcpus[vi];
+    loop {
+        if v.power() == Power::OnPending && !vm.stopping.load(Ordering::Acquire) {
+            break;
+        }
+        // SAFETY: sleep until an interrupt (a KICK SGI) is pending; IRQs
+        // stay masked at EL2 and are acknowledged below.
+        unsafe { core::arch::asm!("wfi") };
+        drain_pending_irqs();
+    }
+    v.set_power(Power::On);
+    if vi == 0 {
+        vm.note_started();
+    }
+    enter(
+        vm,
+        vi,
+        v.entry.load(Ordering::Relaxed),
+        v.context.load(Ordering::Relaxed),
+    )
+}
+
+/// While idle with IRQs masked: handle what woke us.
+fn drain_pending_irqs() {
+    while super::irq::handle() {}
+}
+
+/// Leaves this core's vCPU for good and goes back to waiting in [`run`].
+pub fn park() -> ! {
+    let core = cpu::core_index();
+    vectors::restart_stack(cpu::stack_top(core), run, core)
+}
+
+/// The guest's traps and routing (HCR_EL2): stage 2 on, physical
+/// interrupts to EL2, SMC trapped (PSCI is served here), EL1 is AArch64.
+fn guest_hcr() -> u64 {
+    (HCR_EL2::VM::Enable
+        + HCR_EL2::SWIO::SET
+        + HCR_EL2::FMO::EnableVirtualFIQ
+        + HCR_EL2::IMO::EnableVirtualIRQ
+        + HCR_EL2::AMO::SET
+        + HCR_EL2::FB::SET
+        + HCR_EL2::BSU::InnerShareable
+        + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
+        + HCR_EL2::RW::EL1IsAarch64)
+        .value
+}
+
+/// Stage-2 translation control for `ipa_bits` of guest address space:
+/// 4 KiB granule, write-back inner-shareable walks, start level from the size.
+fn guest_vtcr(ipa_bits: u32) -> u64 {
+    let ps = match ipa_bits {
+        32 => VTCR_EL2::PS::PA_32B_4GB,
+        36 => VTCR_EL2::PS::PA_36B_64GB,
+        40 => VTCR_EL2::PS::PA_40B_1TB,
+        42 => VTCR_EL2::PS::PA_42B_4TB,
+        44 => VTCR_EL2::PS::PA_44B_16TB,
+        _ => VTCR_EL2::PS::PA_48B_256TB,
+    };
+    // SL0 with a 4 KiB granule: 2 = start at level 0, 1 = level 1.
+    let sl0 = if ipa_bits > 39 { 2 } else { 1 };
+    (VTCR_EL2::T0SZ.val(64 - ipa_bits as u64)
+        + VTCR_EL2::SL0.val(sl0)
+        + VTCR_EL2::IRGN0::NormalWBRAWA
+        + VTCR_EL2::ORGN0::NormalWBRAWA
+        + VTCR_EL2::SH0::Inner
+        + VTCR_EL2::TG0::Granule4KB
+        + ps
+        + VTCR_EL2::RES1::SET)
+        .value
+}
+
+fn enter(vm: &VmState, vi: usize, pc: u64, x0: u64) -> ! {
+    VTCR_EL2.set(guest_vtcr(super::ipa_bits()));
+    VTTBR_EL2.set(vm.vttbr);
+    barrier_isb();
+    // SAFETY: invalidates this VMID's stage-1 and stage-2 TLB entries (left
+    // by an earlier run of the VM) before its first instruction.
+    unsafe { core::arch::asm!("tlbi vmalls12e1", "dsb nsh") };
+    HCR_EL2.set(guest_hcr());
+    VPIDR_EL2.set(MIDR_EL1.get());
+    VMPIDR_EL2.set((1 << 31) | vi as u64);
+    // A restarted VM starts clean: EL1 MMU and caches off, FP trapped at EL1
+    // until it enables it, no vectors, guest timers off.
+    SCTLR_EL1.set(0x30d0_0800); // the RES1 bits of SCTLR_EL1, nothing else
+    CPACR_EL1.set(0);
+    VBAR_EL1.set(0);
+    CNTV_CTL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
+    CNTKCTL_EL1.set(0);
+    ICH_VMCR_EL2.set(0);
+    ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET);
+    // SAFETY: invalidates the instruction cache so the freshly loaded image
+    // is what runs.
+    unsafe { core::arch::asm!("ic iallu", "dsb nsh", "isb") };
+    clear_lrs();
+    let rd = gicv3::this_redistributor();
+    rd.enable_ppi(MAINTENANCE_INTID);
+    // Guest timers stay off physically until the guest enables them in its vGIC.
+    rd.disable_ppi(VTIMER_INTID);
+    rd.disable_ppi(PTIMER_INTID);
+    rd.enable_ppi(SGI_KICK);
+    rd.enable_ppi(SGI_STOP);
+    let core = cpu::core_index();
+    // The first frame must not live on the stack it is copied to the top of.
+    let frame = ENTRY_FRAMES[core].call_once(|| Mutex::new(Frame::entry(0, 0)));
+    let mut f = frame.lock();
+    *f = Frame::entry(pc, x0);
+    let ptr: *const Frame = &*f;
+    drop(f);
+    // SAFETY: only this core uses its entry frame, and only here.
+    vectors::enter_guest(unsafe { &*ptr }, cpu::stack_top(core))
+}
+
+fn barrier_isb() {
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+static ENTRY_FRAMES: [Once<Mutex<Frame>>; cpu::MAX_CPUS] = [const { Once::new() }; cpu::MAX_CPUS];
+
+// ---- list registers --------------------------------------------------------
+
+fn clear_lrs() {
+    for n in 0..sysreg::lr_count() {
+        sysreg::write_lr(n, 0);
+    }
+}
+
+/// Folds the list registers back into the VM's vGIC, refills them, and asks
+/// for a maintenance interrupt if more is pending than fits.
+pub fn refresh_lrs(vm: &VmState, vi: usize) {
+    let n = sysreg::lr_count().min(16);
+    let mut lrs = [0u64; 16];
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = sysreg::read_lr(i);
+    }
+    let overflow = {
+        let mut g = vm.vgic.lock();
+        g.sync_lrs(vi, &lrs[..n]);
+        g.flush_lrs(vi, &mut lrs[..n])
+    };
+    for (i, &lr) in lrs.iter().enumerate().take(n) {
+        sysreg::write_lr(i, lr);
+    }
+    let underflow = if overflow {
+        ICH_HCR_EL2::UIE::SET
+    } else {
+        ICH_HCR_EL2::UIE::CLEAR
+    };
+    ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET + underflow);
+    barrier_isb();
+}
+
+/// Makes the target vCPU look at its pending interrupts: here, or by SGI.
+pub fn kick(vm: &VmState, target: usize) {
+    let here = cpu::core_index();
+    let v = &vm.vcpus[target];
+    if v.core == here {
+        refresh_lrs(vm, target);
+    } else {
+        gicv3::send_sgi(SGI_KICK, v.mpidr);
+    }
+}
+
+/// Injects `intid` into `vm` (SPIs go where the guest routed them).
+pub fn inject(vm: &VmState, intid: u32, vcpu: usize) {
+    let target = vm.vgic.lock().inject(intid, vcpu);
+    if let Some(t) = target {
+        kick(vm, t);
+    }
+}
+
+/// Carries out what an emulated access asked for.
+pub fn apply(vm: &VmState, effects: &Effects) {
+    for e in effects.iter() {
+        match *e {
+            Effect::Gic(a) => apply_gic(vm, a),
+            Effect::Doorbell(index) => {
+                super::hypercall::doorbell(vm, index);
+            }
+        }
+    }
+}
+
+fn apply_gic(vm: &VmState, a: Action) {
+    let gicd = gicv3::distributor();
+    match a {
+        Action::EnablePhysSpi(i) => gicd.enable_spi(i),
+        Action::DisablePhysSpi(i) => gicd.disable_spi(i),
+        Action::RoutePhysSpi { intid, vcpu } => {
+            if let Some(v) = vm.vcpus.get(vcpu) {
+                gicd.route_spi(intid, v.mpidr)
+            }
+        }
+        Action::EnablePhysPpi { vcpu, intid } => ppi_on_vcpu(vm, vcpu, intid, true),
+        Action::DisablePhysPpi { vcpu, intid } => ppi_on_vcpu(vm, vcpu, intid, false),
+        Action::Kick(t) => kick(vm, t),
+    }
+}
+
+fn ppi_on_vcpu(vm: &VmState, vcpu: usize, intid: u32, on: bool) {
+    // A vCPU's redistributor is only ever written by its own core.
+    if vm
+        .vcpus
+        .get(vcpu)
+        .is_some_and(|v| v.core == cpu::core_index())
+    {
+        let rd = gicv3::this_redistributor();
+        if on {
+            rd.enable_ppi(intid)
+        } else {
+            rd.disable_ppi(intid)
+        }
+    }
+}
+
+/// Waits (in WFE) until every vCPU of `vm` but `vi` is off, or 100 ms.
+pub fn wait_others_off(vm: &VmState, vi: usize) -> bool {
+    let give_up = timer::now() + timer::frequency() / 10;
+    timer::wait_until(give_up, || {
+        vm.vcpus
+            .iter()
+            .enumerate()
+            .all(|(i, v)| i == vi || v.power() == Power::Off)
+    })
+}
