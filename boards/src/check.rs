@@ -228,6 +228,15 @@ fn check_vms(board: &Board, s: &mut Sink) {
 
         if vm.cores.is_empty() {
             s.err(&e, "has no cores");
+        } else if vm.cores.len() > crate::guest::MAX_VCPUS {
+            s.err(
+                &e,
+                format!(
+                    "{} cores, but a VM has at most {} vCPUs",
+                    vm.cores.len(),
+                    crate::guest::MAX_VCPUS
+                ),
+            );
         }
         for (j, &c) in vm.cores.iter().enumerate() {
             if !p.cpus.iter().any(|cpu| cpu.core == c) {
@@ -353,24 +362,11 @@ fn guest_map(board: &Board, vm_index: usize) -> Vec<(String, Range)> {
             }
         }
     }
-    map.push((
-        format!("{e} virtual GIC distributor"),
-        Range::new(p.gic.distributor, GICD_SIZE),
-    ));
-    map.push((
-        format!("{e} virtual GIC redistributors"),
-        Range::new(
-            p.gic.redistributor,
-            p.gic
-                .redistributor_stride
-                .0
-                .saturating_mul(vm.cores.len().max(1) as u64),
-        ),
-    ));
-    map.push((
-        format!("{e} virtual UART"),
-        Range::new(p.uart.base, p.uart.size.0),
-    ));
+    // The emulated devices live at fixed guest addresses, not at the
+    // platform's physical ones.
+    for (what, r) in crate::guest::emulated(vm.cores.len()) {
+        map.push((format!("{e} {what}"), r));
+    }
     map
 }
 

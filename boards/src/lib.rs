@@ -10,6 +10,7 @@
 #[cfg(feature = "build")]
 extern crate std;
 
+pub mod guest;
 pub mod model;
 
 #[cfg(feature = "build")]

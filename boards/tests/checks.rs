@@ -176,7 +176,7 @@ fn guest_physical_overlap_with_virtual_gic() {
     assert_error(
         &[(A_MEM, r#"memory = [{ ipa = 0x0800_0000, size = "2M" }]
 devices"#)],
-        "t.toml: vm \"b\" virtual GIC distributor: guest-physical range 0x8000000..0x8010000 overlaps vm \"b\" memory[0] (0x8000000..0x8200000)",
+        "t.toml: vm \"b\" emulated GIC distributor: guest-physical range 0x8000000..0x8010000 overlaps vm \"b\" memory[0] (0x8000000..0x8200000)",
     );
 }
 
@@ -567,5 +567,70 @@ fn shared_region_without_peers_or_duplicated() {
     assert_eq!(
         errs,
         "t.toml: shared \"ab\": duplicate shared region name\nt.toml: shared \"ab\": has no peers"
+    );
+}
+
+/// The emulated GIC, UART and control page sit at fixed guest addresses
+/// (the guest ABI), whatever the platform's physical ones: a board whose
+/// physical GIC and UART are elsewhere must still keep RAM, devices and
+/// shared windows off them.
+const MOVED_HW: &[(&str, &str)] = &[
+    ("uart = { base = 0x0900_0000", "uart = { base = 0x2c09_0000"),
+    (
+        "gic = { distributor = 0x0800_0000, redistributor = 0x080A_0000",
+        "gic = { distributor = 0x2f00_0000, redistributor = 0x2f10_0000",
+    ),
+];
+
+#[track_caller]
+fn assert_error_moved(extra: &[(&str, &str)], expected: &str) {
+    let mut edits = MOVED_HW.to_vec();
+    edits.extend_from_slice(extra);
+    assert_error(&edits, expected);
+}
+
+#[test]
+fn memory_over_the_emulated_gic_distributor() {
+    assert_error_moved(
+        &[(A_MEM, "memory = [{ ipa = 0x0800_0000, size = \"64K\" }]\ndevices")],
+        "t.toml: vm \"b\" emulated GIC distributor: guest-physical range 0x8000000..0x8010000 overlaps vm \"b\" memory[0] (0x8000000..0x8010000)",
+    );
+}
+
+#[test]
+fn shared_window_over_the_emulated_gic_redistributors() {
+    assert_error_moved(
+        &[(r#"{ vm = "a", ipa = 0x5000_0000"#, r#"{ vm = "a", ipa = 0x080A_0000"#)],
+        "t.toml: vm \"a\" emulated GIC redistributors: guest-physical range 0x80a0000..0x80c0000 overlaps shared \"ab\" peer[0] (0x80a0000..0x82a0000)",
+    );
+}
+
+#[test]
+fn device_over_the_emulated_uart() {
+    assert_error_moved(
+        &[
+            ("mmio = [{ base = 0x0901_0000", "mmio = [{ base = 0x0900_0000"),
+            ("cores = [0]", "cores = [0]\ndevices = [\"rtc\"]"),
+        ],
+        "t.toml: vm \"a\" emulated UART: guest-physical range 0x9000000..0x9001000 overlaps vm \"a\" device \"rtc\" mmio[0] (0x9000000..0x9001000)",
+    );
+}
+
+#[test]
+fn memory_over_the_control_page() {
+    assert_error(
+        &[(A_MEM, "memory = [{ ipa = 0x0B00_0000, size = \"16M\" }]\ndevices")],
+        "t.toml: vm \"b\" control page: guest-physical range 0xb000000..0xb001000 overlaps vm \"b\" memory[0] (0xb000000..0xc000000)",
+    );
+}
+
+#[test]
+fn more_vcpus_than_a_vm_can_have() {
+    let cpus =
+        "cpus = [{ core = 0, mpidr = 0x0 }, { core = 1, mpidr = 0x1 }, { core = 2, mpidr = 0x2 }]";
+    let five = "cpus = [{ core = 0, mpidr = 0x0 }, { core = 1, mpidr = 0x1 }, { core = 2, mpidr = 0x2 }, { core = 3, mpidr = 0x3 }, { core = 4, mpidr = 0x4 }, { core = 5, mpidr = 0x5 }]";
+    assert_error(
+        &[(cpus, five), ("cores = [1]", "cores = [1, 2, 3, 4, 5]")],
+        "t.toml: vm \"b\": 5 cores, but a VM has at most 4 vCPUs",
     );
 }

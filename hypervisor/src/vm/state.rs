@@ -21,6 +21,9 @@ use tessera_boards::{Access, Plan, Vm};
 include!(concat!(env!("OUT_DIR"), "/plan.rs"));
 include!(concat!(env!("OUT_DIR"), "/images.rs"));
 
+// The vGIC model is sized for as many vCPUs as the board checker allows.
+const _: () = assert!(crate::vdev::vgic::MAX_VCPUS == tessera_boards::guest::MAX_VCPUS);
+
 pub fn plan() -> &'static Plan {
     &PLAN
 }
