@@ -88,7 +88,7 @@ hostile() {
     # server must survive and serve the next client.
     gpu_remote "$GPU_OUT/bin/bench" draws 3 > "$GPU_OUT/bystander.log" 2>&1 &
     local by=$!
-    target/release/gpu-hostile || { wait $by; return 1; }
+    GPU_SERVER_PID=$GPU_SERVER_PID target/release/gpu-hostile || { wait $by; return 1; }
     wait $by || { echo "bystander failed"; cat "$GPU_OUT/bystander.log"; return 1; }
     kill -0 "$GPU_SERVER_PID" || { echo "server died"; return 1; }
     compare triangle >/dev/null

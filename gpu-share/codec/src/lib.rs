@@ -85,9 +85,19 @@ pub trait Wire {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
     UnknownOpcode(u32),
-    BadLength { opcode: u32, slots: usize },
+    BadLength {
+        opcode: u32,
+        slots: usize,
+    },
     Heap(HeapError),
-    Short { need: usize, got: usize },
+    Short {
+        need: usize,
+        got: usize,
+    },
+    /// NULL where the call reads or writes `need` bytes.
+    Null {
+        need: usize,
+    },
     MissingNul,
     BadAttribs,
 }
@@ -113,6 +123,9 @@ impl core::fmt::Display for DecodeError {
             DecodeError::Heap(e) => write!(f, "{e}"),
             DecodeError::Short { need, got } => {
                 write!(f, "payload of {got} bytes, call needs {need}")
+            }
+            DecodeError::Null { need } => {
+                write!(f, "NULL where the call needs {need} bytes")
             }
             DecodeError::MissingNul => write!(f, "string without NUL"),
             DecodeError::BadAttribs => write!(f, "malformed attribute list"),
@@ -146,29 +159,37 @@ fn chunk(heap: &HeapReader, raw: u64, end: &mut Option<u32>) -> Result<Option<Ch
 
 /// An input the driver will read `need` bytes from. A zero need becomes
 /// NULL so that the driver never gets a pointer to fewer bytes than the
-/// size rules say it reads.
+/// size rules say it reads (the server passes a zeroed scratch instead
+/// where NULL is not meaningful). NULL where bytes are needed is an error
+/// unless the parameter is `nullable` (glBufferData, glTexImage2D, ...):
+/// the driver would read through it.
 pub fn dec_in(
     heap: &HeapReader,
     raw: u64,
     need: usize,
+    nullable: bool,
     end: &mut Option<u32>,
 ) -> Result<Option<Chunk>, DecodeError> {
     match chunk(heap, raw, end)? {
         Some(c) if c.len < need => Err(DecodeError::Short { need, got: c.len }),
         Some(_) if need == 0 => Ok(None),
+        None if need > 0 && !nullable => Err(DecodeError::Null { need }),
         c => Ok(c),
     }
 }
 
-/// An output chunk must hold what the server computes the driver writes.
+/// An output chunk must hold what the server computes the driver writes;
+/// NULL only where the parameter is `nullable`.
 pub fn dec_out(
     heap: &HeapReader,
     raw: u64,
     need: usize,
+    nullable: bool,
     end: &mut Option<u32>,
 ) -> Result<Option<Chunk>, DecodeError> {
     match chunk(heap, raw, end)? {
         Some(c) if c.len < need => Err(DecodeError::Short { need, got: c.len }),
+        None if need > 0 && !nullable => Err(DecodeError::Null { need }),
         c => Ok(c),
     }
 }

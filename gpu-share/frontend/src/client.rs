@@ -210,9 +210,7 @@ impl<D: Doorbell> Wire for Client<D> {
     }
     fn input(&mut self, data: Option<&[u8]>, need: usize) -> Result<(), EncodeError> {
         let data = match data {
-            // A size the heap can never hold only happens with arguments
-            // the driver rejects before reading; NULL gives the same error.
-            Some(d) if need > 0 && need <= self.heap.size() => d,
+            Some(d) if need > 0 => d,
             _ => {
                 self.rec.push(HeapDesc::NULL);
                 return Ok(());
@@ -220,6 +218,11 @@ impl<D: Doorbell> Wire for Client<D> {
         };
         if data.len() < need {
             return Err(EncodeError::BadArg);
+        }
+        if need > self.heap.size() {
+            // Never NULL in its place: the server would read through it (or
+            // create the object empty). The caller sees GL_OUT_OF_MEMORY.
+            return Err(EncodeError::TooLarge);
         }
         let d = self.heap_alloc(need)?;
         self.heap.write(d, &data[..need]);

@@ -1,6 +1,6 @@
 //! Parsing the annotation file (format documented at its top).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -41,6 +41,10 @@ pub struct Annotation {
     pub custom: bool,
     pub hook: bool,
     pub rules: BTreeMap<String, Rule>,
+    /// Pointer parameters where NULL is meaningful (`PARAM=RULE?`): NULL is
+    /// passed on. Elsewhere NULL where the size rule says bytes are needed
+    /// ends the session.
+    pub nullable: BTreeSet<String>,
     pub ret: RetRule,
     /// Set for wire-only commands: their C prototype.
     pub extra_sig: Option<String>,
@@ -165,6 +169,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Annotation>, String> {
             custom: false,
             hook: false,
             rules: BTreeMap::new(),
+            nullable: BTreeSet::new(),
             ret: RetRule::Value,
             extra_sig,
         };
@@ -189,7 +194,17 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Annotation>, String> {
                             },
                         };
                     } else {
+                        let (r, nullable) = match r.strip_suffix('?') {
+                            Some(r) => (r, true),
+                            None => (r, false),
+                        };
                         let rule = parse_rule(r).map_err(err)?;
+                        if nullable {
+                            if !matches!(rule, Rule::In(_) | Rule::Out(_) | Rule::OutN(_)) {
+                                return Err(err(format!("`{p}`: only in/out/outn can be `?`")));
+                            }
+                            a.nullable.insert(p.to_string());
+                        }
                         if a.rules.insert(p.to_string(), rule).is_some() {
                             return Err(err(format!("parameter `{p}` annotated twice")));
                         }

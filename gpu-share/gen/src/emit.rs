@@ -313,12 +313,14 @@ pub fn codec(api: &Api) -> String {
             let id = &p.ident;
             let line = match &p.rule {
                 Some(Rule::In(_)) => format!(
-                    "crate::dec_in(heap, s[{i}], {}, end)?",
-                    size_call(f, p, "ctx", "")
+                    "crate::dec_in(heap, s[{i}], {}, {}, end)?",
+                    size_call(f, p, "ctx", ""),
+                    f.a.nullable.contains(&p.name)
                 ),
                 Some(Rule::Out(_) | Rule::OutN(_)) => format!(
-                    "crate::dec_out(heap, s[{i}], {}, end)?",
-                    size_call(f, p, "ctx", "")
+                    "crate::dec_out(heap, s[{i}], {}, {}, end)?",
+                    size_call(f, p, "ctx", ""),
+                    f.a.nullable.contains(&p.name)
                 ),
                 Some(Rule::CStr) => format!("crate::dec_cstr(heap, s[{i}], end)?"),
                 Some(Rule::Gen(_, c) | Rule::Del(_, c)) => format!(
@@ -445,6 +447,30 @@ pub fn server(api: &Api) -> String {
             fields.join(", ")
         )
         .unwrap();
+        // EGL handles the session does not know never reach the driver:
+        // the call fails with the EGL error, checked in Mesa's order
+        // (display, config, context, surfaces).
+        if f.family == Family::Egl && f.name != "eglGetError" {
+            o += "            s.egl_error = 0;\n";
+        }
+        let mut handles: Vec<(&str, &str)> = f
+            .params
+            .iter()
+            .filter_map(|p| match &p.rule {
+                Some(Rule::Handle(k)) => Some((k.as_str(), p.ident.as_str())),
+                _ => None,
+            })
+            .collect();
+        let order = ["display", "config", "context", "surface"];
+        handles.sort_by_key(|(k, _)| order.iter().position(|o| o == k));
+        for (k, id) in handles {
+            writeln!(
+                o,
+                "            if let Some(r) = s.unknown_handle({}, {id}) {{ return Ok(r); }}",
+                kind(k)
+            )
+            .unwrap();
+        }
         if f.a.hook {
             writeln!(
                 o,
@@ -465,14 +491,19 @@ pub fn server(api: &Api) -> String {
         let mut after = Vec::new();
         for p in &f.params {
             let id = &p.ident;
+            let nullable = f.a.nullable.contains(&p.name);
             match &p.rule {
                 Some(Rule::Name(n)) => writeln!(o, "            let {id} = s.name({}, {id})?;", ns(n)).unwrap(),
                 Some(Rule::Lookup(n)) => writeln!(o, "            let {id} = s.lookup({}, {id});", ns(n)).unwrap(),
                 Some(Rule::Handle(k)) => writeln!(o, "            let {id} = s.handle({}, {id});", kind(k)).unwrap(),
                 Some(Rule::Offset) => writeln!(o, "            let {id} = {id} as usize as *const c_void;").unwrap(),
-                Some(Rule::In(_)) => writeln!(o, "            let {id} = crate::exec::ptr_in(&{id});").unwrap(),
+                Some(Rule::In(_)) => {
+                    let f = if nullable { "ptr_in_or_null" } else { "ptr_in" };
+                    writeln!(o, "            let {id} = crate::exec::{f}(&{id});").unwrap()
+                }
                 Some(Rule::Out(_) | Rule::OutN(_)) => {
-                    writeln!(o, "            let mut {id} = crate::exec::OutBuf::new({id});").unwrap();
+                    let f = if nullable { "new_or_null" } else { "new" };
+                    writeln!(o, "            let mut {id} = crate::exec::OutBuf::{f}({id});").unwrap();
                     after.push(format!("            {id}.finish();"));
                     args.push(format!("{id}.ptr()"));
                     continue;

@@ -13,7 +13,17 @@ pub enum Ret {
     Str(Option<Vec<u8>>),
 }
 
+/// Zeroed bytes handed to the driver for an input the size rules count as
+/// empty: a driver that knows a parameter the rules do not (an extension
+/// pname) reads zeros instead of dereferencing NULL.
+static ZEROS: [u64; 32] = [0; 32];
+
 pub fn ptr_in(c: &Option<Chunk>) -> *const c_void {
+    c.map_or(ZEROS.as_ptr() as *const c_void, |c| c.ptr as *const c_void)
+}
+
+/// For inputs where NULL means something (glBufferData, glTexImage2D).
+pub fn ptr_in_or_null(c: &Option<Chunk>) -> *const c_void {
     c.map_or(core::ptr::null(), |c| c.ptr as *const c_void)
 }
 
@@ -48,6 +58,9 @@ const DIRECT: usize = 64 * 1024;
 const SLACK: usize = 256;
 
 impl OutBuf {
+    /// Without a chunk (the size rules count nothing) the driver still
+    /// gets a scratch buffer: one that knows more than the rules writes
+    /// there, not through NULL.
     pub fn new(chunk: Option<Chunk>) -> OutBuf {
         let len = chunk.map_or(0, |c| c.len);
         let mut scratch = if len >= DIRECT {
@@ -63,11 +76,22 @@ impl OutBuf {
         }
         OutBuf { chunk, scratch }
     }
+    /// For outputs where NULL means something (optional EGL and length
+    /// outputs): NULL stays NULL.
+    pub fn new_or_null(chunk: Option<Chunk>) -> OutBuf {
+        match chunk {
+            Some(_) => OutBuf::new(chunk),
+            None => OutBuf {
+                chunk,
+                scratch: Vec::new(),
+            },
+        }
+    }
     pub fn ptr(&mut self) -> *mut c_void {
         match self.chunk {
-            None => core::ptr::null_mut(),
             Some(c) if self.scratch.is_empty() => c.ptr as *mut c_void,
-            Some(_) => self.scratch.as_mut_ptr() as *mut c_void,
+            None if self.scratch.is_empty() => core::ptr::null_mut(),
+            _ => self.scratch.as_mut_ptr() as *mut c_void,
         }
     }
     /// The bytes the driver wrote (before `finish`).

@@ -21,6 +21,20 @@ impl Frames {
         f.seq = m.get(&client).map_or(1, |o| o.seq + 1);
         m.insert(client, f);
     }
+    /// Forgets a client's frame (its session ended).
+    pub fn remove(&self, client: u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&client);
+    }
+    /// Number of clients with a frame kept.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     pub fn get(&self, client: u64) -> Option<Frame> {
         self.0
             .lock()

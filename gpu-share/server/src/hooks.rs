@@ -364,7 +364,17 @@ pub fn tsVertexAttribData(
     Ok(Ret::Void)
 }
 
-/// Indices from client memory: drawn with no element buffer bound.
+/// A private copy of a heap payload that the driver parses (indices,
+/// compressed blocks, shader binaries): the client can write the heap at
+/// any time, and a driver that reads such data twice (once to validate or
+/// size it, once to use it) must see the same bytes both times.
+fn private(c: &Option<Chunk>) -> Option<Vec<u8>> {
+    // SAFETY: a checked heap chunk of c.len bytes.
+    c.map(|c| unsafe { core::slice::from_raw_parts(c.ptr, c.len) }.to_vec())
+}
+
+/// Indices from client memory: drawn with no element buffer bound, from a
+/// private copy.
 pub fn tsDrawElementsData(
     s: &mut Session,
     mode: u32,
@@ -374,17 +384,255 @@ pub fn tsDrawElementsData(
 ) -> R {
     let draw = need(s.drv.glDrawElements, "glDrawElements")?;
     let bind = need(s.drv.glBindBuffer, "glBindBuffer")?;
+    if count > 0 {
+        check_arrays(s)?;
+    }
+    let indices = private(&indices);
     let prev = get_int(s, 0x8895)? as u32;
-    // SAFETY: indices is a checked chunk of count * type size bytes.
+    // SAFETY: indices is a private copy of count * type size bytes.
     unsafe {
         if prev != 0 {
             bind(0x8893, 0);
         }
-        draw(mode, count, type_, crate::exec::ptr_in(&indices));
+        draw(mode, count, type_, ptr_opt(&indices));
         if prev != 0 {
             bind(0x8893, prev);
         }
     }
+    Ok(Ret::Void)
+}
+
+const GL_CURRENT_PROGRAM: u32 = 0x8B8D;
+const GL_VERTEX_ATTRIB_ARRAY_ENABLED: u32 = 0x8622;
+
+fn gl_int(f: unsafe extern "C" fn(u32, u32, *mut c_void), a: u32, pname: u32) -> i32 {
+    let mut v = [0i32; 4];
+    // SAFETY: room for the one value these queries return.
+    unsafe { f(a, pname, v.as_mut_ptr() as *mut c_void) };
+    v[0]
+}
+
+/// Attribute locations the current program reads.
+fn program_reads(s: &Session, program: u32, loc: u32) -> Result<bool, SessionError> {
+    let gpi = need(s.drv.glGetProgramiv, "glGetProgramiv")?;
+    let gaa = need(s.drv.glGetActiveAttrib, "glGetActiveAttrib")?;
+    let gal = need(s.drv.glGetAttribLocation, "glGetAttribLocation")?;
+    for i in 0..gl_int(gpi, program, 0x8B89).clamp(0, 256) as u32 {
+        let mut name = [0u8; 256];
+        let (mut len, mut size, mut ty) = (0i32, 0i32, 0u32);
+        // SAFETY: buffers sized as passed; the name ends in NUL.
+        let at = unsafe {
+            gaa(
+                program,
+                i,
+                255,
+                &mut len as *mut i32 as *mut c_void,
+                &mut size as *mut i32 as *mut c_void,
+                &mut ty as *mut u32 as *mut c_void,
+                name.as_mut_ptr() as *mut c_void,
+            );
+            gal(program, name.as_ptr() as *const c_void)
+        };
+        // Matrices take one location per column.
+        let cols = match ty {
+            0x8B5A => 2,
+            0x8B5B => 3,
+            0x8B5C => 4,
+            _ => 1,
+        };
+        if at >= 0 && (at as u32..at as u32 + cols * size.max(1) as u32).contains(&loc) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A draw reads every enabled attribute array the program uses: each must
+/// be backed by a buffer (client arrays arrive in the session's own
+/// buffers), or its pointer is an address the client chose in the server.
+fn check_arrays(s: &mut Session) -> Result<(), SessionError> {
+    if s.arrays_ok {
+        return Ok(());
+    }
+    let gva = need(s.drv.glGetVertexAttribiv, "glGetVertexAttribiv")?;
+    let max = match s.max_attribs {
+        Some(m) => m,
+        None => {
+            let m = get_int(s, 0x8869)?.clamp(0, 64) as u32;
+            s.max_attribs = Some(m);
+            m
+        }
+    };
+    let mut program = None;
+    for i in 0..max {
+        if gl_int(gva, i, GL_VERTEX_ATTRIB_ARRAY_ENABLED) == 0
+            || gl_int(gva, i, VERTEX_ATTRIB_ARRAY_BUFFER_BINDING) != 0
+        {
+            continue;
+        }
+        // Enabled without a buffer: harmless unless the program reads it.
+        let p = match program {
+            Some(p) => p,
+            None => *program.insert(get_int(s, GL_CURRENT_PROGRAM)? as u32),
+        };
+        if p != 0 && program_reads(s, p, i)? {
+            return Err(SessionError::Protocol(format!(
+                "draw reads vertex attribute {i}, enabled with no buffer: its pointer is an address in the server"
+            )));
+        }
+    }
+    s.arrays_ok = true;
+    Ok(())
+}
+
+fn index_size(ty: u32) -> Option<u64> {
+    Some(match ty {
+        0x1401 => 1,
+        0x1403 => 2,
+        0x1405 => 4,
+        _ => return None,
+    })
+}
+
+pub fn glDrawArrays(s: &mut Session, mode: u32, first: i32, count: i32) -> R {
+    let f = need(s.drv.glDrawArrays, "glDrawArrays")?;
+    if count > 0 {
+        check_arrays(s)?;
+    }
+    // SAFETY: every array the draw reads is in a buffer (checked above).
+    unsafe { f(mode, first, count) };
+    Ok(Ret::Void)
+}
+
+/// Indices are an offset into the bound element buffer: one must be bound
+/// and hold them all (without one the offset is a server address).
+pub fn glDrawElements(s: &mut Session, mode: u32, count: i32, type_: u32, indices: u64) -> R {
+    let f = need(s.drv.glDrawElements, "glDrawElements")?;
+    if let (true, Some(isz)) = (count > 0, index_size(type_)) {
+        check_arrays(s)?;
+        if get_int(s, 0x8895)? == 0 {
+            return Err(SessionError::Protocol(format!(
+                "glDrawElements with no element buffer: indices at address {indices:#x} in the server"
+            )));
+        }
+        let gbp = need(s.drv.glGetBufferParameteriv, "glGetBufferParameteriv")?;
+        let size = gl_int(gbp, 0x8893, 0x8764).max(0) as u64;
+        if indices.saturating_add(count as u64 * isz) > size {
+            return Err(SessionError::Protocol(format!(
+                "glDrawElements reads {count} indices at {indices:#x}, past the end of its {size}-byte element buffer"
+            )));
+        }
+    }
+    // SAFETY: the indices lie in the bound element buffer (checked above).
+    unsafe { f(mode, count, type_, indices as usize as *const c_void) };
+    Ok(Ret::Void)
+}
+
+pub fn glGetError(s: &mut Session) -> R {
+    let e = core::mem::take(&mut s.gl_error);
+    if e != 0 {
+        return Ok(Ret::Value(e as u64));
+    }
+    let f = need(s.drv.glGetError, "glGetError")?;
+    // SAFETY: no arguments.
+    Ok(Ret::Value(unsafe { f() } as u64))
+}
+
+pub fn glCompressedTexImage2D(
+    s: &mut Session,
+    target: u32,
+    level: i32,
+    internalformat: u32,
+    width: i32,
+    height: i32,
+    border: i32,
+    imageSize: i32,
+    data: Option<Chunk>,
+) -> R {
+    let f = need(s.drv.glCompressedTexImage2D, "glCompressedTexImage2D")?;
+    let data = private(&data);
+    // SAFETY: a private copy of imageSize bytes (or NULL, meaningful here).
+    unsafe {
+        f(
+            target,
+            level,
+            internalformat,
+            width,
+            height,
+            border,
+            imageSize,
+            ptr_opt(&data),
+        )
+    };
+    Ok(Ret::Void)
+}
+
+pub fn glCompressedTexSubImage2D(
+    s: &mut Session,
+    target: u32,
+    level: i32,
+    xoffset: i32,
+    yoffset: i32,
+    width: i32,
+    height: i32,
+    format: u32,
+    imageSize: i32,
+    data: Option<Chunk>,
+) -> R {
+    let f = need(s.drv.glCompressedTexSubImage2D, "glCompressedTexSubImage2D")?;
+    let data = private(&data);
+    // SAFETY: as for glCompressedTexImage2D.
+    unsafe {
+        f(
+            target,
+            level,
+            xoffset,
+            yoffset,
+            width,
+            height,
+            format,
+            imageSize,
+            ptr_opt(&data),
+        )
+    };
+    Ok(Ret::Void)
+}
+
+pub fn glShaderBinary(
+    s: &mut Session,
+    count: i32,
+    shaders: Option<Chunk>,
+    binaryformat: u32,
+    binary: Option<Chunk>,
+    length: i32,
+) -> R {
+    let f = need(s.drv.glShaderBinary, "glShaderBinary")?;
+    let mut names: Vec<u32> = private(&shaders)
+        .unwrap_or_default()
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    for n in names.iter_mut() {
+        *n = s.lookup(Ns::Program, *n);
+    }
+    let binary = private(&binary);
+    let names_ptr = if shaders.is_some() {
+        names.as_ptr() as *const c_void
+    } else {
+        crate::exec::ptr_in(&None)
+    };
+    // SAFETY: private copies of the names (translated) and the binary.
+    unsafe {
+        f(
+            count,
+            names_ptr,
+            binaryformat,
+            binary
+                .as_ref()
+                .map_or(crate::exec::ptr_in(&None), |b| b.as_ptr() as *const c_void),
+            length,
+        )
+    };
     Ok(Ret::Void)
 }
 
@@ -813,12 +1061,22 @@ fn capture(s: &mut Session, w: u32, h: u32) -> Result<(), SessionError> {
         need(d.glPixelStorei, "glPixelStorei")?,
     );
     let fb = get_int(s, 0x8CA6)? as u32;
-    let align = get_int(s, 0x0D05)?;
+    // Every pack parameter the driver honours is set to its default for
+    // the read and restored after: the client's row length and skips must
+    // not size a read into the server's buffer.
+    let mut saved = vec![(0x0D05, get_int(s, 0x0D05)?, 1)];
+    if s.subimage.is_some_and(|a| a[1]) {
+        for p in [0x0D02, 0x0D03, 0x0D04] {
+            saved.push((p, get_int(s, p)?, 0));
+        }
+    }
     let mut rgba = vec![0u8; w as usize * h as usize * 4];
-    // SAFETY: rgba holds w*h RGBA pixels at pack alignment 1; state restored.
+    // SAFETY: rgba holds w*h RGBA pixels with default packing; state restored.
     unsafe {
         bind(0x8D40, 0);
-        store(0x0D05, 1);
+        for (p, _, v) in &saved {
+            store(*p, *v);
+        }
         read(
             0,
             0,
@@ -828,7 +1086,9 @@ fn capture(s: &mut Session, w: u32, h: u32) -> Result<(), SessionError> {
             0x1401,
             rgba.as_mut_ptr() as *mut c_void,
         );
-        store(0x0D05, align);
+        for (p, v, _) in &saved {
+            store(*p, *v);
+        }
         bind(0x8D40, fb);
     }
     s.frames.put(

@@ -2,31 +2,51 @@
 
 use crate::exec::{gen::execute, Ret};
 use crate::session::{Session, SessionError, CLOSED_PROTOCOL};
-use gpu_codec::{decode, PixelStore, SizeCtx, SYNC};
+use gpu_codec::{decode, op, PixelStore, SizeCtx, SYNC};
 use gpu_wire::{Consumer, Doorbell, HeapReader, Producer, Region, Wait};
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 /// How long to sleep before checking that the client still exists.
 const IDLE_MS: u32 = 200;
 
-/// Size rules evaluated against the driver's current state. `subimage`
-/// says whether the driver has EXT_unpack_subimage and NV_pack_subimage, so
-/// that row length and skips are only queried where they exist (querying
-/// them elsewhere would raise an error the application could see).
+/// Size rules evaluated against the driver's current state. The flags say
+/// whether the driver accepts unpack and pack row length and skips, so that
+/// they are counted wherever the driver honours them (advertised or not)
+/// and never queried where they would raise an error.
 pub struct DriverState<'a>(pub &'a crate::driver::Driver, pub [bool; 2]);
 
-/// Which pixel-store extensions the current context has; None without one.
-pub fn subimage_support(drv: &crate::driver::Driver) -> Option<[bool; 2]> {
-    let f = drv.glGetString?;
-    // SAFETY: GL_EXTENSIONS returns a NUL-terminated string or NULL.
-    let p = unsafe { f(0x1F03) };
-    if p.is_null() {
+const GL_VERSION: u32 = 0x1F02;
+pub const GL_UNPACK_ROW_LENGTH: u32 = 0x0CF2;
+pub const GL_PACK_ROW_LENGTH: u32 = 0x0D02;
+
+/// Whether the current context accepts unpack / pack row length (and so
+/// skips); None without a current context. Asks the driver itself rather
+/// than trusting the extension string: a driver that honours
+/// GL_PACK_ROW_LENGTH without advertising NV_pack_subimage would otherwise
+/// write past the client's chunk. An error the client had pending is kept
+/// for its next glGetError.
+pub fn pixel_store_support(s: &mut Session) -> Option<[bool; 2]> {
+    let d = s.drv;
+    let (gs, ge, gi) = (d.glGetString?, d.glGetError?, d.glGetIntegerv?);
+    // SAFETY: glGetString returns NULL without a current context.
+    if unsafe { gs(GL_VERSION) }.is_null() {
         return None;
     }
-    // SAFETY: as above.
-    let ext = unsafe { core::ffi::CStr::from_ptr(p as *const core::ffi::c_char) }.to_bytes();
-    let has = |name: &[u8]| ext.split(|b| *b == b' ').any(|w| w == name);
-    Some([has(b"GL_EXT_unpack_subimage"), has(b"GL_NV_pack_subimage")])
+    // SAFETY: no arguments / room for one value.
+    let pending = unsafe { ge() };
+    let accepted = |pname: u32| {
+        let mut v = [0i32; 4];
+        // SAFETY: as above.
+        unsafe {
+            gi(pname, v.as_mut_ptr() as *mut core::ffi::c_void);
+            ge() == 0
+        }
+    };
+    let r = [accepted(GL_UNPACK_ROW_LENGTH), accepted(GL_PACK_ROW_LENGTH)];
+    if pending != 0 && s.gl_error == 0 {
+        s.gl_error = pending;
+    }
+    Some(r)
 }
 
 impl DriverState<'_> {
@@ -95,6 +115,20 @@ fn reply(p: &mut Producer, bell: &dyn Doorbell, opcode: u32, ret: Ret) -> Result
     Ok(())
 }
 
+/// Calls after which the vertex arrays a draw reads must be checked again.
+const CHANGES_ARRAYS: &[u32] = &[
+    op::glVertexAttribPointer,
+    op::glEnableVertexAttribArray,
+    op::glDisableVertexAttribArray,
+    op::glDeleteBuffers,
+    op::glUseProgram,
+    op::glLinkProgram,
+    op::tsVertexAttribData,
+    op::eglMakeCurrent,
+    op::eglReleaseThread,
+    op::eglTerminate,
+];
+
 /// Why a session ended normally.
 #[derive(Debug, PartialEq, Eq)]
 pub enum End {
@@ -130,7 +164,10 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
         }
         let mut end = None;
         if s.subimage.is_none() {
-            s.subimage = subimage_support(s.drv);
+            s.subimage = pixel_store_support(s);
+        }
+        if CHANGES_ARRAYS.contains(&rec.tag) {
+            s.arrays_ok = false;
         }
         let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));
         let call = decode(rec.tag, &slots[..n], &heap, &st, &mut end).map_err(|err| {

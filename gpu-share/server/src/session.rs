@@ -66,8 +66,17 @@ pub struct Session {
     pub array_vbos: [u32; 16],
     pub frames: Frames,
     pub display: usize,
-    /// EXT_unpack_subimage / NV_pack_subimage, once a context was current.
+    /// Whether the driver accepts unpack / pack row length and skips,
+    /// probed once a context was current.
     pub subimage: Option<[bool; 2]>,
+    /// A GL error the server's own probing took from the driver, reported
+    /// by the client's next glGetError.
+    pub gl_error: u32,
+    /// Every enabled vertex attribute the current program reads is backed
+    /// by a buffer (checked at a draw, forgotten when that can change).
+    pub arrays_ok: bool,
+    /// GL_MAX_VERTEX_ATTRIBS, once asked.
+    pub max_attribs: Option<u32>,
 }
 
 /// The driver entry point or a session error naming it.
@@ -89,6 +98,9 @@ impl Session {
             frames,
             display: 0,
             subimage: None,
+            gl_error: 0,
+            arrays_ok: false,
+            max_attribs: None,
         }
     }
 
@@ -134,6 +146,22 @@ impl Session {
             .iter()
             .map(|c| self.names.remove(ns, *c).unwrap_or(0))
             .collect()
+    }
+
+    /// For a handle the client was never given (or one of another kind):
+    /// the EGL error to report and the call's failure value. Unknown
+    /// handles never reach the driver.
+    pub fn unknown_handle(&mut self, k: Kind, id: u64) -> Option<crate::exec::Ret> {
+        if self.handles.get(k, id).is_some() {
+            return None;
+        }
+        self.egl_error = match k {
+            Kind::Display => 0x3008,
+            Kind::Config => 0x3005,
+            Kind::Context => 0x3006,
+            Kind::Surface => 0x300D,
+        };
+        Some(crate::exec::Ret::Value(0))
     }
 
     pub fn handle(&self, k: Kind, id: u64) -> *mut c_void {

@@ -78,6 +78,8 @@ fn main() {
                     Err(e) => eprintln!("gpu-server: client {id}: writing frame: {e}"),
                 }
             }
+            // The session is over: nothing of it may stay in the server.
+            frames.remove(id);
             if r.is_ok() {
                 eprintln!("gpu-server: client {id}: disconnected");
             }
