@@ -52,10 +52,16 @@ fn missing_annotation_fails_the_generator() {
 #[test]
 fn pointer_without_length_rule_fails() {
     let e = err(&replace(
-        "glBufferData async custom data=in(size)",
+        "glBufferData async custom data=in(size)?",
         "glBufferData async custom",
     ));
     assert!(e.contains("pointer `data` has no length rule"), "{e}");
+}
+
+#[test]
+fn nullable_only_on_pointer_rules() {
+    let e = err(&replace("glBindAttribLocation async program=name(program) name=cstr", "glBindAttribLocation async program=name(program) name=cstr?"));
+    assert!(e.contains("only in/out/outn can be `?`"), "{e}");
 }
 
 #[test]
@@ -67,13 +73,13 @@ fn output_on_async_call_fails() {
 #[test]
 fn unknown_parameter_and_command_fail() {
     let e = err(&replace(
-        "glBufferData async custom data=in(size)",
-        "glBufferData async custom data=in(size) bogus=cstr",
+        "glBufferData async custom data=in(size)?",
+        "glBufferData async custom data=in(size)? bogus=cstr",
     ));
     assert!(e.contains("unknown parameter `bogus`"), "{e}");
     let e = err(&format!("{ANNOT}\nglNotACommand async\n"));
     assert!(e.contains("glNotACommand"), "{e}");
-    let e = err(&replace("data=in(size)", "data=in(size * wat)"));
+    let e = err(&replace("data=in(size)?", "data=in(size * wat)?"));
     assert!(e.contains("`wat`"), "{e}");
 }
 
