@@ -60,7 +60,10 @@ fn pointer_without_length_rule_fails() {
 
 #[test]
 fn nullable_only_on_pointer_rules() {
-    let e = err(&replace("glBindAttribLocation async program=name(program) name=cstr", "glBindAttribLocation async program=name(program) name=cstr?"));
+    let e = err(&replace(
+        "glBindAttribLocation async program=name(program) name=cstr",
+        "glBindAttribLocation async program=name(program) name=cstr?",
+    ));
     assert!(e.contains("only in/out/outn can be `?`"), "{e}");
 }
 
