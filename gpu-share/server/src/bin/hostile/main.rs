@@ -44,7 +44,10 @@ fn case(name: &str, send: impl FnOnce(&Region)) -> Result<(), String> {
 }
 
 /// Malformed records, each in a session of its own.
-fn raw_cases() -> Vec<(&'static str, fn(&Region))> {
+/// A malformed stream: writes its records into a fresh session's region.
+type Send = fn(&Region);
+
+fn raw_cases() -> Vec<(&'static str, Send)> {
     vec![
         ("unknown opcode", |r| {
             r.cmd_producer().push(60_000, &[]).unwrap()
@@ -94,7 +97,8 @@ fn raw_cases() -> Vec<(&'static str, fn(&Region))> {
     ]
 }
 
-type Check = fn() -> Result<(), String>;
+type CaseResult = Result<(), String>;
+type Check = fn() -> CaseResult;
 
 /// Cases that need a real GL session (a context current on a surface).
 fn gl_cases() -> Vec<(&'static str, Check)> {
@@ -122,7 +126,7 @@ fn gl_cases() -> Vec<(&'static str, Check)> {
 fn main() {
     let filter: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    let mut cases: Vec<(&'static str, Box<dyn Fn() -> Result<(), String>>)> = Vec::new();
+    let mut cases: Vec<(&'static str, Box<dyn Fn() -> CaseResult>)> = Vec::new();
     for (name, send) in raw_cases() {
         cases.push((name, Box::new(move || case(name, send))));
     }
