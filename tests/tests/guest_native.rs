@@ -37,11 +37,12 @@ fn native_checks_pass() {
             "test-guest: VM native boot 0, 2 vCPU(s)",
             "check memory: pass",
             "check timer: pass",
+            "check fp-state: pass",
             "bench vtimer-latency: mean ",
             "check psci: pass",
             "check sgi: pass",
             "check lr-overflow: pass",
-            "summary: 5 passed, 0 failed",
+            "summary: 6 passed, 0 failed",
         ],
     );
     assert!(!out.output.contains("FAIL"), "{}", out.output);

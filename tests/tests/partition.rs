@@ -30,12 +30,17 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "timer",
             "psci",
             "lr-overflow",
+            "fp-state",
+            "cpu-features",
+            "traps",
             "hypercall",
             "devices",
             "gic-ownership",
             "restart",
+            "irq-after-fault",
             "trap-contained",
             "reset",
+            "irq-after-reset",
         ],
     ),
     (
@@ -45,12 +50,14 @@ const EXPECTED: &[(&str, &[&str])] = &[
             "timer",
             "psci",
             "sgi",
+            "cpu-off-on",
             "lr-overflow",
             "hypercall",
             "devices",
             "gic-ownership",
             "doorbell",
             "flood",
+            "restart-once",
         ],
     ),
 ];
@@ -60,7 +67,7 @@ fn finished(out: &str) -> bool {
         out.lines()
             .any(|l| l.trim_start().starts_with(&format!("{vm} |")) && l.contains(text))
     };
-    line("t0", "done") && line("t2", "done") && out.contains("VM t1: SYSTEM_OFF")
+    line("t0", "done") && line("t2", "check restart-once") && out.contains("VM t1: SYSTEM_OFF")
 }
 
 #[test]
@@ -69,6 +76,9 @@ fn three_guests_check_themselves() {
     // Virtual time = instructions: timer checks and bounds do not depend on
     // how loaded the host is.
     r.icount = true;
+    // Each core leaves MDCR_EL2 trapping debug and PMU, as a careless
+    // firmware might: Tessera must set its own policy (`traps` check).
+    r.bootargs = "tessera.test=firmware-traps".into();
     // Console input goes to t0 first (the board file); Ctrl-T 2 moves it to t2.
     r.input = vec![
         ("t0 | heartbeat 2".into(), b"hello-t0\r".to_vec()),

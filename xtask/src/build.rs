@@ -68,6 +68,12 @@ pub const BOARDS: &[(&str, &str)] = &[
     ("test-partition", "tessera-test-partition"),
 ];
 
+/// EL2 is built soft-float: the compiler then never uses the FP/SIMD
+/// registers, which belong to the guests (a host test checks the image).
+pub const EL2_TARGET: &str = "aarch64-unknown-none-softfloat";
+/// Bare-metal guests use FP/SIMD like any program.
+pub const GUEST_TARGET: &str = "aarch64-unknown-none";
+
 /// Builds the EL2 image for one board file, with the guest images embedded.
 fn hypervisor(board: &str, stem: &str, dir: &std::path::Path) -> Result<Vec<u8>> {
     let status = Command::new(env!("CARGO"))
@@ -85,7 +91,7 @@ fn hypervisor(board: &str, stem: &str, dir: &std::path::Path) -> Result<Vec<u8>>
             "tessera",
             "--release",
             "--target",
-            "aarch64-unknown-none",
+            EL2_TARGET,
         ])
         .status()
         .map_err(|e| e.to_string())?;
@@ -93,7 +99,7 @@ fn hypervisor(board: &str, stem: &str, dir: &std::path::Path) -> Result<Vec<u8>>
         return Err(format!("building the hypervisor for board {board} failed"));
     }
     let target = images_dir().parent().unwrap().to_path_buf();
-    let elf_path = target.join("aarch64-unknown-none/release/tessera");
+    let elf_path = target.join(EL2_TARGET).join("release/tessera");
     let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let bin = flat_binary(&elf)?;
     write(&dir.join(format!("{stem}.elf")), &elf)?;

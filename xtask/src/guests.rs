@@ -18,7 +18,7 @@ pub fn build_test_guest() -> Result<PathBuf> {
             "test-guest",
             "--release",
             "--target",
-            "aarch64-unknown-none",
+            crate::build::GUEST_TARGET,
         ])
         .status()
         .map_err(|e| e.to_string())?;
@@ -26,7 +26,9 @@ pub fn build_test_guest() -> Result<PathBuf> {
         return Err("building the test guest failed".into());
     }
     let target = images_dir().parent().unwrap().to_path_buf();
-    let elf_path = target.join("aarch64-unknown-none/release/test-guest");
+    let elf_path = target
+        .join(crate::build::GUEST_TARGET)
+        .join("release/test-guest");
     let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let bin = build::flat_binary(&elf)?;
     let dir = images_dir().join("guests");

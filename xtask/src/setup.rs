@@ -24,13 +24,14 @@ fn sh(cmd: &str, args: &[&str]) -> Result {
     }
 }
 
+/// The guests' target (hard float) and EL2's (soft float: EL2 code must
+/// never touch the guests' FP/SIMD registers).
 pub fn rust_target() -> Result {
     let installed = have("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if !installed
-        .lines()
-        .any(|l| l.trim() == "aarch64-unknown-none")
-    {
-        sh("rustup", &["target", "add", "aarch64-unknown-none"])?;
+    for target in [crate::build::GUEST_TARGET, crate::build::EL2_TARGET] {
+        if !installed.lines().any(|l| l.trim() == target) {
+            sh("rustup", &["target", "add", target])?;
+        }
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ pub const TIERS: &[(&str, &str)] = &[
     ),
     (
         "boot",
-        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts",
+        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts; its image has no FP/SIMD instruction",
     ),
     (
         "partition",
@@ -118,7 +118,11 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             run_counted(c, tally)
         }
         // Each QEMU uses several host threads; two at a time suits 2 cores.
-        "boot" => qemu_tests(&["boot", "guest_native"], &["--test-threads=2"], tally),
+        "boot" => qemu_tests(
+            &["boot", "guest_native", "el2_image"],
+            &["--test-threads=2"],
+            tally,
+        ),
         // --nocapture: the test prints the table of checks.
         "partition" => qemu_tests(&["partition"], &["--nocapture"], tally),
         "gpu" => {

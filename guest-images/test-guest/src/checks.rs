@@ -2,7 +2,7 @@
 //! VM's vCPUs, the hypercall round trip and the isolation fault; and what
 //! secondary vCPUs do when started.
 
-use crate::console::{self, fail, info, report, CheckResult};
+use crate::console::{self, fail, report, CheckResult};
 use crate::dt::VmInfo;
 use crate::timer::{self, ms, now, wait_until};
 use crate::{doorbell, entry, gic, msg, psci, vcpu};
@@ -21,13 +21,26 @@ pub enum Secondary {
     Sgi = 2,
     /// Flood the hypervisor with hypercalls and doorbells (`flood`).
     Flood = 3,
+    /// Timer ticks, an SGI left pending, then `CPU_OFF` (`cpu-off-on`).
+    BeforeOff = 4,
+    /// After `CPU_ON` again: the SGI and timer ticks (`cpu-off-on`).
+    AfterOn = 5,
+    /// Read outside the VM's memory with vCPU 0 (`restart-once`).
+    FaultTogether = 6,
 }
 
 impl Secondary {
     pub fn from_context(c: u64) -> Option<Secondary> {
-        [Secondary::ReportIn, Secondary::Sgi, Secondary::Flood]
-            .into_iter()
-            .find(|s| *s as u64 == c)
+        [
+            Secondary::ReportIn,
+            Secondary::Sgi,
+            Secondary::Flood,
+            Secondary::BeforeOff,
+            Secondary::AfterOn,
+            Secondary::FaultTogether,
+        ]
+        .into_iter()
+        .find(|s| *s as u64 == c)
     }
 }
 
@@ -63,6 +76,11 @@ pub fn secondary(job: Option<Secondary>) {
             SGI_RESULT.store(r, SeqCst);
         }
         Secondary::Flood => doorbell::flood(),
+        Secondary::BeforeOff => crate::lifecycle::before_off(),
+        Secondary::AfterOn => crate::lifecycle::after_on(),
+        Secondary::FaultTogether => {
+            crate::lifecycle::fault_together(crate::lifecycle::fault_address())
+        }
     }
 }
 
@@ -76,7 +94,12 @@ pub fn start_secondary(v: usize, job: Secondary) -> i64 {
     psci::cpu_on(v, job as u64)
 }
 
-fn up_as(job: Secondary) -> bool {
+/// Lets a vCPU that reported in (`ReportIn`) go off.
+pub fn release_secondary() {
+    RELEASE.store(true, SeqCst);
+}
+
+pub fn up_as(job: Secondary) -> bool {
     wait_until(now() + ms(10_000), || UP.load(SeqCst) == job as u32)
 }
 
@@ -325,20 +348,10 @@ pub fn hvc_roundtrip() {
     report("hypercall", r);
 }
 
-/// t1, first boot: read beyond its RAM. The hypervisor must stop (and, by
-/// policy, restart) the VM; returning from the read is a failure.
-pub fn isolation(vm: &VmInfo) {
-    let addr = (vm.ram.0 + vm.ram.1).next_multiple_of(32 * MIB) + 32 * MIB;
-    info(format_args!(
-        "isolation: reading {addr:#x}, outside my memory; the hypervisor must stop me"
-    ));
-    // SAFETY: deliberately not safe: an address this VM does not own. A
-    // working hypervisor never lets the read complete.
-    let v = unsafe { crate::mmio::read32(addr as usize) };
-    fail(
-        "isolation",
-        msg!("read outside my memory succeeded ({addr:#x} = {v:#x})"),
-    );
+/// An address outside the VM's RAM: reading it must stop (and, by policy,
+/// restart) the VM.
+pub fn outside_address(vm: &VmInfo) -> u64 {
+    (vm.ram.0 + vm.ram.1).next_multiple_of(32 * MIB) + 32 * MIB
 }
 
 /// QEMU virt's PL031 RTC, SPI 2: passed through to t1 only in the test plan.

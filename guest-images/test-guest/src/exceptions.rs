@@ -3,6 +3,11 @@
 //! unexpected in this guest: a `FAIL unexpected exception` line, then stop.
 
 use crate::console;
+
+/// 1: the next synchronous exception is an Undefined Instruction a check
+/// expects (skip it, set 2).
+#[unsafe(no_mangle)]
+pub static EXPECT_UNDEF: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
 use core::arch::global_asm;
 
 global_asm!(
@@ -25,7 +30,8 @@ exception_vectors:
     UNEXPECTED 1                    //   IRQ (we always run on SPx)
     UNEXPECTED 2                    //   FIQ
     UNEXPECTED 3                    //   SError
-    UNEXPECTED 4                    // current EL, SPx: sync
+    .balign 0x80                    // current EL, SPx: sync
+    b       sync_spx_entry
     IRQ                             //   IRQ
     UNEXPECTED 6                    //   FIQ
     UNEXPECTED 7                    //   SError
@@ -37,6 +43,29 @@ exception_vectors:
     UNEXPECTED 13
     UNEXPECTED 14
     UNEXPECTED 15
+
+// An Undefined Instruction a check provoked on purpose (EXPECT_UNDEF = 1)
+// is skipped and noted (EXPECT_UNDEF = 2); anything else is unexpected.
+sync_spx_entry:
+    stp     x0, x1, [sp, #-16]!
+    adrp    x0, EXPECT_UNDEF
+    add     x0, x0, :lo12:EXPECT_UNDEF
+    ldr     w1, [x0]
+    cmp     w1, #1
+    b.ne    7f
+    mrs     x1, esr_el1
+    lsr     x1, x1, #26
+    cbnz    x1, 7f
+    mov     w1, #2
+    str     w1, [x0]
+    mrs     x1, elr_el1
+    add     x1, x1, #4
+    msr     elr_el1, x1
+    ldp     x0, x1, [sp], #16
+    eret
+7:  ldp     x0, x1, [sp], #16
+    mov     x0, #4
+    b       unexpected_entry
 
 unexpected_entry:
     mrs     x1, esr_el1

@@ -174,7 +174,10 @@ extern "C" fn handle_irqs() {
             break;
         }
         match intid {
-            VTIMER_INTID => timer::on_interrupt(),
+            VTIMER_INTID => {
+                crate::lifecycle::in_timer_irq();
+                timer::on_interrupt()
+            }
             0..16 => {
                 SGIS[vcpu() % MAX_VCPUS].fetch_add(1, Ordering::AcqRel);
             }

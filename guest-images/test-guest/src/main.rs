@@ -13,12 +13,14 @@
 //!
 //! | VM | checks |
 //! | --- | --- |
-//! | native (no name) | memory, timer, psci, sgi (2 vCPUs) |
+//! | native (no name) | memory, timer, psci, sgi (2 vCPUs), fp-state |
 //! | `t0` | memory, timer, psci, hvc bench, doorbell (initiator), heartbeat + flood-bound |
-//! | `t1`, boot 0 | memory, timer, psci, hvc bench, summary, then isolation (a read outside its RAM) |
-//! | `t1`, boot 1 | restart, then PSCI `SYSTEM_RESET` |
-//! | `t1`, boot 2 | reset |
-//! | `t2` | memory, timer, psci (2 vCPUs), sgi, hvc bench, doorbell (responder), heartbeat; vCPU 1 floods |
+//! | `t1`, boot 0 | memory, timer, psci, fp-state, cpu-features, traps, hvc bench, summary, then isolation (a read outside its RAM, from a timer interrupt handler) |
+//! | `t1`, boot 1 | restart, irq-after-fault, then an unhandled trap |
+//! | `t1`, boot 2 | trap-contained, then PSCI `SYSTEM_RESET` from a timer interrupt handler |
+//! | `t1`, boot 3 | reset, irq-after-reset, then `SYSTEM_OFF` |
+//! | `t2`, boot 0 | memory, timer, psci (2 vCPUs), sgi, cpu-off-on, hvc bench, doorbell (responder), heartbeat; vCPU 1 floods; then both vCPUs fault at once |
+//! | `t2`, boot 1 | restart-once |
 //!
 //! The doorbell protocol is described in [`protocol`]; it is unit-tested on
 //! the host (`cargo test -p test-guest`).
@@ -41,7 +43,13 @@ mod entry;
 #[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]
+mod features;
+#[cfg(target_os = "none")]
+mod fpsimd;
+#[cfg(target_os = "none")]
 mod gic;
+#[cfg(target_os = "none")]
+mod lifecycle;
 #[cfg(target_os = "none")]
 mod mmio;
 #[cfg(target_os = "none")]
@@ -67,7 +75,9 @@ mod guest {
     use crate::checks::{self, Secondary};
     use crate::console::{self, summary};
     use crate::dt::VmInfo;
-    use crate::{doorbell, dt, exceptions, gic, mmu, protocol, psci, timer};
+    use crate::{
+        doorbell, dt, exceptions, features, fpsimd, gic, lifecycle, mmu, protocol, psci, timer,
+    };
 
     /// Stacks reserved in the linker script (`MAX_VCPUS` there).
     pub const MAX_VCPUS: usize = 4;
@@ -148,6 +158,7 @@ mod guest {
                     "restart",
                     format_args!("back after the fault, boot count 1"),
                 );
+                lifecycle::irq_still_works("irq-after-fault");
                 // A system-register access the hypervisor does not handle
                 // (group-0 SGI, trapped by HCR_EL2.FMO): contained to this
                 // VM, which is restarted.
@@ -167,9 +178,8 @@ mod guest {
                     "trap-contained",
                     format_args!("restarted after an unhandled trap, boot count 2"),
                 );
-                console::info(format_args!("calling PSCI SYSTEM_RESET"));
-                let r = psci::system_reset();
-                console::fail("reset", format_args!("SYSTEM_RESET returned {r}"));
+                lifecycle::reset_in_irq();
+                console::fail("reset", format_args!("no SYSTEM_RESET from the handler"));
                 summary();
             }
             ("t1", n) if n >= 3 => {
@@ -177,10 +187,15 @@ mod guest {
                     "reset",
                     format_args!("back after SYSTEM_RESET, boot count {n}"),
                 );
+                lifecycle::irq_still_works("irq-after-reset");
                 summary();
                 console::info(format_args!("calling PSCI SYSTEM_OFF"));
                 let r = psci::system_off();
                 console::fail("system-off", format_args!("SYSTEM_OFF returned {r}"));
+            }
+            ("t2", n) if n >= 1 => {
+                restarted_once(n);
+                summary();
             }
             (name, _) => {
                 checks::memory(vm);
@@ -188,8 +203,19 @@ mod guest {
                 checks::psci(vm);
                 if vm.vcpus >= 2 {
                     checks::sgi();
+                    if vm.in_vm() {
+                        lifecycle::cpu_off_on();
+                    }
                 }
                 checks::lr_overflow();
+                // VMs without a doorbell: the soak takes every interrupt.
+                if matches!(name, "t1" | "native") {
+                    console::report("fp-state", fpsimd::check());
+                }
+                if name == "t1" {
+                    console::report("cpu-features", features::cpu_features());
+                    console::report("traps", features::traps());
+                }
                 if vm.in_vm() {
                     checks::hvc_roundtrip();
                     checks::devices(vm);
@@ -209,15 +235,43 @@ mod guest {
                     }
                     "t1" => {
                         summary();
-                        checks::isolation(vm);
+                        lifecycle::fault_in_irq(checks::outside_address(vm));
                     }
                     _ => summary(),
                 }
                 if matches!(name, "t0" | "t2") {
                     console::line(format_args!("done"));
                 }
+                if name == "t2" {
+                    lifecycle::both_vcpus_fault(checks::outside_address(vm));
+                }
             }
         }
+    }
+
+    /// t2 after both its vCPUs faulted at once: back exactly once, and
+    /// vCPU 1 starts as it should.
+    fn restarted_once(boot: u32) {
+        if boot != 1 {
+            console::fail(
+                "restart-once",
+                format_args!("boot count {boot}: restarted more than once"),
+            );
+            return;
+        }
+        let r = checks::start_secondary(1, checks::Secondary::ReportIn);
+        if r != 0 || !checks::up_as(checks::Secondary::ReportIn) {
+            console::fail(
+                "restart-once",
+                format_args!("boot count 1, but vCPU 1 did not start (CPU_ON {r})"),
+            );
+            return;
+        }
+        checks::release_secondary();
+        console::pass(
+            "restart-once",
+            format_args!("both vCPUs faulted at once; back once (boot count 1), vCPU 1 starts"),
+        );
     }
 
     /// Nothing left to do: sleep with interrupts masked.

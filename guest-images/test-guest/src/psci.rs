@@ -19,6 +19,7 @@ pub const AFFINITY_OFF: i64 = 1;
 
 pub const TESSERA_PING: u32 = 0xc600_0000;
 pub const TESSERA_DOORBELL: u32 = 0xc600_0001;
+pub const TESSERA_EXITS: u32 = 0xc600_0002;
 pub const CONTROL_PAGE: usize = 0x0b00_0000;
 const CONTROL_DOORBELL: usize = 0x000;
 

@@ -1,6 +1,8 @@
 //! Per-core facts: identity, exception level, stacks, halting.
 
-use aarch64_cpu::registers::{CurrentEL, Readable, Writeable, HCR_EL2, MPIDR_EL1, TPIDR_EL2};
+use aarch64_cpu::registers::{
+    CurrentEL, Readable, Writeable, HCR_EL2, MDCR_EL2, MPIDR_EL1, TPIDR_EL2,
+};
 
 /// Cores Tessera can run on; each gets a stack in BSS.
 pub const MAX_CPUS: usize = crate::fdt::firmware::MAX_CPUS;
@@ -62,4 +64,17 @@ pub fn init_hcr() {
             + HCR_EL2::FMO::EnableVirtualFIQ,
     );
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// For a test: MDCR_EL2 as a careless firmware might leave it, trapping
+/// guests' debug and PMU accesses (Tessera must set its own on VM entry).
+pub fn set_firmware_like_traps() {
+    MDCR_EL2.write(
+        MDCR_EL2::TDE::SET
+            + MDCR_EL2::TDA::SET
+            + MDCR_EL2::TDOSA::SET
+            + MDCR_EL2::TDRA::SET
+            + MDCR_EL2::TPM::SET
+            + MDCR_EL2::TPMCR::SET,
+    );
 }

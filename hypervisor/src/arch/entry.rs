@@ -3,8 +3,9 @@
 //!
 //! Register use at entry follows the Linux arm64 boot protocol: x0 holds the
 //! DTB's physical address, the MMU and D-cache are off. The assembly does only
-//! what Rust cannot: check where it was loaded, enable FP/SIMD (the compiler
-//! uses NEON registers), zero BSS and set a stack.
+//! what Rust cannot: check where it was loaded, zero BSS and set a stack.
+//! EL2 is built soft-float and never touches FP/SIMD, so nothing here
+//! enables it; CPTR_EL2 is a guest setting (`vm/vcpu.rs`).
 
 use super::cpu::{EARLY_UART, MAX_CPUS, STACK_SIZE};
 use core::arch::global_asm;
@@ -32,7 +33,6 @@ primary_entry:
     ldr     x2, =_start
     cmp     x1, x2
     b.ne    wrong_load_address
-    bl      enable_fp
     // Zero BSS (stacks, heap, page-table pool included).
     ldr     x1, =__bss_start
     ldr     x2, =__bss_end
@@ -52,7 +52,6 @@ primary_entry:
     .global secondary_entry
 secondary_entry:
     mov     x19, x0
-    bl      enable_fp
     cmp     x19, #{max_cpus}
     b.hs    park
     // Same EL2 map as the boot core; its registers were cleaned to memory.
@@ -78,21 +77,6 @@ secondary_entry:
     mov     x0, x19
     bl      secondary_main
     b       park
-
-    // FP/SIMD must not trap at the current level; EL2 and EL1 differ.
-enable_fp:
-    mrs     x9, CurrentEL
-    cmp     x9, #(2 << 2)
-    b.ne    3f
-    mov     x9, #0x33ff             // CPTR_EL2: RES1 bits, TFP=0 (E2H=0 layout)
-    msr     cptr_el2, x9
-    b       4f
-3:  cmp     x9, #(1 << 2)
-    b.ne    4f
-    mov     x9, #(3 << 20)          // CPACR_EL1.FPEN = 0b11
-    msr     cpacr_el1, x9
-4:  isb
-    ret
 
     // No stack or console is trustworthy here; write straight to the UART the
     // build was configured for, then halt.

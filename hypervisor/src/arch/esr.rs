@@ -60,6 +60,39 @@ pub const fn far_valid(esr: u64) -> bool {
         && (esr & (1 << 10)) == 0
 }
 
+/// A trapped MSR, MRS or system instruction (EC 0x18): ISS fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysRegAccess {
+    pub op0: u8,
+    pub op1: u8,
+    pub crn: u8,
+    pub crm: u8,
+    pub op2: u8,
+    /// General-purpose register (31: XZR).
+    pub rt: u8,
+    /// MRS (a read), else MSR or a system instruction.
+    pub read: bool,
+}
+
+impl SysRegAccess {
+    pub const fn decode(esr: u64) -> SysRegAccess {
+        SysRegAccess {
+            op0: ((esr >> 20) & 3) as u8,
+            op2: ((esr >> 17) & 7) as u8,
+            op1: ((esr >> 14) & 7) as u8,
+            crn: ((esr >> 10) & 0xf) as u8,
+            rt: ((esr >> 5) & 0x1f) as u8,
+            crm: ((esr >> 1) & 0xf) as u8,
+            read: esr & 1 != 0,
+        }
+    }
+
+    /// (op0, op1, CRn, CRm, op2): the register's encoding.
+    pub const fn encoding(&self) -> (u8, u8, u8, u8, u8) {
+        (self.op0, self.op1, self.crn, self.crm, self.op2)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +112,22 @@ mod tests {
         assert!(!far_valid(0x16 << 26));
         assert_eq!(class_name(0x16), "HVC from AArch64");
         assert_eq!(class_name(0x3f), "Reserved exception class");
+    }
+
+    #[test]
+    fn decodes_trapped_system_register_accesses() {
+        // MSR ICC_SGI1R_EL1, x3: op0 3, op1 0, CRn 12, CRm 11, op2 5.
+        let esr = 0x18 << 26 | 1 << 25 | 3 << 20 | 5 << 17 | 12 << 10 | 3 << 5 | 11 << 1;
+        let a = SysRegAccess::decode(esr);
+        assert_eq!(a.encoding(), (3, 0, 12, 11, 5));
+        assert_eq!((a.rt, a.read), (3, false));
+        // MRS x30, ID_AA64PFR1_EL1: op0 3, op1 0, CRn 0, CRm 4, op2 1.
+        let esr = 0x18 << 26 | 1 << 25 | 3 << 20 | 1 << 17 | 30 << 5 | 4 << 1 | 1;
+        let a = SysRegAccess::decode(esr);
+        assert_eq!(a.encoding(), (3, 0, 0, 4, 1));
+        assert_eq!((a.rt, a.read), (30, true));
+        // DC CISW, x0: op0 1, op1 0, CRn 7, CRm 14, op2 2.
+        let esr = 0x18 << 26 | 1 << 25 | 1 << 20 | 2 << 17 | 7 << 10 | 14 << 1;
+        assert_eq!(SysRegAccess::decode(esr).encoding(), (1, 0, 7, 14, 2));
     }
 }

@@ -138,3 +138,91 @@ lr_access!(0 => ICH_LR0_EL2, 1 => ICH_LR1_EL2, 2 => ICH_LR2_EL2, 3 => ICH_LR3_EL
 pub fn syndrome() -> (u64, u64, u64) {
     (ESR_EL2.get(), FAR_EL2.get(), HPFAR_EL2.get())
 }
+
+/// ZCR_EL2.LEN all ones: the guest may use the core's longest SVE vector
+/// (its reset value is UNKNOWN). Only with SVE implemented and CPTR_EL2.TZ
+/// clear, or the write traps.
+#[inline]
+pub fn sve_full_length_for_guest() {
+    // SAFETY: ZCR_EL2 (S3_4_C1_C2_0; no crate names it) only limits EL1/EL0's
+    // SVE vector length; EL2 itself executes no SVE.
+    unsafe { core::arch::asm!("msr S3_4_C1_C2_0, {}", "isb", in(reg) 0x1ffu64, options(nostack)) };
+}
+
+/// The ID register (op0 3, op1 0, CRn 0, `crm` 1-7, `op2`) as this core has
+/// it; the feature-ID space is RAZ where nothing is allocated.
+pub fn read_id_register(crm: u8, op2: u8) -> u64 {
+    let mut v: u64 = 0;
+    // SAFETY: reading ID registers has no side effects; every encoding of
+    // this space is readable at EL2.
+    unsafe {
+        match (crm, op2) {
+            (1, 0) => core::arch::asm!("mrs {}, S3_0_C0_C1_0", out(reg) v, options(nomem, nostack)),
+            (1, 1) => core::arch::asm!("mrs {}, S3_0_C0_C1_1", out(reg) v, options(nomem, nostack)),
+            (1, 2) => core::arch::asm!("mrs {}, S3_0_C0_C1_2", out(reg) v, options(nomem, nostack)),
+            (1, 3) => core::arch::asm!("mrs {}, S3_0_C0_C1_3", out(reg) v, options(nomem, nostack)),
+            (1, 4) => core::arch::asm!("mrs {}, S3_0_C0_C1_4", out(reg) v, options(nomem, nostack)),
+            (1, 5) => core::arch::asm!("mrs {}, S3_0_C0_C1_5", out(reg) v, options(nomem, nostack)),
+            (1, 6) => core::arch::asm!("mrs {}, S3_0_C0_C1_6", out(reg) v, options(nomem, nostack)),
+            (1, 7) => core::arch::asm!("mrs {}, S3_0_C0_C1_7", out(reg) v, options(nomem, nostack)),
+            (2, 0) => core::arch::asm!("mrs {}, S3_0_C0_C2_0", out(reg) v, options(nomem, nostack)),
+            (2, 1) => core::arch::asm!("mrs {}, S3_0_C0_C2_1", out(reg) v, options(nomem, nostack)),
+            (2, 2) => core::arch::asm!("mrs {}, S3_0_C0_C2_2", out(reg) v, options(nomem, nostack)),
+            (2, 3) => core::arch::asm!("mrs {}, S3_0_C0_C2_3", out(reg) v, options(nomem, nostack)),
+            (2, 4) => core::arch::asm!("mrs {}, S3_0_C0_C2_4", out(reg) v, options(nomem, nostack)),
+            (2, 5) => core::arch::asm!("mrs {}, S3_0_C0_C2_5", out(reg) v, options(nomem, nostack)),
+            (2, 6) => core::arch::asm!("mrs {}, S3_0_C0_C2_6", out(reg) v, options(nomem, nostack)),
+            (2, 7) => core::arch::asm!("mrs {}, S3_0_C0_C2_7", out(reg) v, options(nomem, nostack)),
+            (3, 0) => core::arch::asm!("mrs {}, S3_0_C0_C3_0", out(reg) v, options(nomem, nostack)),
+            (3, 1) => core::arch::asm!("mrs {}, S3_0_C0_C3_1", out(reg) v, options(nomem, nostack)),
+            (3, 2) => core::arch::asm!("mrs {}, S3_0_C0_C3_2", out(reg) v, options(nomem, nostack)),
+            (3, 3) => core::arch::asm!("mrs {}, S3_0_C0_C3_3", out(reg) v, options(nomem, nostack)),
+            (3, 4) => core::arch::asm!("mrs {}, S3_0_C0_C3_4", out(reg) v, options(nomem, nostack)),
+            (3, 5) => core::arch::asm!("mrs {}, S3_0_C0_C3_5", out(reg) v, options(nomem, nostack)),
+            (3, 6) => core::arch::asm!("mrs {}, S3_0_C0_C3_6", out(reg) v, options(nomem, nostack)),
+            (3, 7) => core::arch::asm!("mrs {}, S3_0_C0_C3_7", out(reg) v, options(nomem, nostack)),
+            (4, 0) => core::arch::asm!("mrs {}, S3_0_C0_C4_0", out(reg) v, options(nomem, nostack)),
+            (4, 1) => core::arch::asm!("mrs {}, S3_0_C0_C4_1", out(reg) v, options(nomem, nostack)),
+            (4, 2) => core::arch::asm!("mrs {}, S3_0_C0_C4_2", out(reg) v, options(nomem, nostack)),
+            (4, 3) => core::arch::asm!("mrs {}, S3_0_C0_C4_3", out(reg) v, options(nomem, nostack)),
+            (4, 4) => core::arch::asm!("mrs {}, S3_0_C0_C4_4", out(reg) v, options(nomem, nostack)),
+            (4, 5) => core::arch::asm!("mrs {}, S3_0_C0_C4_5", out(reg) v, options(nomem, nostack)),
+            (4, 6) => core::arch::asm!("mrs {}, S3_0_C0_C4_6", out(reg) v, options(nomem, nostack)),
+            (4, 7) => core::arch::asm!("mrs {}, S3_0_C0_C4_7", out(reg) v, options(nomem, nostack)),
+            (5, 0) => core::arch::asm!("mrs {}, S3_0_C0_C5_0", out(reg) v, options(nomem, nostack)),
+            (5, 1) => core::arch::asm!("mrs {}, S3_0_C0_C5_1", out(reg) v, options(nomem, nostack)),
+            (5, 2) => core::arch::asm!("mrs {}, S3_0_C0_C5_2", out(reg) v, options(nomem, nostack)),
+            (5, 3) => core::arch::asm!("mrs {}, S3_0_C0_C5_3", out(reg) v, options(nomem, nostack)),
+            (5, 4) => core::arch::asm!("mrs {}, S3_0_C0_C5_4", out(reg) v, options(nomem, nostack)),
+            (5, 5) => core::arch::asm!("mrs {}, S3_0_C0_C5_5", out(reg) v, options(nomem, nostack)),
+            (5, 6) => core::arch::asm!("mrs {}, S3_0_C0_C5_6", out(reg) v, options(nomem, nostack)),
+            (5, 7) => core::arch::asm!("mrs {}, S3_0_C0_C5_7", out(reg) v, options(nomem, nostack)),
+            (6, 0) => core::arch::asm!("mrs {}, S3_0_C0_C6_0", out(reg) v, options(nomem, nostack)),
+            (6, 1) => core::arch::asm!("mrs {}, S3_0_C0_C6_1", out(reg) v, options(nomem, nostack)),
+            (6, 2) => core::arch::asm!("mrs {}, S3_0_C0_C6_2", out(reg) v, options(nomem, nostack)),
+            (6, 3) => core::arch::asm!("mrs {}, S3_0_C0_C6_3", out(reg) v, options(nomem, nostack)),
+            (6, 4) => core::arch::asm!("mrs {}, S3_0_C0_C6_4", out(reg) v, options(nomem, nostack)),
+            (6, 5) => core::arch::asm!("mrs {}, S3_0_C0_C6_5", out(reg) v, options(nomem, nostack)),
+            (6, 6) => core::arch::asm!("mrs {}, S3_0_C0_C6_6", out(reg) v, options(nomem, nostack)),
+            (6, 7) => core::arch::asm!("mrs {}, S3_0_C0_C6_7", out(reg) v, options(nomem, nostack)),
+            (7, 0) => core::arch::asm!("mrs {}, S3_0_C0_C7_0", out(reg) v, options(nomem, nostack)),
+            (7, 1) => core::arch::asm!("mrs {}, S3_0_C0_C7_1", out(reg) v, options(nomem, nostack)),
+            (7, 2) => core::arch::asm!("mrs {}, S3_0_C0_C7_2", out(reg) v, options(nomem, nostack)),
+            (7, 3) => core::arch::asm!("mrs {}, S3_0_C0_C7_3", out(reg) v, options(nomem, nostack)),
+            (7, 4) => core::arch::asm!("mrs {}, S3_0_C0_C7_4", out(reg) v, options(nomem, nostack)),
+            (7, 5) => core::arch::asm!("mrs {}, S3_0_C0_C7_5", out(reg) v, options(nomem, nostack)),
+            (7, 6) => core::arch::asm!("mrs {}, S3_0_C0_C7_6", out(reg) v, options(nomem, nostack)),
+            (7, 7) => core::arch::asm!("mrs {}, S3_0_C0_C7_7", out(reg) v, options(nomem, nostack)),
+            _ => {}
+        }
+    }
+    v
+}
+
+/// PMCR_EL0.N: event counters this core implements.
+pub fn pmu_counters() -> u64 {
+    let pmcr: u64;
+    // SAFETY: reading PMCR_EL0 at EL2 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack)) };
+    (pmcr >> 11) & 0x1f
+}

@@ -10,8 +10,8 @@ use spin::Once;
 
 /// What the layers above do with each kind of exception.
 pub struct Handlers {
-    /// A physical IRQ, from EL2 or from a guest.
-    pub irq: fn(),
+    /// A physical IRQ; `true` when it interrupted a guest.
+    pub irq: fn(bool),
     /// A synchronous exception from the guest (EL1/EL0, AArch64).
     pub guest_sync: fn(&mut Frame),
     /// An SError from the guest.
@@ -243,7 +243,8 @@ extern "C" fn handle_exception(frame: &mut Frame, index: u64) {
         super::cpu::halt()
     };
     match kind {
-        Kind::CurSpxIrq | Kind::Lower64Irq => (h.irq)(),
+        Kind::CurSpxIrq => (h.irq)(false),
+        Kind::Lower64Irq => (h.irq)(true),
         Kind::Lower64Sync => (h.guest_sync)(frame),
         Kind::Lower64SError => (h.guest_serror)(frame),
         _ => (h.unexpected)(frame, kind),

@@ -25,6 +25,10 @@ pub enum SelfTest {
 pub struct Options<'a> {
     pub on_complete: OnBootComplete,
     pub self_test: SelfTest,
+    /// `tessera.test=firmware-traps`: every core sets the debug and PMU trap
+    /// bits of MDCR_EL2 before the VMs start, as a careless firmware might
+    /// leave them, so tests prove Tessera sets its own policy.
+    pub firmware_traps: bool,
     /// The first `tessera.` option that was not understood.
     pub unknown: Option<&'a str>,
 }
@@ -36,6 +40,7 @@ pub fn parse(bootargs: &str) -> Options<'_> {
             "tessera.exit=poweroff" => o.on_complete = OnBootComplete::PowerOff,
             "tessera.exit=idle" => o.on_complete = OnBootComplete::Idle,
             "tessera.test=crash" => o.self_test = SelfTest::Crash,
+            "tessera.test=firmware-traps" => o.firmware_traps = true,
             w if w.starts_with("tessera.") && o.unknown.is_none() => o.unknown = Some(w),
             _ => {}
         }

@@ -15,6 +15,8 @@ use spin::Once;
 static PLATFORM: Once<Platform<'static>> = Once::new();
 /// Set by the boot core once the VMs are built: every core may enter its guest.
 static START_VMS: AtomicBool = AtomicBool::new(false);
+/// `tessera.test=firmware-traps`: see `boot::args`.
+static FIRMWARE_TRAPS: AtomicBool = AtomicBool::new(false);
 static ONLINE: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
 /// MPIDR each logical core was started with.
 static MPIDRS: [core::sync::atomic::AtomicU64; cpu::MAX_CPUS] =
@@ -122,6 +124,7 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
     if let Some(word) = options.unknown {
         log::warn!("ignoring unknown boot option '{word}'");
     }
+    FIRMWARE_TRAPS.store(options.firmware_traps, Ordering::Relaxed);
 
     let boot_mpidr = cpu::mpidr();
     MPIDRS[0].store(boot_mpidr, Ordering::Relaxed);
@@ -214,6 +217,10 @@ fn init_this_core(p: &Platform) -> Result<u64, CoreError> {
     gicv3::init_cpu_interface();
     cpu::init_hcr();
     timer::init();
+    if FIRMWARE_TRAPS.load(Ordering::Relaxed) {
+        cpu::set_firmware_like_traps();
+    }
+    vm::vcpu::clear_lrs();
 
     // One 10 us timer interrupt at EL2.
     let core = cpu::core_index();

@@ -20,6 +20,7 @@ register_structs! {
         (0x0200 => _r1),
         (0x0280 => icpendr: [ReadWrite<u32>; 32]),
         (0x0300 => _r2),
+        (0x0380 => icactiver: [ReadWrite<u32>; 32]),
         (0x0400 => ipriorityr: [ReadWrite<u8>; 1024]),
         (0x0800 => _r3),
         (0x0d00 => igrpmodr: [ReadWrite<u32>; 32]),
@@ -51,6 +52,8 @@ register_structs! {
         (0x0184 => _r3),
         (0x0280 => icpendr0: ReadWrite<u32>),
         (0x0284 => _r4),
+        (0x0380 => icactiver0: ReadWrite<u32>),
+        (0x0384 => _r6),
         (0x0400 => ipriorityr: [ReadWrite<u8>; 32]),
         (0x0420 => _r5),
         (0x0d00 => igrpmodr0: ReadWrite<u32>),
@@ -87,6 +90,12 @@ pub fn distributor() -> &'static Distributor {
 /// Keeps this core's redistributor (each core sets its own).
 pub fn set_this_redistributor(r: Redistributor) -> &'static Redistributor {
     REDISTRIBUTORS[core_index()].call_once(|| r)
+}
+
+/// The redistributor of logical core `core`, once that core set it up. Its
+/// enables may be written from any core (MMIO).
+pub fn redistributor(core: usize) -> Option<&'static Redistributor> {
+    REDISTRIBUTORS.get(core)?.get()
 }
 
 /// This core's physical redistributor.
@@ -174,6 +183,10 @@ impl Distributor {
     pub fn disable_spi(&self, intid: u32) {
         self.regs.icenabler[intid as usize / 32].set(1 << (intid % 32));
     }
+    /// Clears an SPI's active state (a guest that stopped will never EOI it).
+    pub fn deactivate_spi(&self, intid: u32) {
+        self.regs.icactiver[intid as usize / 32].set(1 << (intid % 32));
+    }
     pub fn route_spi(&self, intid: u32, mpidr: u64) {
         if (32..1020).contains(&intid) {
             self.regs.irouter[intid as usize - 32].set(mpidr & 0xff_00ff_ffff);
@@ -184,7 +197,8 @@ impl Distributor {
 // SAFETY: MMIO through shared references; callers serialise with a lock.
 unsafe impl Send for Distributor {}
 unsafe impl Sync for Distributor {}
-// SAFETY: each core uses only its own redistributor.
+// SAFETY: MMIO set/clear registers (enable, active) are single writes with
+// no read-modify-write, so any core may use them; set-up is by the owner.
 unsafe impl Send for Redistributor {}
 unsafe impl Sync for Redistributor {}
 
@@ -255,6 +269,10 @@ impl Redistributor {
 
     pub fn disable_ppi(&self, intid: u32) {
         self.sgi.icenabler0.set(1 << intid);
+    }
+    /// Clears a private interrupt's active state on this redistributor's core.
+    pub fn deactivate_ppi(&self, intid: u32) {
+        self.sgi.icactiver0.set(1 << intid);
     }
 }
 

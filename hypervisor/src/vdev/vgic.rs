@@ -235,6 +235,12 @@ impl Vgic {
         self.vcpus
     }
 
+    /// Whether the guest has enabled private interrupt `intid` of `vcpu` (the
+    /// physical enable of a HW-linked PPI follows it).
+    pub fn private_enabled(&self, vcpu: usize, intid: u32) -> bool {
+        vcpu < self.vcpus && intid < PRIVATE && self.is(vcpu, intid, |w| w.enabled)
+    }
+
     /// Guest attempts to enable, pend or activate an SPI the VM does not own.
     pub fn denied(&self) -> u32 {
         self.denied

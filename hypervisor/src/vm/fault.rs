@@ -62,31 +62,59 @@ pub fn fault(vm: &'static VmState, vi: usize, frame: &Frame, esr: u64, kind: Fau
     }
 }
 
-/// Takes every other vCPU of `vm` out of its guest and waits until they are.
-fn stop_others(vm: &VmState, vi: usize) {
-    vm.stopping.store(true, Ordering::Release);
+/// Claims the stop of `vm` for this vCPU: only one vCPU stops or restarts
+/// a VM at a time. The loser just leaves; the winner is taking it out of
+/// its guest anyway.
+fn claim(vm: &VmState, vi: usize) {
+    if vm
+        .stopping
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        vcpu::leave(vm, vi);
+    }
+}
+
+/// Takes every other vCPU of `vm` out of its guest and waits until they
+/// are, then this one: afterwards nothing of the VM runs or is Active in
+/// the physical GIC, and its passed-through SPIs are off (a restarted guest
+/// enables them again) and routed to its first vCPU's core.
+fn quiesce_vm(vm: &VmState, vi: usize) {
     for (i, v) in vm.vcpus.iter().enumerate() {
         if i != vi && v.power() != Power::Off {
             gicv3::send_sgi(SGI_STOP, v.mpidr);
         }
     }
-    if !vcpu::wait_others_off(vm, vi) {
-        log::error!("VM {}: a vCPU did not leave within 100 ms", vm.name());
+    vcpu::wait_others_off(vm, vi);
+    vcpu::quiesce(vm, vi);
+    vm.vcpus[vi].set_power(Power::Off);
+    let gicd = gicv3::distributor();
+    for spi in vm.cfg.spis.iter().map(|s| s.intid()) {
+        gicd.disable_spi(spi);
+        gicd.deactivate_spi(spi);
+        if let Some(v) = vm.vcpus.first() {
+            gicd.route_spi(spi, v.mpidr);
+        }
+    }
+    // A stale CPU_ON from before the stop must not start a vCPU later.
+    for v in vm.vcpus.iter() {
+        v.set_power(Power::Off);
     }
 }
 
 /// SYSTEM_OFF, or a fault under the stop policy: every vCPU leaves for good.
 pub fn stop(vm: &VmState, vi: usize) -> ! {
-    stop_others(vm, vi);
-    vm.vcpus[vi].set_power(Power::Off);
+    claim(vm, vi);
+    quiesce_vm(vm, vi);
     vcpu::park()
 }
 
 /// SYSTEM_RESET, or a fault under the restart policy: images and DTB
-/// reloaded, virtual devices reset, vCPU 0 started again.
+/// reloaded, virtual devices reset, vCPU 0 started again. Exactly once,
+/// however many vCPUs fault at the same time.
 pub fn restart(vm: &VmState, vi: usize) -> ! {
-    stop_others(vm, vi);
-    vm.vcpus[vi].set_power(Power::Off);
+    claim(vm, vi);
+    quiesce_vm(vm, vi);
     vm.boot_count.fetch_add(1, Ordering::Relaxed);
     *vm.vgic.lock() = vm.new_vgic();
     vm.uart.lock().reset();

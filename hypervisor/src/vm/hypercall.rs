@@ -10,8 +10,12 @@ pub const TESSERA_PING: u64 = 0xc600_0000;
 /// `TESSERA_DOORBELL(index)`: rings the VM's shared region `index`.
 pub const TESSERA_DOORBELL: u64 = 0xc600_0001;
 
+/// `TESSERA_EXITS`: this vCPU's exits to EL2 so far (this call included),
+/// so a guest can check what costs it exits.
+pub const TESSERA_EXITS: u64 = 0xc600_0002;
+
 /// Every function `PSCI_FEATURES` reports.
-const SUPPORTED: [u64; 12] = [
+const SUPPORTED: [u64; 13] = [
     psci::VERSION,
     psci::CPU_OFF,
     psci::CPU_ON_32,
@@ -24,6 +28,7 @@ const SUPPORTED: [u64; 12] = [
     psci::FEATURES,
     TESSERA_PING,
     TESSERA_DOORBELL,
+    TESSERA_EXITS,
 ];
 
 /// One call: the function ID in x0, arguments in x1-x3, the result to x0.
@@ -39,6 +44,7 @@ pub fn call(vm: &'static VmState, vi: usize, frame: &mut Frame) {
         }
         TESSERA_PING => 0,
         TESSERA_DOORBELL => doorbell(vm, frame.x[1]),
+        TESSERA_EXITS => vm.vcpus[vi].exits(),
         _ => psci::call(vm, vi, fid, &frame.x).unwrap_or(psci::NOT_SUPPORTED),
     };
     frame.x[0] = ret;

@@ -11,8 +11,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub static TIMER_FIRED_AT: [AtomicU64; cpu::MAX_CPUS] =
     [const { AtomicU64::new(0) }; cpu::MAX_CPUS];
 
-/// The vectors' IRQ handler.
-pub fn on_exception() {
+/// The vectors' IRQ handler: `from_guest` when it interrupted a guest.
+pub fn on_exception(from_guest: bool) {
+    if from_guest {
+        if let Some((vm, vi)) = super::this_vcpu() {
+            vm.vcpus[vi].count_exit();
+        }
+    }
     handle();
 }
 
@@ -55,23 +60,31 @@ fn for_vcpu(intid: u32) -> Irq {
         return Irq::Unknown;
     };
     match intid {
+        // A vCPU that is off keeps its pending interrupts in the model; its
+        // list registers are loaded when it enters.
+        SGI_KICK | MAINTENANCE_INTID if vm.vcpus[vi].power() != Power::On => Irq::Handled,
         SGI_KICK | MAINTENANCE_INTID => {
             vcpu::refresh_lrs(vm, vi);
             Irq::Handled
         }
         SGI_STOP => {
-            if vm.stopping.load(Ordering::Acquire) {
+            if vm.stopping.load(Ordering::Acquire) && vm.vcpus[vi].power() == Power::On {
                 gicv3::deactivate(intid);
-                vm.vcpus[vi].set_power(Power::Off);
-                vcpu::park();
+                vcpu::leave(vm, vi);
             }
             Irq::Handled
         }
+        // Forwarded only to a vCPU in its guest, whose EOI deactivates it; a
+        // vCPU that is off would never end it (the source stays Active).
+        VTIMER_INTID | PTIMER_INTID if vm.vcpus[vi].power() != Power::On => Irq::Handled,
         VTIMER_INTID | PTIMER_INTID => {
             vcpu::inject(vm, intid, vi);
             Irq::Forwarded
         }
         _ if vm.cfg.spis.iter().any(|s| s.intid() == intid) => {
+            if vm.stopping.load(Ordering::Acquire) {
+                return Irq::Handled;
+            }
             vcpu::inject(vm, intid, vi);
             Irq::Forwarded
         }

@@ -36,10 +36,7 @@ pub fn call(vm: &'static VmState, vi: usize, fid: u64, x: &[u64; 31]) -> Option<
             },
             _ => INVALID_PARAMETERS,
         },
-        CPU_OFF => {
-            vm.vcpus[vi].set_power(Power::Off);
-            vcpu::park();
-        }
+        CPU_OFF => vcpu::leave(vm, vi),
         SYSTEM_OFF => {
             log::info!("VM {}: SYSTEM_OFF from vCPU {vi}: stopped", vm.name());
             stop(vm, vi);

@@ -47,6 +47,9 @@ pub struct Vcpu {
     power: AtomicU8,
     pub entry: AtomicU64,
     pub context: AtomicU64,
+    /// Exits to EL2 (traps and interrupts taken from the guest) since boot;
+    /// guests read their own with `TESSERA_EXITS`.
+    exits: AtomicU64,
 }
 
 impl Vcpu {
@@ -60,6 +63,16 @@ impl Vcpu {
     pub fn set_power(&self, p: Power) {
         self.power.store(p as u8, Ordering::Release);
     }
+    /// Counts one exit to EL2. Only this vCPU's own core writes it.
+    pub fn count_exit(&self) {
+        self.exits
+            .store(self.exits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    pub fn exits(&self) -> u64 {
+        self.exits.load(Ordering::Relaxed)
+    }
+
     /// Off -> OnPending with an entry point; false if it was not off.
     pub fn request_on(&self, entry: u64, context: u64) -> Result<(), Power> {
         self.entry.store(entry, Ordering::Relaxed);
@@ -278,6 +291,7 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
                     power: AtomicU8::new(0),
                     entry: AtomicU64::new(0),
                     context: AtomicU64::new(0),
+                    exits: AtomicU64::new(0),
                 })
             })
             .collect();

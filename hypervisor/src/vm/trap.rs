@@ -17,6 +17,7 @@ pub fn sync(frame: &mut Frame) {
     let Some((vm, vi)) = super::this_vcpu() else {
         crate::arch::vectors::unexpected(frame, Kind::Lower64Sync);
     };
+    vm.vcpus[vi].count_exit();
     match esr::class(esr) {
         0x16 => hypercall::call(vm, vi, frame),
         0x17 => {
@@ -49,7 +50,11 @@ pub fn sync(frame: &mut Frame) {
             esr,
             FaultKind::Fetch(abort::fault_ipa(hpfar, far)),
         ),
-        0x18 if sysreg::trapped(vm, vi, frame, esr) => frame.elr += 4,
+        0x18 => match sysreg::trapped(vm, vi, frame, esr) {
+            sysreg::Outcome::Done => frame.elr += 4,
+            sysreg::Outcome::Undefined => inject_undefined(frame),
+            sysreg::Outcome::Unknown => fault(vm, vi, frame, esr, FaultKind::Trap),
+        },
         0x01 => frame.elr += 4, // WFI/WFE, should they ever be trapped
         _ => fault(vm, vi, frame, esr, FaultKind::Trap),
     }
@@ -59,9 +64,35 @@ pub fn sync(frame: &mut Frame) {
 pub fn serror(frame: &mut Frame) {
     let (esr, _, _) = syndrome();
     match super::this_vcpu() {
-        Some((vm, vi)) => fault(vm, vi, frame, esr, FaultKind::SError),
+        Some((vm, vi)) => {
+            vm.vcpus[vi].count_exit();
+            fault(vm, vi, frame, esr, FaultKind::SError)
+        }
         None => crate::arch::vectors::unexpected(frame, Kind::Lower64SError),
     }
+}
+
+/// Makes the trapped instruction raise an Undefined Instruction exception at
+/// the guest's EL1, as a core without the register would: ESR_EL1 says
+/// "unknown reason", and the guest's vector for its current state runs with
+/// every interrupt masked.
+fn inject_undefined(frame: &mut Frame) {
+    use aarch64_cpu::registers::{Readable, Writeable, ELR_EL1, ESR_EL1, SPSR_EL1, VBAR_EL1};
+    const IL: u64 = 1 << 25;
+    const M_MASK: u64 = 0xf;
+    const EL1T: u64 = 0b0100;
+    const EL1H: u64 = 0b0101;
+    // Vector offsets: current EL with SP_EL0, with SP_ELx, lower EL (AArch64).
+    let offset = match frame.spsr & M_MASK {
+        EL1T => 0x000,
+        EL1H => 0x200,
+        _ => 0x400,
+    };
+    ESR_EL1.set(IL);
+    ELR_EL1.set(frame.elr);
+    SPSR_EL1.set(frame.spsr);
+    frame.elr = VBAR_EL1.get() + offset;
+    frame.spsr = 0x3c0 | EL1H; // D, A, I, F masked; EL1h
 }
 
 /// An access to an emulated device; false if none is at that address.

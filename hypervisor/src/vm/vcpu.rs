@@ -3,7 +3,9 @@
 //! the GIC list registers.
 
 use super::{Power, VmState};
-use crate::arch::sysreg::{self, ICH_VMCR_EL2, VPIDR_EL2};
+use crate::arch::sysreg::{
+    self, CPTR, CPTR_EL2, ICH_AP0R0_EL2, ICH_AP1R0_EL2, ICH_VMCR_EL2, VPIDR_EL2,
+};
 use crate::arch::vectors::{self, Frame};
 use crate::arch::{cpu, timer};
 use crate::drivers::gicv3;
@@ -64,16 +66,67 @@ fn drain_pending_irqs() {
     while super::irq::handle() {}
 }
 
-/// Leaves this core's vCPU for good and goes back to waiting in [`run`].
+/// This core's vCPU leaves its guest for good (`CPU_OFF`, or its VM stops
+/// or restarts): what its list registers hold goes back to the vGIC (a
+/// pending SGI survives `CPU_OFF`), hardware-linked interrupts it had
+/// taken are deactivated, its timers stop, and the core waits in [`run`].
+pub fn leave(vm: &VmState, vi: usize) -> ! {
+    quiesce(vm, vi);
+    vm.vcpus[vi].set_power(Power::Off);
+    park()
+}
+
+/// [`leave`] but for the power state and the wait: the restart path needs
+/// this core quiet before it rebuilds the VM.
+pub fn quiesce(vm: &VmState, vi: usize) {
+    let n = sysreg::lr_count().min(16);
+    let mut lrs = [0u64; 16];
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = sysreg::read_lr(i);
+    }
+    let physical = vm.vgic.lock().unload_lrs(vi, &lrs[..n]);
+    clear_lrs();
+    ICH_HCR_EL2.set(0);
+    clear_active_priorities();
+    // A core that is off has no running timers (as after a real power-down).
+    CNTV_CTL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
+    let rd = gicv3::this_redistributor();
+    rd.disable_ppi(VTIMER_INTID);
+    rd.disable_ppi(PTIMER_INTID);
+    for intid in physical {
+        gicv3::deactivate(intid);
+    }
+}
+
+/// Goes back to waiting in [`run`] on a fresh stack.
 pub fn park() -> ! {
     let core = cpu::core_index();
     vectors::restart_stack(cpu::stack_top(core), run, core)
 }
 
+/// No interrupt priority stays active from an earlier run of the guest: one
+/// left set would mask every interrupt of its priority and below for good.
+/// (5 priority bits, as QEMU and most cores implement, need only the first
+/// of each; wider ones would need the others cleared too.)
+fn clear_active_priorities() {
+    ICH_AP0R0_EL2.set(0);
+    ICH_AP1R0_EL2.set(0);
+}
+
 /// The guest's traps and routing (HCR_EL2): stage 2 on, physical
 /// interrupts to EL2, SMC trapped (PSCI is served here), EL1 is AArch64.
+/// The guest owns its pointer-authentication keys (API, APK: its core is its
+/// own, so there is nothing to switch). Trapped: the feature ID registers
+/// (TID3, to hide what guests do not get), set/way cache maintenance (TSW)
+/// and implementation-defined registers (TIDCP); see `vm/sysreg/`.
 fn guest_hcr() -> u64 {
     (HCR_EL2::VM::Enable
+        + HCR_EL2::API::SET
+        + HCR_EL2::APK::SET
+        + HCR_EL2::TID3::SET
+        + HCR_EL2::TSW::SET
+        + HCR_EL2::TIDCP::SET
         + HCR_EL2::SWIO::SET
         + HCR_EL2::FMO::EnableVirtualFIQ
         + HCR_EL2::IMO::EnableVirtualIRQ
@@ -109,7 +162,37 @@ fn guest_vtcr(ipa_bits: u32) -> u64 {
         .value
 }
 
+/// What the guest may use without a trap (CPTR_EL2): FP/SIMD and, where the
+/// core has it, SVE belong to the guest outright (its core is its own and
+/// EL2 never touches them, so nothing is switched); SME stays trapped.
+fn guest_cptr(sve: bool) -> u64 {
+    let tz = if sve { CPTR::TZ::CLEAR } else { CPTR::TZ::SET }; // RES1 without SVE
+    (CPTR::RES1_LOW::Ones + CPTR::RES1_9::SET + CPTR::RES1_13::SET + CPTR::TSM::SET + tz).value
+}
+
+/// Debug and PMU (MDCR_EL2): the guest's core is its own, so its debug
+/// registers, breakpoints and every PMU counter are the guest's, untrapped,
+/// whatever the firmware left here; but counting stops at EL2 (HPMD, where
+/// the PMU has it), so a guest learns nothing of the hypervisor's work.
+fn guest_mdcr() -> u64 {
+    let pmu = ID_AA64DFR0_EL1.read(ID_AA64DFR0_EL1::PMUVer);
+    // PMUv3 for Armv8.1 (4) and later have HPMD; 0xf is IMPLEMENTATION DEFINED.
+    let hpmd = if (4..0xf).contains(&pmu) {
+        MDCR_EL2::HPMD::SET
+    } else {
+        MDCR_EL2::HPMD::CLEAR
+    };
+    (MDCR_EL2::HPMN.val(sysreg::pmu_counters()) + hpmd).value
+}
+
 fn enter(vm: &VmState, vi: usize, pc: u64, x0: u64) -> ! {
+    MDCR_EL2.set(guest_mdcr());
+    let sve = ID_AA64PFR0_EL1.read(ID_AA64PFR0_EL1::SVE) != 0;
+    CPTR_EL2.set(guest_cptr(sve));
+    barrier_isb();
+    if sve {
+        sysreg::sve_full_length_for_guest();
+    }
     VTCR_EL2.set(guest_vtcr(super::ipa_bits()));
     VTTBR_EL2.set(vm.vttbr);
     barrier_isb();
@@ -128,18 +211,27 @@ fn enter(vm: &VmState, vi: usize, pc: u64, x0: u64) -> ! {
     CNTP_CTL_EL0.set(0);
     CNTKCTL_EL1.set(0);
     ICH_VMCR_EL2.set(0);
+    clear_active_priorities();
     ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET);
     // SAFETY: invalidates the instruction cache so the freshly loaded image
     // is what runs.
     unsafe { core::arch::asm!("ic iallu", "dsb nsh", "isb") };
-    clear_lrs();
     let rd = gicv3::this_redistributor();
     rd.enable_ppi(MAINTENANCE_INTID);
-    // Guest timers stay off physically until the guest enables them in its vGIC.
-    rd.disable_ppi(VTIMER_INTID);
-    rd.disable_ppi(PTIMER_INTID);
+    // Guest timers are enabled physically as the guest's vGIC says (off in a
+    // fresh VM; as left before `CPU_OFF` otherwise).
+    for intid in [VTIMER_INTID, PTIMER_INTID] {
+        if vm.vgic.lock().private_enabled(vi, intid) {
+            rd.enable_ppi(intid)
+        } else {
+            rd.disable_ppi(intid)
+        }
+    }
     rd.enable_ppi(SGI_KICK);
     rd.enable_ppi(SGI_STOP);
+    // What is already pending for this vCPU (an SGI sent before its
+    // `CPU_OFF`) goes into the list registers now.
+    refresh_lrs(vm, vi);
     let core = cpu::core_index();
     // The first frame must not live on the stack it is copied to the top of.
     let frame = ENTRY_FRAMES[core].call_once(|| Mutex::new(Frame::entry(0, 0)));
@@ -159,7 +251,9 @@ static ENTRY_FRAMES: [Once<Mutex<Frame>>; cpu::MAX_CPUS] = [const { Once::new() 
 
 // ---- list registers --------------------------------------------------------
 
-fn clear_lrs() {
+/// Empties the list registers (their reset values are UNKNOWN); at boot on
+/// each core, and whenever a vCPU leaves.
+pub fn clear_lrs() {
     for n in 0..sysreg::lr_count() {
         sysreg::write_lr(n, 0);
     }
@@ -237,29 +331,39 @@ fn apply_gic(vm: &VmState, a: Action) {
     }
 }
 
+/// A guest enabled or disabled a HW-linked PPI of one of its vCPUs (maybe
+/// another vCPU than the writer's): that vCPU's core's redistributor.
 fn ppi_on_vcpu(vm: &VmState, vcpu: usize, intid: u32, on: bool) {
-    // A vCPU's redistributor is only ever written by its own core.
-    if vm
+    let Some(rd) = vm
         .vcpus
         .get(vcpu)
-        .is_some_and(|v| v.core == cpu::core_index())
-    {
-        let rd = gicv3::this_redistributor();
-        if on {
-            rd.enable_ppi(intid)
-        } else {
-            rd.disable_ppi(intid)
-        }
+        .and_then(|v| gicv3::redistributor(v.core))
+    else {
+        return;
+    };
+    if on {
+        rd.enable_ppi(intid)
+    } else {
+        rd.disable_ppi(intid)
     }
 }
 
-/// Waits (in WFE) until every vCPU of `vm` but `vi` is off, or 100 ms.
-pub fn wait_others_off(vm: &VmState, vi: usize) -> bool {
-    let give_up = timer::now() + timer::frequency() / 10;
-    timer::wait_until(give_up, || {
+/// Waits (in WFE) until every vCPU of `vm` but `vi` has left its guest.
+/// A vCPU busy in EL2 leaves as soon as it returns towards its guest (the
+/// STOP SGI is pending), so this ends; a note is logged if it takes 100 ms.
+pub fn wait_others_off(vm: &VmState, vi: usize) {
+    let all_off = || {
         vm.vcpus
             .iter()
             .enumerate()
             .all(|(i, v)| i == vi || v.power() == Power::Off)
-    })
+    };
+    let noted = timer::now() + timer::frequency() / 10;
+    if !timer::wait_until(noted, all_off) {
+        log::warn!(
+            "VM {}: a vCPU has not left after 100 ms; waiting",
+            vm.name()
+        );
+        timer::wait_until(u64::MAX, all_off);
+    }
 }

@@ -93,6 +93,55 @@ impl Vgic {
         }
     }
 
+    /// The vCPU leaves its guest (`CPU_OFF`, stop, restart): each LR's state
+    /// goes back to the model, so an SGI pending in an LR is still pending
+    /// when the vCPU comes back. HW-linked interrupts cannot wait in the
+    /// model: their physical side stays active until someone deactivates it,
+    /// so they are dropped and their physical INTIDs returned for the caller
+    /// to deactivate (a level source that is still asserted fires again).
+    /// Every LR is empty afterwards.
+    pub fn unload_lrs(&mut self, vcpu: usize, lrs: &[u64]) -> heapless::Vec<u32, MAX_LRS> {
+        let mut physical = heapless::Vec::new();
+        for (n, &lr) in lrs.iter().enumerate().take(MAX_LRS) {
+            if lr & LR_HW != 0 && lr_state(lr) != 0 {
+                let _ = physical.push(((lr >> LR_PINTID_SHIFT) & 0x1fff) as u32);
+            }
+            if vcpu >= self.vcpus {
+                continue;
+            }
+            let Some(intid) = self.cpu[vcpu].slots[n] else {
+                continue;
+            };
+            let intid = intid as u32;
+            let mut state = if lr_intid(lr) == intid {
+                lr_state(lr)
+            } else {
+                0
+            };
+            let b = bit(intid);
+            let word = self.word_mut(vcpu, word_index(intid));
+            if word.unpend & b != 0 {
+                state &= !PENDING;
+            }
+            if word.deactivate & b != 0 {
+                state &= !ACTIVE;
+            }
+            if word.hw & b != 0 {
+                word.pending &= !b;
+                word.active &= !b;
+            } else {
+                if state & PENDING != 0 {
+                    word.pending |= b;
+                }
+                if state & ACTIVE != 0 {
+                    word.active |= b;
+                }
+            }
+            self.release(vcpu, n, intid);
+        }
+        physical
+    }
+
     /// Brings LR `n` up to date with the model (see `flush_lrs`).
     fn update_lr(&mut self, vcpu: usize, n: usize, lr: &mut u64) {
         let Some(intid) = self.cpu[vcpu].slots[n] else {

@@ -703,3 +703,45 @@ fn foreign_list_registers_are_left_alone() {
     assert!(v.flush_lrs(0, &mut lrs));
     assert_eq!(lrs, [foreign, foreign + 1]);
 }
+
+#[test]
+fn unloading_keeps_a_pending_sgi_for_the_next_entry() {
+    let mut v = vgic(2);
+    v.redist_write(1, SGI + ISENABLER, 4, 1 << 3);
+    let targets = v.send_sgi(0, 3 << 24 | 1 << 1);
+    assert_eq!(targets, 1 << 1);
+    let mut lrs = [0u64; 4];
+    v.flush_lrs(1, &mut lrs);
+    assert_eq!(lr_ids(&lrs)[0], Some(3));
+    // vCPU 1 goes off (CPU_OFF) with the SGI still pending in its LR.
+    assert!(v.unload_lrs(1, &lrs).is_empty());
+    assert!(v.redist_read(1, SGI + ISPENDR, 4) & (1 << 3) != 0);
+    // Back on: the SGI is loaded again into empty LRs.
+    let mut lrs = [0u64; 4];
+    v.flush_lrs(1, &mut lrs);
+    assert_eq!(lr_ids(&lrs)[0], Some(3));
+    assert_eq!(lr_state(lrs[0]), PENDING);
+}
+
+#[test]
+fn unloading_returns_active_hw_interrupts_for_deactivation() {
+    let mut v = vgic(1);
+    v.redist_write(0, SGI + ISENABLER, 4, 1 << 27);
+    assert!(v.private_enabled(0, 27));
+    assert!(!v.private_enabled(0, 30));
+    v.inject(27, 0);
+    let mut lrs = [0u64; 4];
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(lr_ids(&lrs)[0], Some(27));
+    // The guest acknowledged it (active) and is restarted before its EOI.
+    lrs[0] = (lrs[0] & !(3 << 62)) | (ACTIVE as u64) << 62;
+    let physical = v.unload_lrs(0, &lrs);
+    assert_eq!(physical.as_slice(), &[27]);
+    // Nothing of it is left in the model.
+    let mut lrs = [0u64; 4];
+    assert!(!v.flush_lrs(0, &mut lrs));
+    assert_eq!(lr_ids(&lrs), [None; 4]);
+    // An LR the model did not load (left from before a restart) counts too.
+    let stale = [lr_value(30, 0, true, PENDING), 0, 0, 0];
+    assert_eq!(vgic(1).unload_lrs(0, &stale).as_slice(), &[30]);
+}
