@@ -2,7 +2,7 @@
 # Sourced from the repository root.
 
 GPU_OUT=target/gpu-share
-PROGS="triangle texquad fbo readpixels errors egl elements"
+PROGS="triangle texquad fbo readpixels errors egl elements builtins indexbuf queries"
 
 # Installs what the gpu tier needs on a fresh Debian bookworm (idempotent).
 gpu_install_deps() {
@@ -42,9 +42,12 @@ gpu_build() {
     cp -f target/release/libtessera_gles.so "$GPU_OUT/lib/"
     ln -sf libtessera_gles.so "$GPU_OUT/lib/libEGL.so.1"
     ln -sf libtessera_gles.so "$GPU_OUT/lib/libGLESv2.so.2"
+    # The development names too: programs that dlopen them (dEQP) exist.
+    ln -sf libtessera_gles.so "$GPU_OUT/lib/libEGL.so"
+    ln -sf libtessera_gles.so "$GPU_OUT/lib/libGLESv2.so"
     for p in $PROGS swap bench; do
         gcc -O2 -Wall -Werror -o "$GPU_OUT/bin/$p" "gpu-share/tests/progs/$p.c" \
-            -Igpu-share/include -lEGL -lGLESv2
+            -Igpu-share/include -lEGL -lGLESv2 -Wl,--no-as-needed -lm
     done
 }
 

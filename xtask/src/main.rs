@@ -3,6 +3,7 @@
 
 mod bench;
 mod build;
+mod conformance;
 mod guests;
 mod setup;
 mod test;
@@ -13,7 +14,8 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command>
   demo               set up, build and boot Tessera on QEMU (Ctrl-A X quits)
-  test [TIER...]     run test tiers (default: all): host, boot, gpu
+  test [TIER...]     run test tiers (default: all): host, boot, partition, gpu, conformance;
+                     conformance-full runs the whole dEQP-GLES2 mustpass both ways
   build              build the images into target/images/
   guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU

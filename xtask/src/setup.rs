@@ -11,17 +11,51 @@ fn have(cmd: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn sh(cmd: &str, args: &[&str]) -> Result {
-    println!("setup: {cmd} {}", args.join(" "));
+/// The log that set-up steps write their chatter to.
+fn log_path() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::root().join("target"));
+    target.join("setup.log")
+}
+
+/// Runs one set-up step quietly: one line says what it does, its output
+/// goes to target/setup.log and is shown (the end of it) only on failure.
+fn quiet(what: &str, cmd: &str, args: &[&str]) -> Result {
+    use std::io::Write;
+    println!("setup: {what}");
+    let path = log_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let _ = writeln!(log, "$ {cmd} {}", args.join(" "));
+    let start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let err = log.try_clone().map_err(|e| e.to_string())?;
     let s = Command::new(cmd)
         .args(args)
+        .stdout(log)
+        .stderr(err)
         .status()
         .map_err(|e| format!("{cmd}: {e}"))?;
     if s.success() {
-        Ok(())
-    } else {
-        Err(format!("`{cmd} {}` failed ({s})", args.join(" ")))
+        return Ok(());
     }
+    let text = std::fs::read(&path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[(start as usize).min(text.len())..]).into_owned();
+    let tail: Vec<&str> = text.lines().rev().take(30).collect();
+    for l in tail.iter().rev() {
+        eprintln!("  | {l}");
+    }
+    Err(format!(
+        "`{cmd} {}` failed ({s}); its output is in {}",
+        args.join(" "),
+        path.display()
+    ))
 }
 
 /// The guests' target (hard float) and EL2's (soft float: EL2 code must
@@ -30,7 +64,11 @@ pub fn rust_target() -> Result {
     let installed = have("rustup", &["target", "list", "--installed"]).unwrap_or_default();
     for target in [crate::build::GUEST_TARGET, crate::build::EL2_TARGET] {
         if !installed.lines().any(|l| l.trim() == target) {
-            sh("rustup", &["target", "add", target])?;
+            quiet(
+                &format!("adding the Rust target {target}"),
+                "rustup",
+                &["target", "add", target],
+            )?;
         }
     }
     Ok(())
@@ -45,10 +83,10 @@ fn qemu_major() -> Option<u32> {
 fn apt_install(packages: &[&str], backports: bool) -> Result {
     let root = have("id", &["-u"]).is_some_and(|u| u.trim() == "0");
     let prefix: &[&str] = if root { &[] } else { &["sudo", "-n"] };
-    let run = |args: &[&str]| {
+    let run = |what: &str, args: &[&str]| {
         let mut all: Vec<&str> = prefix.to_vec();
         all.extend_from_slice(args);
-        sh(all[0], &all[1..]).map_err(|e| {
+        quiet(what, all[0], &all[1..]).map_err(|e| {
             format!(
                 "{e}\n  (installing needs root; run as root or: sudo apt-get install {})",
                 packages.join(" ")
@@ -81,20 +119,28 @@ fn apt_install(packages: &[&str], backports: bool) -> Result {
             }
         }
     }
-    run(&["apt-get", "update", "-qq"])?;
+    run("apt-get update", &["apt-get", "update"])?;
     let mut args = vec![
         "env",
         "DEBIAN_FRONTEND=noninteractive",
         "apt-get",
         "install",
         "-y",
-        "-qq",
     ];
     if backports {
         args.extend(["-t", "bookworm-backports"]);
     }
     args.extend_from_slice(packages);
-    run(&args)
+    let what = format!(
+        "installing {}{}",
+        packages.join(" "),
+        if backports {
+            " (bookworm-backports)"
+        } else {
+            ""
+        }
+    );
+    run(&what, &args)
 }
 
 /// QEMU (10 or newer, for the machine features the tests use), U-Boot, dtc.
@@ -123,4 +169,39 @@ pub fn qemu() -> Result {
 pub fn all() -> Result {
     rust_target()?;
     qemu()
+}
+
+/// Whether a Debian package is installed; with `backports`, whether its
+/// installed version comes from bookworm-backports.
+fn installed(package: &str, backports: bool) -> bool {
+    have("dpkg-query", &["-W", "-f=${Status} ${Version}", package]).is_some_and(|v| {
+        v.starts_with("install ok installed") && (!backports || v.contains("bpo12"))
+    })
+}
+
+/// What dEQP-GLES2 (the conformance tier) needs to run, natively and
+/// through gpu-share: its own run-time libraries, Mesa from
+/// bookworm-backports (the Mesa of the other tiers), python3 for the runner.
+pub fn conformance() -> Result {
+    let mesa = ["libegl-mesa0", "libgl1-mesa-dri", "libgbm1"];
+    if mesa.iter().any(|p| !installed(p, true)) {
+        apt_install(&mesa, true)?;
+    }
+    let runtime = [
+        "libegl1",
+        "libgles2",
+        "libjsoncpp25",
+        "libpng16-16",
+        "zlib1g",
+        "python3",
+    ];
+    let missing: Vec<&str> = runtime
+        .iter()
+        .copied()
+        .filter(|p| !installed(p, false))
+        .collect();
+    if !missing.is_empty() {
+        apt_install(&missing, false)?;
+    }
+    Ok(())
 }

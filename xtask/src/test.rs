@@ -22,6 +22,10 @@ pub const TIERS: &[(&str, &str)] = &[
         "gpu",
         "gpu-share on the host: front-end and back-end against Mesa, piglit, decoder fuzzing",
     ),
+    (
+        "conformance",
+        "Khronos dEQP-GLES2, a fixed sample, natively and through gpu-share (conformance-full: the whole mustpass)",
+    ),
 ];
 
 pub fn show(c: &Command) -> String {
@@ -137,10 +141,21 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             c.current_dir(root()).arg(script);
             run_counted(c, tally)
         }
+        "conformance" | "conformance-full" => {
+            match crate::conformance::run(name == "conformance-full") {
+                Ok(crate::conformance::Outcome::Passed) => tally.passed += 1,
+                Ok(crate::conformance::Outcome::Skipped) => tally.ignored += 1,
+                Err(e) => {
+                    tally.failed += 1;
+                    return Err(e);
+                }
+            }
+            Ok(())
+        }
         other => {
             let known: Vec<&str> = TIERS.iter().map(|t| t.0).collect();
             Err(format!(
-                "unknown tier '{other}' (tiers: {})",
+                "unknown tier '{other}' (tiers: {}, conformance-full)",
                 known.join(", ")
             ))
         }

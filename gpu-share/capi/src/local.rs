@@ -32,10 +32,9 @@ pub unsafe fn glShaderSource(
 ) {
     with_gl((), |c| {
         if count < 0 || string.is_null() {
-            // The driver checks these first and changes nothing; sending an
-            // empty source instead would replace the shader's source.
-            c.set_gl_error(gpu_frontend::gl::GL_INVALID_VALUE);
-            return Ok(());
+            // Nothing to copy: the driver reports the error, after its
+            // check of the shader name (INVALID_VALUE or _OPERATION first).
+            return c.shader_source_invalid(shader, count);
         }
         let strs = string as *const *const u8;
         let lens = length as *const i32;

@@ -88,12 +88,23 @@ impl<D: Doorbell> Client<D> {
             if self.shadow.element_array_buffer == b {
                 self.shadow.element_array_buffer = 0;
             }
-            self.shadow.element_data.remove(&b);
+            self.shadow.buffer_copies.remove(&b);
         }
         enc::glDeleteBuffers(self, n, names)
     }
 
-    /// glBufferData; element buffers are also copied into the shadow.
+    /// The buffer bound to `target`, 0 for none or another target.
+    fn bound_buffer(&self, target: u32) -> u32 {
+        match target {
+            GL_ARRAY_BUFFER => self.shadow.array_buffer,
+            GL_ELEMENT_ARRAY_BUFFER => self.shadow.element_array_buffer,
+            _ => 0,
+        }
+    }
+
+    /// glBufferData; the contents are also copied into the shadow, whatever
+    /// the target: a buffer filled as vertex data may later be bound as the
+    /// element buffer of a draw from client arrays.
     pub fn buffer_data(
         &mut self,
         target: u32,
@@ -101,23 +112,23 @@ impl<D: Doorbell> Client<D> {
         data: Option<&[u8]>,
         usage: u32,
     ) -> Result<(), EncodeError> {
-        let eab = self.shadow.element_array_buffer;
-        if target == GL_ELEMENT_ARRAY_BUFFER && eab != 0 {
+        let b = self.bound_buffer(target);
+        if b != 0 {
             match usize::try_from(size) {
                 Ok(n) if n <= MAX_INDEX_COPY => {
                     let copy =
                         data.map_or_else(|| alloc::vec![0; n], |d| d[..n.min(d.len())].to_vec());
-                    self.shadow.element_data.insert(eab, copy);
+                    self.shadow.buffer_copies.insert(b, copy);
                 }
                 _ => {
-                    self.shadow.element_data.remove(&eab);
+                    self.shadow.buffer_copies.remove(&b);
                 }
             }
         }
         enc::glBufferData(self, target, size, data, usage)
     }
 
-    /// glBufferSubData, keeping element buffer copies current.
+    /// glBufferSubData, keeping buffer copies current.
     pub fn buffer_sub_data(
         &mut self,
         target: u32,
@@ -125,10 +136,8 @@ impl<D: Doorbell> Client<D> {
         size: isize,
         data: Option<&[u8]>,
     ) -> Result<(), EncodeError> {
-        let eab = self.shadow.element_array_buffer;
-        if let (GL_ELEMENT_ARRAY_BUFFER, Some(buf), Some(d)) =
-            (target, self.shadow.element_data.get_mut(&eab), data)
-        {
+        let b = self.bound_buffer(target);
+        if let (Some(buf), Some(d)) = (self.shadow.buffer_copies.get_mut(&b), data) {
             if let (Ok(o), Ok(n)) = (usize::try_from(offset), usize::try_from(size)) {
                 if o.checked_add(n).is_some_and(|e| e <= buf.len()) && n <= d.len() {
                     buf[o..o + n].copy_from_slice(&d[..n]);
@@ -208,7 +217,10 @@ impl<D: Doorbell> Client<D> {
             ptr,
             enabled: a.enabled,
         };
-        Ok(())
+        // The data travels at draw time; the format goes now, so that the
+        // driver answers glGetVertexAttrib (size, type, stride, normalized)
+        // as the application set it.
+        enc::glVertexAttribPointer(self, index, size, ty, normalized, stride, 0)
     }
 
     pub fn vertex_attrib_pointer_of(&self, index: u32) -> usize {
@@ -292,7 +304,7 @@ impl<D: Doorbell> Client<D> {
             // Indices in a buffer: client arrays (rare then) are sized from
             // the client's copy of that buffer, when it has one.
             if eab != 0 && count > 0 && isz != 0 && self.any_client_arrays() {
-                let max = self.shadow.element_data.get(&eab).and_then(|buf| {
+                let max = self.shadow.buffer_copies.get(&eab).and_then(|buf| {
                     let end = indices.checked_add(count as usize * isz)?;
                     Some(max_index(buf.get(indices..end)?, isz))
                 });
@@ -326,6 +338,13 @@ impl<D: Doorbell> Client<D> {
         }
         let len = i32::try_from(blob.len()).map_err(|_| EncodeError::TooLarge)?;
         enc::tsShaderSource(self, shader, strings.len() as i32, Some(&blob), len)
+    }
+
+    /// glShaderSource with a negative count or no strings: sent without
+    /// a blob (length -1) for the driver to report the error as it would
+    /// for the application; the shader's source is not changed.
+    pub fn shader_source_invalid(&mut self, shader: u32, count: i32) -> Result<(), EncodeError> {
+        enc::tsShaderSource(self, shader, count.min(0), None, -1)
     }
 
     fn ensure_format_counts(&mut self, pname: u32) -> Result<(), EncodeError> {

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use gpu_codec::{PixelStore, SizeCtx};
 
 pub const MAX_ATTRIBS: usize = 16;
-/// Largest element buffer the client keeps a copy of.
+/// Largest buffer the client keeps a copy of.
 pub const MAX_INDEX_COPY: usize = 16 << 20;
 
 /// One vertex attribute array as the application set it.
@@ -30,10 +30,11 @@ pub struct Shadow {
     pub num_shader_binary_formats: Option<i64>,
     pub array_buffer: u32,
     pub element_array_buffer: u32,
-    /// Copies of element buffers' contents (up to [`MAX_INDEX_COPY`] bytes
-    /// each), so that draws from client arrays with indices in a buffer
-    /// know how many vertices to send.
-    pub element_data: BTreeMap<u32, Vec<u8>>,
+    /// Copies of buffers' contents (up to [`MAX_INDEX_COPY`] bytes each),
+    /// so that draws from client arrays with indices in a buffer know how
+    /// many vertices to send. Kept for buffers filled through either
+    /// target, since any buffer may be bound as the element buffer later.
+    pub buffer_copies: BTreeMap<u32, Vec<u8>>,
     pub attribs: [Attrib; MAX_ATTRIBS],
     /// Results of glGetIntegerv for limits that never change.
     pub limits: BTreeMap<u32, Vec<i32>>,
@@ -53,7 +54,7 @@ impl Default for Shadow {
             num_shader_binary_formats: None,
             array_buffer: 0,
             element_array_buffer: 0,
-            element_data: BTreeMap::new(),
+            buffer_copies: BTreeMap::new(),
             attribs: [Attrib::default(); MAX_ATTRIBS],
             limits: BTreeMap::new(),
             gl_error: 0,

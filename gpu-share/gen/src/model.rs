@@ -113,6 +113,13 @@ pub const NAMESPACES: &[&str] = &[
 ];
 pub const HANDLE_KINDS: &[&str] = &["display", "config", "surface", "context"];
 
+/// GL extensions with entry points that gpu-share carries, beyond ES 2.0.
+/// The others are hidden from the extension string. EXT_draw_buffers is
+/// carried because the driver's GLSL compiler offers it whatever the
+/// string says (gl_MaxDrawBuffers is the driver's MAX_DRAW_BUFFERS), so
+/// hiding it would leave shaders and queries disagreeing.
+pub const GL_EXTENSIONS_CARRIED: &[&str] = &["GL_EXT_draw_buffers"];
+
 fn covered(
     gl: &registry::Registry,
     egl: &registry::Registry,
@@ -126,6 +133,11 @@ fn covered(
     };
     for n in set(gl, "GL_ES_VERSION_2_0")? {
         out.push((Family::Gl, gl.commands[&n].clone()));
+    }
+    for e in GL_EXTENSIONS_CARRIED {
+        for n in set(gl, e)? {
+            out.push((Family::Gl, gl.commands[&n].clone()));
+        }
     }
     let mut egl_names = Vec::new();
     for v in [
@@ -336,7 +348,10 @@ pub fn build(annotations: &str) -> Result<Api, String> {
     egl_ext.retain(|e| e != "EGL_EXT_platform_base");
     Ok(Api {
         funcs,
-        gl_ext_with_commands: with_cmds(&gl, "GL_", "_VERSION_"),
+        gl_ext_with_commands: with_cmds(&gl, "GL_", "_VERSION_")
+            .into_iter()
+            .filter(|e| !GL_EXTENSIONS_CARRIED.contains(&e.as_str()))
+            .collect(),
         egl_ext_with_commands: egl_ext,
     })
 }

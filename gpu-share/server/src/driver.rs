@@ -11,9 +11,37 @@ pub struct Loaded {
     _gles: libloading::Library,
 }
 
+/// The C maths library, in the process's global symbol scope.
+///
+/// llvmpipe's JIT (LLVM) lowers some shader built-ins (`sin`, `exp`, `pow`,
+/// ...) to calls of libm functions (`sinf`, `expf`, ...) and resolves them
+/// by name in the global scope, as `dlsym(RTLD_DEFAULT)` does. A GL program
+/// links libm, so they are found; gpu-server does not need libm itself,
+/// and the driver's own libm is loaded with it `RTLD_LOCAL` (through glvnd),
+/// where the JIT cannot see it: the calls went to address 0 and the server
+/// died on legal shaders. Loading libm `RTLD_GLOBAL` first gives the driver
+/// the process a native program would be.
+#[cfg(target_os = "linux")]
+fn libm_global() -> Result<(), String> {
+    const LIBM: &core::ffi::CStr = c"libm.so.6";
+    // SAFETY: dlopen of the system's libm; the handle is kept for the life
+    // of the process (never closed).
+    let h = unsafe { libc::dlopen(LIBM.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if h.is_null() {
+        return Err("libm.so.6: cannot load it for the driver's JIT".into());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn libm_global() -> Result<(), String> {
+    Ok(())
+}
+
 /// Loads `egl` and `gles` (sonames or paths) and resolves every entry point:
 /// exported symbols first, then eglGetProcAddress for extensions.
 pub fn load(egl: &str, gles: &str) -> Result<Loaded, String> {
+    libm_global()?;
     // SAFETY: loading the system's EGL/GLES libraries; their initialisers
     // are trusted like any linked library's.
     let egl_lib = unsafe { libloading::Library::new(egl) }.map_err(|e| format!("{egl}: {e}"))?;

@@ -279,6 +279,14 @@ pub fn tsShaderSource(
 ) -> R {
     let f = need(s.drv.glShaderSource, "glShaderSource")?;
     let shader = s.name(Ns::Program, shader)?;
+    if len < 0 {
+        // The application passed a negative count or no strings: the driver
+        // reports that with its own order of checks and changes nothing.
+        // (A count of 0 or less with no strings never reads memory.)
+        // SAFETY: no strings are read for a count of 0 or less.
+        unsafe { f(shader, count.min(0), core::ptr::null(), core::ptr::null()) };
+        return Ok(Ret::Void);
+    }
     let bytes: Vec<u8> = match blob {
         Some(c) => {
             // SAFETY: a checked chunk; copied so the client cannot change it

@@ -32,10 +32,14 @@ impl NameMap {
         }
         self.rev.insert((ns, real), client);
     }
+    /// Forgets a deleted client name. Its reverse entry stays: an object
+    /// deleted while attached elsewhere (a texture or renderbuffer of a
+    /// framebuffer that is not bound, a shader of a program, the current
+    /// program) lives on in the driver under its old name, and queries
+    /// still report that name. The entry goes when the driver hands the
+    /// name to a new object (see `insert`).
     pub fn remove(&mut self, ns: Ns, client: u32) -> Option<u32> {
-        let real = self.fwd.remove(&(ns, client))?;
-        self.rev.remove(&(ns, real));
-        Some(real)
+        self.fwd.remove(&(ns, client))
     }
     /// Driver name back to the client's (0 if the client never saw it).
     pub fn reverse(&self, ns: Ns, real: u32) -> u32 {
@@ -90,5 +94,24 @@ impl Handles {
             .filter(|((kk, _), _)| *kk == k)
             .map(|((_, r), id)| (*id, *r))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_names_still_reverse_until_reused() {
+        let mut m = NameMap::default();
+        m.insert(Ns::Renderbuffer, 5, 1);
+        assert_eq!(m.remove(Ns::Renderbuffer, 5), Some(1));
+        assert_eq!(m.get(Ns::Renderbuffer, 5), None);
+        // Still attached somewhere: reported under the client's old name.
+        assert_eq!(m.reverse(Ns::Renderbuffer, 1), 5);
+        // The driver reuses its name for a new object of the client's.
+        m.insert(Ns::Renderbuffer, 6, 1);
+        assert_eq!(m.reverse(Ns::Renderbuffer, 1), 6);
+        assert_eq!(m.reverse(Ns::Texture, 1), 0);
     }
 }

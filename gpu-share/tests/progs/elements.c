@@ -5,24 +5,9 @@
 
 int main(void) {
     setup();
-    GLuint p = program("attribute vec4 pos; attribute vec3 attr; varying vec3 c;"
-                       "void main() { gl_Position = pos; c = attr; }",
-                       "precision mediump float; varying vec3 c;"
-                       "void main() { gl_FragColor = vec4(c, 1.0); }");
-    glUseProgram(p);
+    glUseProgram(program(COLOR_VS, COLOR_FS));
     /* A 3x3 grid of vertices; the indices pick sub-quads of it. */
-    GLfloat pos[9 * 2], col[9 * 3];
-    for (int i = 0; i < 9; i++) {
-        pos[i * 2] = (i % 3) - 1.0f;
-        pos[i * 2 + 1] = (i / 3) - 1.0f;
-        col[i * 3] = (i % 3) / 2.0f;
-        col[i * 3 + 1] = (i / 3) / 2.0f;
-        col[i * 3 + 2] = (i & 1) ? 1.0f : 0.2f;
-    }
-    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0, pos);
-    glVertexAttribPointer(1, 3, GL_FLOAT, GL_FALSE, 0, col);
-    glEnableVertexAttribArray(0);
-    glEnableVertexAttribArray(1);
+    grid_client_arrays();
     static const GLubyte idx[] = {0, 1, 4, 0, 4, 3, 4, 5, 8, 4, 8, 7};
     GLuint eab;
     glGenBuffers(1, &eab);

@@ -101,6 +101,45 @@ static __attribute__((unused)) void dump_pixels(const char *tag) {
     printf("\n");
 }
 
+/* The programs' usual pair: position and a per-vertex colour. */
+#define COLOR_VS "attribute vec4 pos; attribute vec3 attr; varying vec3 c;" \
+                 "void main() { gl_Position = pos; c = attr; }"
+#define COLOR_FS "precision mediump float; varying vec3 c;" \
+                 "void main() { gl_FragColor = vec4(c, 1.0); }"
+
+/* A coloured triangle in a vertex buffer, set as attributes 0 and 1;
+ * returns the buffer. */
+static __attribute__((unused)) GLuint triangle_vbo(void) {
+    static const GLfloat v[] = {-0.8f, -0.8f, 1, 0, 0, 0.8f, -0.8f, 0, 1, 0, 0.0f, 0.8f, 0, 0, 1};
+    GLuint vbo;
+    glGenBuffers(1, &vbo);
+    glBindBuffer(GL_ARRAY_BUFFER, vbo);
+    glBufferData(GL_ARRAY_BUFFER, sizeof v, v, GL_STATIC_DRAW);
+    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 5 * sizeof(GLfloat), (void *)0);
+    glVertexAttribPointer(1, 3, GL_FLOAT, GL_FALSE, 5 * sizeof(GLfloat), (void *)(2 * sizeof(GLfloat)));
+    glEnableVertexAttribArray(0);
+    glEnableVertexAttribArray(1);
+    return vbo;
+}
+
+/* A 3x3 grid of vertices over the viewport with colours, in client memory,
+ * set as attributes 0 and 1 (client arrays). */
+static __attribute__((unused)) void grid_client_arrays(void) {
+    static GLfloat pos[9 * 2], col[9 * 3];
+    for (int i = 0; i < 9; i++) {
+        pos[i * 2] = (i % 3) - 1.0f;
+        pos[i * 2 + 1] = (i / 3) - 1.0f;
+        col[i * 3] = (i % 3) / 2.0f;
+        col[i * 3 + 1] = (i / 3) / 2.0f;
+        col[i * 3 + 2] = (i & 1) ? 1.0f : 0.2f;
+    }
+    glBindBuffer(GL_ARRAY_BUFFER, 0);
+    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0, pos);
+    glVertexAttribPointer(1, 3, GL_FLOAT, GL_FALSE, 0, col);
+    glEnableVertexAttribArray(0);
+    glEnableVertexAttribArray(1);
+}
+
 static __attribute__((unused)) void print_error(const char *what) {
     printf("%s: error 0x%04x\n", what, glGetError());
 }

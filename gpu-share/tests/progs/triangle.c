@@ -3,19 +3,8 @@
 
 int main(void) {
     setup();
-    GLuint p = program("attribute vec4 pos; attribute vec3 attr; varying vec3 c;"
-                       "void main() { gl_Position = pos; c = attr; }",
-                       "precision mediump float; varying vec3 c;"
-                       "void main() { gl_FragColor = vec4(c, 1.0); }");
-    static const GLfloat v[] = {-0.8f, -0.8f, 1, 0, 0, 0.8f, -0.8f, 0, 1, 0, 0.0f, 0.8f, 0, 0, 1};
-    GLuint vbo;
-    glGenBuffers(1, &vbo);
-    glBindBuffer(GL_ARRAY_BUFFER, vbo);
-    glBufferData(GL_ARRAY_BUFFER, sizeof v, v, GL_STATIC_DRAW);
-    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 5 * sizeof(GLfloat), (void *)0);
-    glVertexAttribPointer(1, 3, GL_FLOAT, GL_FALSE, 5 * sizeof(GLfloat), (void *)(2 * sizeof(GLfloat)));
-    glEnableVertexAttribArray(0);
-    glEnableVertexAttribArray(1);
+    GLuint p = program(COLOR_VS, COLOR_FS);
+    GLuint vbo = triangle_vbo();
     glClearColor(0.1f, 0.2f, 0.3f, 1.0f);
     glClear(GL_COLOR_BUFFER_BIT);
     glUseProgram(p);
