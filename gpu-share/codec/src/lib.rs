@@ -70,6 +70,21 @@ pub trait Wire {
     /// buffer), so that bytes the driver does not write (row padding, errors)
     /// come back unchanged; returns a ticket for [`Wire::read_out`].
     fn output(&mut self, init: Option<&[u8]>, len: usize) -> Result<Option<HeapDesc>, EncodeError>;
+    /// An output the application passed as NULL where the call writes (it
+    /// expects an error: dEQP's negative tests do this): a zeroed chunk of
+    /// `len` bytes stands in, so that the server never sees NULL there and
+    /// the driver checks the arguments and reports the error as it would
+    /// natively; nothing comes back to the application.
+    fn output_or_scratch(
+        &mut self,
+        init: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Option<HeapDesc>, EncodeError> {
+        match init {
+            None if len > 0 => self.output(Some(&alloc::vec![0u8; len]), len),
+            _ => self.output(init, len),
+        }
+    }
     fn read_out(&mut self, ticket: Option<HeapDesc>, dst: Option<&mut [u8]>, len: usize);
     fn alloc_names(&mut self, ns: Ns, out: &mut [u32]);
     fn alloc_name(&mut self, ns: Ns) -> u32;

@@ -220,7 +220,11 @@ pub fn codec(api: &Api) -> String {
                 Some(Rule::Name(n)) => writeln!(o, "        w.note_name({}, {id});\n        w.slot({id} as u64);", ns(n)).unwrap(),
                 Some(Rule::In(_)) => writeln!(o, "        w.input({id}, need_{id})?;").unwrap(),
                 Some(Rule::CStr) => writeln!(o, "        w.input_cstr({id})?;").unwrap(),
-                Some(Rule::Out(_) | Rule::OutN(_)) => writeln!(o, "        let o_{id} = w.output({id}.as_deref(), need_{id})?;").unwrap(),
+                Some(Rule::Out(_) | Rule::OutN(_)) => {
+                    // NULL stays NULL only where it means something.
+                    let m = if f.a.nullable.contains(&p.name) { "output" } else { "output_or_scratch" };
+                    writeln!(o, "        let o_{id} = w.{m}({id}.as_deref(), need_{id})?;").unwrap()
+                }
                 Some(Rule::Gen(n, cnt)) => {
                     let c = count_of(f, cnt);
                     writeln!(o, "        let c_{id} = crate::count({c} as i64, {id}.len())?;").unwrap();

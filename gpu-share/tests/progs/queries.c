@@ -69,6 +69,12 @@ int main(void) {
     print_error("shader source, negative count");
     glShaderSource(12345, 0, NULL, NULL);
     print_error("shader source, unknown name");
+    /* NULL outputs where the call would write: the driver reports the
+     * argument error (and the session goes on). */
+    glGetActiveAttrib(sh, 0, 0, NULL, NULL, NULL, NULL);
+    print_error("active attrib of a shader object, NULL outputs");
+    glGetActiveUniform(12345, 0, 0, NULL, NULL, NULL, NULL);
+    print_error("active uniform of an unknown name, NULL outputs");
     GLuint shaders[2] = {sh, glCreateShader(GL_FRAGMENT_SHADER)};
     glShaderBinary(1, shaders, 0xffffffff, NULL, 0);
     print_error("shader binary, bad format");
