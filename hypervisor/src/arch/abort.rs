@@ -1,5 +1,8 @@
 //! Decoding a guest's data abort on an emulated device: which register it
-//! used, how wide, which direction (ESR_EL2 ISS for EC 0x24, and HPFAR_EL2).
+//! used, how wide, which direction (ESR_EL2 ISS for EC 0x24, and HPFAR_EL2);
+//! and describing a stage-2 abort that is not emulated, for the fault log.
+
+use core::fmt;
 
 /// One trapped load or store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +18,9 @@ pub struct Access {
     pub sign_extend: bool,
     /// Loads: the register is 64-bit (X), else 32-bit (W).
     pub sixty_four: bool,
+    /// Length of the trapping instruction (ESR.IL): 4, or 2 for a 16-bit
+    /// T32 instruction of an AArch32 EL0. The return skips this much.
+    pub len: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +30,22 @@ pub enum DecodeError {
     NoSyndrome,
     /// Not a data abort from a lower exception level.
     NotDataAbort,
+    /// Not a stage-2 translation fault of the access itself (a permission,
+    /// access-flag, address-size or external abort, or a fault on the
+    /// stage-1 table walk): HPFAR does not hold the accessed IPA (it is
+    /// UNKNOWN for permission faults, the table's address for a walk), so
+    /// there is nothing to emulate.
+    NotTranslation,
+}
+
+const ISS_IL: u64 = 1 << 25;
+const ISS_ISV: u64 = 1 << 24;
+const ISS_S1PTW: u64 = 1 << 7;
+const ISS_WNR: u64 = 1 << 6;
+
+/// A translation fault at level 0-3 (FEAT_LPA2 adds level -1, 0x2b).
+fn is_translation(esr: u64) -> bool {
+    matches!(esr & 0x3f, 0x04..=0x07 | 0x2b)
 }
 
 /// Decodes ESR_EL2 and the faulting IPA (HPFAR_EL2.FIPA << 8 | FAR[11:0]).
@@ -31,18 +53,80 @@ pub fn decode(esr: u64, hpfar: u64, far: u64) -> Result<Access, DecodeError> {
     if super::esr::class(esr) != 0x24 {
         return Err(DecodeError::NotDataAbort);
     }
-    if esr & (1 << 24) == 0 {
+    if !is_translation(esr) || esr & ISS_S1PTW != 0 {
+        return Err(DecodeError::NotTranslation);
+    }
+    if esr & ISS_ISV == 0 {
         return Err(DecodeError::NoSyndrome);
     }
     let ipa = fault_ipa(hpfar, far);
     Ok(Access {
         ipa,
         size: 1 << ((esr >> 22) & 3),
-        write: esr & (1 << 6) != 0,
+        write: esr & ISS_WNR != 0,
         reg: ((esr >> 16) & 0x1f) as u8,
         sign_extend: esr & (1 << 21) != 0,
         sixty_four: esr & (1 << 15) != 0,
+        len: if esr & ISS_IL != 0 { 4 } else { 2 },
     })
+}
+
+/// A guest's stage-2 abort (data or instruction) that is not emulated, as
+/// the fault log line says it. Trusts HPFAR only where the architecture
+/// makes it valid (translation faults, and the walk's table address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    esr: u64,
+    hpfar: u64,
+    far: u64,
+}
+
+impl Fault {
+    pub fn new(esr: u64, hpfar: u64, far: u64) -> Fault {
+        Fault { esr, hpfar, far }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (esr, far) = (self.esr, self.far);
+        let ipa = fault_ipa(self.hpfar, far);
+        let fetch = super::esr::class(esr) == 0x20;
+        let what = if fetch {
+            "instruction fetch from"
+        } else if esr & ISS_WNR != 0 {
+            "write to"
+        } else {
+            "read of"
+        };
+        let status = super::esr::fault_status_name(esr);
+        if esr & ISS_S1PTW != 0 {
+            write!(
+                f,
+                "stage-2 {status} in the stage-1 table walk for VA {far:#x}: table at IPA {ipa:#x}"
+            )?;
+            return if is_translation(esr) {
+                f.write_str(" outside its map")
+            } else {
+                Ok(())
+            };
+        }
+        match esr & 0x3f {
+            _ if is_translation(esr) && fetch => {
+                write!(f, "stage-2 fault: instruction fetch from IPA {ipa:#x}")
+            }
+            _ if is_translation(esr) => write!(f, "stage-2 fault: {what} IPA {ipa:#x} outside its map"),
+            0x0c..=0x0f => write!(
+                f,
+                "stage-2 permission fault: {what} VA {far:#x} (its IPA is mapped without that access)"
+            ),
+            fsc => write!(
+                f,
+                "stage-2 abort: {status} ({} {fsc:#04x}) at VA {far:#x}",
+                if fetch { "IFSC" } else { "DFSC" }
+            ),
+        }
+    }
 }
 
 /// The faulting IPA of a stage-2 abort: HPFAR_EL2.FIPA (bits 51:12) and
@@ -114,7 +198,8 @@ mod tests {
                 write: true,
                 reg: 3,
                 sign_extend: false,
-                sixty_four: false
+                sixty_four: false,
+                len: 4,
             }
         );
         assert_eq!(a.store_value(0xffff_ffff_1234_5678), 0x1234_5678);
@@ -153,5 +238,86 @@ mod tests {
             Err(DecodeError::NoSyndrome)
         );
         assert_eq!(decode(0x16 << 26, 0, 0), Err(DecodeError::NotDataAbort));
+    }
+
+    /// ESR with a given fault status code (DFSC/IFSC) and S1PTW.
+    fn esr_fsc(ec: u64, fsc: u64, s1ptw: bool) -> u64 {
+        (ec << 26) | (1 << 25) | (1 << 24) | (2 << 22) | (s1ptw as u64) << 7 | fsc
+    }
+
+    #[test]
+    fn only_translation_faults_are_emulated() {
+        // Permission (level 3), access flag, address size, external abort,
+        // alignment: HPFAR says nothing reliable about an access to emulate.
+        for fsc in [0x0f, 0x0b, 0x01, 0x10, 0x21] {
+            assert_eq!(
+                decode(
+                    esr_fsc(0x24, fsc, false),
+                    0x0090_0000 << 4 >> 12 << 4,
+                    0x0900_0000
+                ),
+                Err(DecodeError::NotTranslation),
+                "DFSC {fsc:#x}"
+            );
+        }
+        // Level 0-3 translation faults are.
+        for fsc in 0x04..=0x07 {
+            assert!(
+                decode(esr_fsc(0x24, fsc, false), 0, 0).is_ok(),
+                "DFSC {fsc:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn stage_one_walk_faults_are_not_emulated() {
+        // The guest's own page tables at an unmapped IPA: HPFAR holds the
+        // table's address, not the access's.
+        assert_eq!(
+            decode(
+                esr_fsc(0x24, 0x07, true),
+                0x0090_0000 << 4 >> 12 << 4,
+                0x1234_5000
+            ),
+            Err(DecodeError::NotTranslation)
+        );
+    }
+
+    #[test]
+    fn instruction_length_from_il() {
+        let a32 = decode(esr(true, 2, false, 0, false, true), 0, 0).unwrap();
+        assert_eq!(a32.len, 4);
+        let t16 = decode(esr(true, 2, false, 0, false, true) & !(1 << 25), 0, 0).unwrap();
+        assert_eq!(t16.len, 2);
+    }
+
+    #[test]
+    fn fault_descriptions() {
+        let hpfar = (0x5000_0000u64 >> 12) << 4;
+        let describe = |esr| alloc::format!("{}", Fault::new(esr, hpfar, 0x7f00_0123));
+        assert_eq!(
+            describe(esr_fsc(0x24, 0x0f, false) | (1 << 6)),
+            "stage-2 permission fault: write to VA 0x7f000123 (its IPA is mapped without that access)"
+        );
+        assert_eq!(
+            describe(esr_fsc(0x20, 0x0f, false)),
+            "stage-2 permission fault: instruction fetch from VA 0x7f000123 (its IPA is mapped without that access)"
+        );
+        assert_eq!(
+            describe(esr_fsc(0x24, 0x07, true)),
+            "stage-2 translation fault in the stage-1 table walk for VA 0x7f000123: table at IPA 0x50000123 outside its map"
+        );
+        assert_eq!(
+            describe(esr_fsc(0x24, 0x07, false)),
+            "stage-2 fault: read of IPA 0x50000123 outside its map"
+        );
+        assert_eq!(
+            describe(esr_fsc(0x20, 0x06, false)),
+            "stage-2 fault: instruction fetch from IPA 0x50000123"
+        );
+        assert_eq!(
+            describe(esr_fsc(0x24, 0x10, false)),
+            "stage-2 abort: synchronous external abort (DFSC 0x10) at VA 0x7f000123"
+        );
     }
 }

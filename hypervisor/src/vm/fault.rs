@@ -15,7 +15,8 @@ pub enum FaultKind {
     /// An access to an emulated device by an instruction that gives no
     /// syndrome (load/store pair, writeback, SIMD): it cannot be emulated.
     NoSyndrome(u64),
-    Fetch(u64),
+    /// Any other stage-2 abort (permission, walk, instruction fetch...).
+    Abort(crate::arch::abort::Fault),
     Trap,
     SError,
 }
@@ -41,8 +42,8 @@ pub fn fault(vm: &'static VmState, vi: usize, frame: &Frame, esr: u64, kind: Fau
         FaultKind::NoSyndrome(ipa) => log::error!(
             "VM {name} vCPU {vi} fault: access to emulated device at IPA {ipa:#x} with an instruction that cannot be emulated (use single LDR/STR); ESR {esr:#010x} PC {pc:#x}; {policy}"
         ),
-        FaultKind::Fetch(ipa) => log::error!(
-            "VM {name} vCPU {vi} fault: stage-2 fault: instruction fetch from IPA {ipa:#x}; ESR {esr:#010x} PC {pc:#x}; {policy}"
+        FaultKind::Abort(what) => log::error!(
+            "VM {name} vCPU {vi} fault: {what}; ESR {esr:#010x} PC {pc:#x}; {policy}"
         ),
         FaultKind::Trap => log::error!(
             "VM {name} vCPU {vi} fault: unhandled trap: {}; ESR {esr:#010x} PC {pc:#x}; {policy}",

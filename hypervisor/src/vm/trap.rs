@@ -25,7 +25,8 @@ pub fn sync(frame: &mut Frame) {
             frame.elr += 4; // a trapped SMC returns to itself
         }
         0x24 => match abort::decode(esr, hpfar, far) {
-            Ok(access) if emulate(vm, vi, frame, &access) => frame.elr += 4,
+            // ESR.IL: a 16-bit T32 access from an AArch32 EL0 is 2 bytes.
+            Ok(access) if emulate(vm, vi, frame, &access) => frame.elr += access.len as u64,
             Ok(access) => fault(
                 vm,
                 vi,
@@ -33,7 +34,8 @@ pub fn sync(frame: &mut Frame) {
                 esr,
                 FaultKind::Unmapped(access.ipa, access.write),
             ),
-            Err(_) => {
+            Err(abort::DecodeError::NoSyndrome) => {
+                // A translation fault: HPFAR is valid.
                 let ipa = abort::fault_ipa(hpfar, far);
                 let kind = if vm.mmio.find(ipa).is_some() {
                     FaultKind::NoSyndrome(ipa)
@@ -42,13 +44,20 @@ pub fn sync(frame: &mut Frame) {
                 };
                 fault(vm, vi, frame, esr, kind)
             }
+            Err(_) => fault(
+                vm,
+                vi,
+                frame,
+                esr,
+                FaultKind::Abort(abort::Fault::new(esr, hpfar, far)),
+            ),
         },
         0x20 => fault(
             vm,
             vi,
             frame,
             esr,
-            FaultKind::Fetch(abort::fault_ipa(hpfar, far)),
+            FaultKind::Abort(abort::Fault::new(esr, hpfar, far)),
         ),
         0x18 => match sysreg::trapped(vm, vi, frame, esr) {
             sysreg::Outcome::Done => frame.elr += 4,
