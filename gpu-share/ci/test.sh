@@ -95,6 +95,27 @@ hostile() {
 }
 step "malformed streams end only their own session" hostile
 
+limits() {
+    # A server with small limits (gpu-hostile prints them) and a cluster
+    # socket: each limit is exceeded once, the watchdog fires, and a flood
+    # of heavy draws does not starve the cluster's small frames.
+    local sock=/tmp/tessera-gpu-ci-limits-$$.sock csock=/tmp/tessera-gpu-ci-cluster-$$.sock spid rc
+    rm -f "$sock" "$csock"
+    # shellcheck disable=SC2046
+    target/release/gpu-server --socket "$sock" --cluster-socket "$csock" \
+        $(target/release/gpu-hostile --server-limits) 2> "$GPU_OUT/server-limits.log" &
+    spid=$!
+    for _ in $(seq 100); do [ -S "$sock" ] && [ -S "$csock" ] && break; sleep 0.05; done
+    TESSERA_GPU_SOCKET=$sock TESSERA_GPU_CLUSTER_SOCKET=$csock GPU_SERVER_PID=$spid \
+        target/release/gpu-hostile --limits
+    rc=$?
+    kill -0 "$spid" || { echo "server died"; rc=1; }
+    kill "$spid"; wait "$spid" 2>/dev/null
+    rm -f "$sock" "$csock"
+    return $rc
+}
+step "limits, GPU watchdog and cluster priority" limits
+
 server_death() {
     # A client whose server dies must not hang: its calls fail and it runs
     # to its end.

@@ -2,8 +2,14 @@
 //! random heap must give a value or an error, never a panic, an out-of-heap
 //! chunk or a hang. The budget is `GPU_FUZZ_ITERS` records (default 20000;
 //! gpu-share/ci/test.sh runs a larger fixed budget).
+//!
+//! Besides random slots it generates the shapes hostile clients used
+//! (issue 12): addresses in `offset` slots (glVertexAttribPointer,
+//! glDrawElements), NULL descriptors where the call reads or writes bytes
+//! (which must be rejected, not handed on), and extreme pack and unpack
+//! state (row length and skips up to i32::MAX, as set before a swap).
 
-use gpu_codec::{decode, PixelStore, SizeCtx, NAMES, OPCODES, SLOTS};
+use gpu_codec::{decode, op, DecodeError, PixelStore, SizeCtx, NAMES, OPCODES, SLOTS};
 use gpu_wire::{HeapDesc, Layout, Region};
 
 /// xorshift64*: deterministic, so a failure can be replayed by its seed.
@@ -37,6 +43,10 @@ impl SizeCtx for Ctx {
 }
 
 const HEAP: u32 = 1 << 16;
+
+/// Calls whose pointer is an offset into a bound buffer, and its slot.
+const OFFSET_OPS_SLOT: &[(u32, usize)] = &[(op::glVertexAttribPointer, 5), (op::glDrawElements, 3)];
+const OFFSET_OPS: &[u32] = &[op::glVertexAttribPointer, op::glDrawElements];
 
 fn interesting(r: &mut Rng, heap_head: u32, recent: &[HeapDesc]) -> u64 {
     match r.below(10) {
@@ -95,6 +105,7 @@ fn decoder_never_panics_or_escapes_the_heap() {
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     let mut recent: Vec<HeapDesc> = Vec::new();
     let (mut ok, mut rejected, mut chunks) = (0u64, 0u64, 0u64);
+    let (mut offsets, mut nulls, mut null_rejected) = (0u64, 0u64, 0u64);
     let start = std::time::Instant::now();
     for i in 0..iters {
         // Move the heap: allocate and publish random amounts, fill with noise.
@@ -121,13 +132,46 @@ fn decoder_never_panics_or_escapes_the_heap() {
         } else {
             want
         };
-        let slots: Vec<u64> = (0..n).map(|_| interesting(&mut r, head, &recent)).collect();
+        let mut slots: Vec<u64> = (0..n).map(|_| interesting(&mut r, head, &recent)).collect();
+        match r.below(16) {
+            // An address where a buffer offset belongs.
+            0 if OFFSET_OPS.contains(&op) && n == want => {
+                let (i, addr) = OFFSET_OPS_SLOT
+                    .iter()
+                    .find(|(o, _)| *o == op)
+                    .map(|(_, i)| {
+                        (
+                            *i,
+                            [0x4141_4141_0000, u64::MAX - 7, 1 << 47][r.below(3) as usize],
+                        )
+                    })
+                    .unwrap_or((0, 0));
+                slots[i] = addr;
+                offsets += 1;
+            }
+            // NULL in every slot that could be a descriptor.
+            1 => {
+                for s in slots.iter_mut().filter(|s| **s > u32::MAX as u64) {
+                    *s = HeapDesc::NULL;
+                }
+                nulls += 1;
+            }
+            _ => {}
+        }
+        let huge = r.below(8) == 0;
+        let big = |r: &mut Rng, small: u64| {
+            if huge {
+                [i32::MAX as i64, 1 << 20, 1 << 30, -1][r.below(4) as usize]
+            } else {
+                r.below(small) as i64
+            }
+        };
         let ctx = Ctx(
             PixelStore {
                 alignment: [1, 2, 4, 8, 3][r.below(5) as usize],
-                row_length: r.below(300) as i64 - 10,
-                skip_rows: r.below(40) as i64,
-                skip_pixels: r.below(40) as i64,
+                row_length: big(&mut r, 300) - 10,
+                skip_rows: big(&mut r, 40),
+                skip_pixels: big(&mut r, 40),
             },
             r.below(64) as i64 - 5,
         );
@@ -154,16 +198,22 @@ fn decoder_never_panics_or_escapes_the_heap() {
                     chunks += 1;
                 }
             }
-            Err(_) => rejected += 1,
+            Err(e) => {
+                rejected += 1;
+                if matches!(e, DecodeError::Null { .. }) {
+                    null_rejected += 1;
+                }
+            }
         }
         assert!(start.elapsed().as_secs() < 300, "decoder too slow: hang?");
         assert!(op as usize >= NAMES.len() || op == 0 || !NAMES[op as usize].is_empty());
     }
     eprintln!(
-        "fuzz: {iters} records, {ok} decoded ({chunks} heap chunks checked), {rejected} rejected"
+        "fuzz: {iters} records, {ok} decoded ({chunks} heap chunks checked), {rejected} rejected; \
+         {offsets} with addresses as offsets, {nulls} with NULL descriptors ({null_rejected} rejected as NULL)"
     );
     assert!(
-        ok > 0 && rejected > 0 && chunks > 0,
+        ok > 0 && rejected > 0 && chunks > 0 && offsets > 0 && null_rejected > 0,
         "fuzzer explored too little"
     );
 }

@@ -895,6 +895,39 @@ pub fn eglGetConfigAttrib(
     Ok(Ret::Value(ok as u64))
 }
 
+const EGL_CONTEXT_PRIORITY_LEVEL_IMG: i32 = 0x3100;
+const EGL_CONTEXT_PRIORITY_HIGH_IMG: i32 = 0x3101;
+
+/// Whether the driver's display has EGL_IMG_context_priority.
+fn has_context_priority(s: &Session, dpy: *mut c_void) -> bool {
+    let Some(q) = s.drv.eglQueryString else {
+        return false;
+    };
+    // SAFETY: a display of this session; EGL_EXTENSIONS.
+    match c_string(unsafe { q(dpy, 0x3055) }) {
+        Ret::Str(Some(e)) => e
+            .split(|b| *b == b' ')
+            .any(|w| w == b"EGL_IMG_context_priority"),
+        _ => false,
+    }
+}
+
+/// The client's attributes with a high context priority (the cluster's).
+fn with_high_priority(list: Option<Vec<i32>>) -> Vec<i32> {
+    let mut a: Vec<i32> = list
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .filter(|p| p[0] != EGL_CONTEXT_PRIORITY_LEVEL_IMG)
+        .flat_map(|p| [p[0], p[1]])
+        .collect();
+    a.extend_from_slice(&[
+        EGL_CONTEXT_PRIORITY_LEVEL_IMG,
+        EGL_CONTEXT_PRIORITY_HIGH_IMG,
+        EGL_NONE,
+    ]);
+    a
+}
+
 pub fn eglCreateContext(
     s: &mut Session,
     dpy: u64,
@@ -905,6 +938,11 @@ pub fn eglCreateContext(
     let f = need(s.drv.eglCreateContext, "eglCreateContext")?;
     let d = s.handle(Kind::Display, dpy);
     let c = s.handle(Kind::Config, config);
+    let attrib_list = if s.sched.cluster && has_context_priority(s, d) {
+        Some(with_high_priority(attrib_list))
+    } else {
+        attrib_list
+    };
     let attrs = ptr_opt(&attrib_list);
     let share = s.handle(Kind::Context, share_context);
     let implicit = share.is_null() && s.first_context != 0;

@@ -11,8 +11,10 @@ pub mod driver;
 pub mod exec;
 pub mod frames;
 pub mod hooks;
+pub mod limits;
 pub mod names;
 pub mod png;
+pub mod sched;
 pub mod serve;
 pub mod session;
 

@@ -41,6 +41,13 @@ impl NameMap {
     pub fn remove(&mut self, ns: Ns, client: u32) -> Option<u32> {
         self.fwd.remove(&(ns, client))
     }
+    /// Names mapped, all name spaces together.
+    pub fn len(&self) -> usize {
+        self.fwd.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fwd.is_empty()
+    }
     /// Driver name back to the client's (0 if the client never saw it).
     pub fn reverse(&self, ns: Ns, real: u32) -> u32 {
         self.rev.get(&(ns, real)).copied().unwrap_or(0)
@@ -87,6 +94,9 @@ impl Handles {
         self.real.remove(&id);
         self.ids.remove(&(k, real));
         Some(real)
+    }
+    pub fn count(&self, k: Kind) -> usize {
+        self.ids.keys().filter(|(kk, _)| *kk == k).count()
     }
     pub fn all(&self, k: Kind) -> Vec<(u64, usize)> {
         self.ids

@@ -1,7 +1,7 @@
 //! The per-session loop: pop a record, decode and check it, run it, reply.
 
 use crate::exec::{gen::execute, Ret};
-use crate::session::{Session, SessionError, CLOSED_PROTOCOL};
+use crate::session::{Session, SessionError, CLOSED_LIMIT, CLOSED_PROTOCOL};
 use gpu_codec::{decode, op, PixelStore, SizeCtx, SYNC};
 use gpu_wire::{Consumer, Doorbell, HeapReader, Producer, Region, Wait};
 use std::sync::atomic::{fence, AtomicU32, Ordering};
@@ -146,12 +146,14 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
     loop {
         let seen = cmd.head_word().load(Ordering::Acquire);
         let Some(rec) = cmd.pop(&mut buf)? else {
+            s.sched.set_busy(false);
             notify_space(region, &cmd, &heap, bell);
             if idle(region, cmd.head_word(), seen, bell) {
                 return Ok(End::ClientGone);
             }
             continue;
         };
+        s.sched.set_busy(true);
         if rec.len % 8 != 0 {
             return Err(SessionError::Protocol(format!(
                 "record of {} bytes is not whole slots",
@@ -176,12 +178,19 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
                 err,
             }
         })?;
+        s.within_limits(&call)?;
         let ret = execute(s, call)?;
         if let Some(e) = end {
             heap.release_to(e)?;
         }
         if SYNC[rec.tag as usize] {
             reply(&mut rep, bell, rec.tag, ret)?;
+        }
+        let fences = s.sched.fences;
+        crate::sched::after_call(s, rec.tag)?;
+        // A client that left has its queued work dropped at the next fence.
+        if s.sched.fences != fences && !bell.peer_alive() {
+            return Ok(End::ClientGone);
         }
         done += 1;
         if done.is_multiple_of(256) {
@@ -227,7 +236,11 @@ pub fn idle(region: &Region, head: &AtomicU32, seen: u32, bell: &dyn Doorbell) -
 pub fn run(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End, SessionError> {
     let r = serve(s, region, bell);
     if let Err(e) = &r {
-        region.state().store(CLOSED_PROTOCOL, Ordering::Release);
+        let code = match e {
+            SessionError::Limit(_) => CLOSED_LIMIT,
+            _ => CLOSED_PROTOCOL,
+        };
+        region.state().store(code, Ordering::Release);
         // Wake the client wherever it waits so it sees the closed state.
         bell.notify(region.reply_consumer().head_word());
         bell.notify(region.cmd_consumer().tail_word());

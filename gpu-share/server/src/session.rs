@@ -19,6 +19,8 @@ pub enum SessionError {
     /// The driver lacks an entry point the client called.
     Missing(&'static str),
     Protocol(String),
+    /// The client went past one of its limits.
+    Limit(String),
 }
 
 impl core::fmt::Display for SessionError {
@@ -31,6 +33,7 @@ impl core::fmt::Display for SessionError {
             SessionError::Heap(e) => write!(f, "{e}"),
             SessionError::Missing(n) => write!(f, "driver has no {n}"),
             SessionError::Protocol(m) => write!(f, "{m}"),
+            SessionError::Limit(m) => write!(f, "over a limit: {m}"),
         }
     }
 }
@@ -49,6 +52,8 @@ impl From<HeapError> for SessionError {
 /// Reason codes left in the region's state word when a session ends.
 pub const CLOSED_PROTOCOL: u32 = 1;
 pub const CLOSED_SERVER: u32 = 2;
+/// The client went past a limit (objects, bytes, surfaces, GPU time...).
+pub const CLOSED_LIMIT: u32 = 3;
 
 pub struct Session {
     pub id: u64,
@@ -77,6 +82,11 @@ pub struct Session {
     pub arrays_ok: bool,
     /// GL_MAX_VERTEX_ATTRIBS, once asked.
     pub max_attribs: Option<u32>,
+    pub limits: crate::limits::Limits,
+    pub usage: crate::limits::Usage,
+    /// Driver size limits (GL_MAX_TEXTURE_SIZE, ...), once asked.
+    pub max_sizes: HashMap<u32, i64>,
+    pub sched: crate::sched::Sched,
 }
 
 /// The driver entry point or a session error naming it.
@@ -101,6 +111,10 @@ impl Session {
             gl_error: 0,
             arrays_ok: false,
             max_attribs: None,
+            limits: crate::limits::Limits::default(),
+            usage: crate::limits::Usage::default(),
+            max_sizes: HashMap::new(),
+            sched: crate::sched::Sched::default(),
         }
     }
 

@@ -1,10 +1,15 @@
-//! A shared file mapping (MAP_SHARED) that unmaps itself on drop.
+//! A shared mapping of a sealed memfd that unmaps itself on drop.
 
-use std::os::fd::AsRawFd;
+use rustix::fs::{
+    fcntl_add_seals, fcntl_get_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags,
+};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 pub struct Mapping {
     ptr: *mut u8,
     len: usize,
+    /// Device and inode of the memfd (server side): one region, one session.
+    file: (u64, u64),
 }
 
 // SAFETY: the mapping is plain shared memory; synchronisation is the
@@ -12,8 +17,12 @@ pub struct Mapping {
 unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
+/// Seals a region must carry: with them its size is fixed for good, so no
+/// access to the mapping can fault (SIGBUS) because the file shrank.
+const REQUIRED: SealFlags = SealFlags::SHRINK.union(SealFlags::GROW);
+
 impl Mapping {
-    fn map(file: &std::fs::File, len: usize) -> std::io::Result<Mapping> {
+    fn map(fd: &OwnedFd, len: usize) -> std::io::Result<Mapping> {
         // SAFETY: mapping a file we hold open; the result is checked.
         let p = unsafe {
             libc::mmap(
@@ -21,7 +30,7 @@ impl Mapping {
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
-                file.as_raw_fd(),
+                fd.as_raw_fd(),
                 0,
             )
         };
@@ -31,33 +40,43 @@ impl Mapping {
         Ok(Mapping {
             ptr: p as *mut u8,
             len,
+            file: (0, 0),
         })
     }
 
-    /// Creates (exclusively) and maps a file of `len` bytes.
-    pub fn create(path: &str, len: usize) -> std::io::Result<Mapping> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        f.set_len(len as u64)?;
-        Self::map(&f, len)
+    /// Client side: a memfd of `len` bytes, sealed so that its size can
+    /// never change (and the seals themselves neither), mapped.
+    pub fn create_sealed(len: usize) -> std::io::Result<(Mapping, OwnedFd)> {
+        let fd = memfd_create(
+            "tessera-gpu",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )?;
+        ftruncate(&fd, len as u64)?;
+        fcntl_add_seals(&fd, REQUIRED | SealFlags::SEAL)?;
+        let m = Self::map(&fd, len)?;
+        Ok((m, fd))
     }
 
-    /// Maps an existing file with its current length.
-    pub fn open(path: &str) -> std::io::Result<Mapping> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)?;
-        let len = f.metadata()?.len() as usize;
-        if len == 0 || len > 1 << 31 {
-            return Err(std::io::Error::other(format!("region of {len} bytes")));
+    /// Server side: maps a client's region if it is sealed against
+    /// shrinking and growing and at most `max` bytes long.
+    pub fn open_sealed(fd: OwnedFd, max: usize) -> Result<Mapping, String> {
+        let seals = fcntl_get_seals(&fd).map_err(|e| format!("region is not a memfd: {e}"))?;
+        if !seals.contains(REQUIRED) {
+            return Err("region not sealed against shrinking and growing".into());
         }
-        Self::map(&f, len)
+        let st = fstat(&fd).map_err(|e| e.to_string())?;
+        let len = st.st_size as usize;
+        if len == 0 || len > max {
+            return Err(format!("region of {len} bytes (limit {max})"));
+        }
+        let mut m = Self::map(&fd, len).map_err(|e| e.to_string())?;
+        m.file = (st.st_dev, st.st_ino);
+        Ok(m)
+    }
+
+    /// Which file is mapped (device, inode), to refuse one region twice.
+    pub fn file(&self) -> (u64, u64) {
+        self.file
     }
 
     pub fn ptr(&self) -> *mut u8 {

@@ -1,20 +1,52 @@
 //! gpu-server: serves gpu-share clients on this machine's EGL/GLES.
 //!
 //! Usage: gpu-server [--socket PATH] [--frames DIR] [--egl LIB] [--gles LIB]
+//!                   [--cluster-socket PATH] [--limit NAME=N]...
 //!
 //! Listens on PATH (default `$TESSERA_GPU_SOCKET` or /tmp/tessera-gpu.sock).
 //! With --frames, the newest frame of each client is written to
-//! DIR/client-N.png when its session ends.
+//! DIR/client-N.png when its session ends. --limit sets one of the limits
+//! of `gpu_server::limits::Limits` (printed at start-up). Sessions that
+//! connect to the --cluster-socket are the cluster's: served first (see
+//! `gpu_server::sched`); give that socket to the cluster only (file mode).
 
 use gpu_server::frames::Frames;
+use gpu_server::limits::Limits;
 use gpu_server::session::Session;
+use std::collections::HashSet;
 use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Counts a session (handshake included) for as long as it lives.
+struct Slot(Arc<AtomicU64>);
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Regions in use (memfd device and inode): a region serves one session.
+type InUse = Arc<Mutex<HashSet<(u64, u64)>>>;
+
+/// A region's entry in [`InUse`], removed when its session ends.
+struct Registered(InUse, (u64, u64));
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+    }
+}
 
 fn main() {
     let mut socket = gpu_transport::socket_path();
     let mut frames_dir: Option<std::path::PathBuf> = None;
     let mut egl = "libEGL.so.1".to_string();
     let mut gles = "libGLESv2.so.2".to_string();
+    let mut limits = Limits::default();
+    let mut cluster_socket: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || {
@@ -26,6 +58,8 @@ fn main() {
             "--frames" => frames_dir = Some(val().into()),
             "--egl" => egl = val(),
             "--gles" => gles = val(),
+            "--cluster-socket" => cluster_socket = Some(val()),
+            "--limit" => limits.set(&val()).unwrap_or_else(|e| die(&e)),
             _ => die(&format!("unknown argument {a}")),
         }
     }
@@ -40,50 +74,118 @@ fn main() {
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).unwrap_or_else(|e| die(&format!("{socket}: {e}")));
     eprintln!("gpu-server: listening on {socket}");
-    let frames = Frames::default();
-    for (id, conn) in (1u64..).zip(listener.incoming()) {
-        let Ok(mut sock) = conn else { continue };
-        let frames = frames.clone();
-        let dir = frames_dir.clone();
-        std::thread::spawn(move || {
-            let map = match gpu_transport::accept(&mut sock) {
-                Ok(m) => m,
-                Err(e) => {
-                    use std::io::Write;
-                    let _ = writeln!(sock, "ERR {e}");
-                    eprintln!("gpu-server: client {id}: refused: {e}");
-                    return;
-                }
-            };
-            // SAFETY: the mapping lives until the end of this thread.
-            let region = match unsafe { gpu_wire::Region::new(map.ptr(), map.len()) } {
-                Ok(r) => r,
-                Err(e) => return eprintln!("gpu-server: client {id}: {e}"),
-            };
-            {
+    let cluster = cluster_socket.map(|path| {
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+        eprintln!("gpu-server: cluster sessions on {path}");
+        l
+    });
+    eprintln!("gpu-server: limits {}", limits.describe());
+    let server = Arc::new(Server {
+        drv,
+        limits,
+        frames: Frames::default(),
+        frames_dir,
+        active: Arc::new(AtomicU64::new(0)),
+        in_use: InUse::default(),
+        next_id: AtomicU64::new(1),
+    });
+    if let Some(l) = cluster {
+        let srv = server.clone();
+        std::thread::spawn(move || srv.listen(l, true));
+    }
+    server.listen(listener, false);
+}
+
+/// What every session thread shares.
+struct Server {
+    drv: &'static gpu_server::driver::Driver,
+    limits: Limits,
+    frames: Frames,
+    frames_dir: Option<std::path::PathBuf>,
+    active: Arc<AtomicU64>,
+    in_use: InUse,
+    next_id: AtomicU64,
+}
+
+impl Server {
+    /// Accepts sessions on `listener`; `cluster` ones are served first.
+    fn listen(self: &Arc<Self>, listener: UnixListener, cluster: bool) {
+        for conn in listener.incoming() {
+            let Ok(mut sock) = conn else { continue };
+            let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+            let limits = self.limits;
+            if self.active.fetch_add(1, Ordering::SeqCst) >= limits.sessions {
+                self.active.fetch_sub(1, Ordering::SeqCst);
                 use std::io::Write;
-                if writeln!(sock, "OK").is_err() {
-                    return;
-                }
+                let _ = sock.set_nonblocking(true);
+                let _ = writeln!(sock, "ERR too many sessions (limit {})", limits.sessions);
+                eprintln!("gpu-server: client {id}: refused: too many sessions");
+                continue;
             }
-            let bell = gpu_transport::FutexBell::new(&sock);
-            let mut s = Session::new(id, drv, frames.clone());
-            let r = gpu_server::serve::run(&mut s, &region, &bell);
-            if let Some(dir) = dir {
-                match frames.write_png(id, &dir) {
-                    Ok(Some(p)) => {
-                        eprintln!("gpu-server: client {id}: newest frame in {}", p.display())
-                    }
-                    Ok(None) => {}
-                    Err(e) => eprintln!("gpu-server: client {id}: writing frame: {e}"),
-                }
-            }
-            // The session is over: nothing of it may stay in the server.
-            frames.remove(id);
-            if r.is_ok() {
-                eprintln!("gpu-server: client {id}: disconnected");
+            let slot = Slot(self.active.clone());
+            let srv = self.clone();
+            std::thread::spawn(move || {
+                let _slot = slot;
+                srv.session(id, sock, cluster);
+            });
+        }
+    }
+
+    fn session(&self, id: u64, mut sock: std::os::unix::net::UnixStream, cluster: bool) {
+        let (drv, limits, frames) = (self.drv, self.limits, &self.frames);
+        let in_use = &self.in_use;
+        let accepted = gpu_transport::accept(&mut sock, limits.region as usize).and_then(|m| {
+            if in_use
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(m.file())
+            {
+                Ok((Registered(in_use.clone(), m.file()), m))
+            } else {
+                Err("region already serves a session".into())
             }
         });
+        let (_registered, map) = match accepted {
+            Ok(m) => m,
+            Err(e) => {
+                use std::io::Write;
+                let _ = writeln!(sock, "ERR {e}");
+                eprintln!("gpu-server: client {id}: refused: {e}");
+                return;
+            }
+        };
+        // SAFETY: the mapping lives until the end of this thread.
+        let region = match unsafe { gpu_wire::Region::new(map.ptr(), map.len()) } {
+            Ok(r) => r,
+            Err(e) => return eprintln!("gpu-server: client {id}: {e}"),
+        };
+        {
+            use std::io::Write;
+            if writeln!(sock, "OK").is_err() {
+                return;
+            }
+        }
+        let bell = gpu_transport::FutexBell::new(&sock);
+        let mut s = Session::new(id, drv, frames.clone());
+        s.limits = limits;
+        s.sched.cluster = cluster;
+        let r = gpu_server::serve::run(&mut s, &region, &bell);
+
+        if let Some(dir) = &self.frames_dir {
+            match frames.write_png(id, dir) {
+                Ok(Some(p)) => {
+                    eprintln!("gpu-server: client {id}: newest frame in {}", p.display())
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("gpu-server: client {id}: writing frame: {e}"),
+            }
+        }
+        // The session is over: nothing of it may stay in the server.
+        frames.remove(id);
+        if r.is_ok() {
+            eprintln!("gpu-server: client {id}: disconnected");
+        }
     }
 }
 

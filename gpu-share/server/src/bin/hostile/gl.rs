@@ -18,6 +18,7 @@ pub struct Gl {
     pub c: Client<FutexBell>,
     pub region: &'static Region,
     pub dpy: u64,
+    pub cfg: u64,
     pub surf: u64,
     pub _ctx: u64,
     /// Kept open for the session's life; dropping it ends the session.
@@ -37,7 +38,11 @@ pub enum Surface {
 impl Gl {
     /// Connects with `layout` and makes a context current on `surface`.
     pub fn open(layout: Layout, surface: Surface) -> Result<Gl, String> {
-        let (map, sock) = gpu_transport::connect(layout).map_err(|e| e.to_string())?;
+        Gl::open_at(&gpu_transport::socket_path(), layout, surface)
+    }
+
+    pub fn open_at(path: &str, layout: Layout, surface: Surface) -> Result<Gl, String> {
+        let (map, sock) = gpu_transport::connect_to(path, layout).map_err(|e| e.to_string())?;
         let map: &'static gpu_transport::Mapping = Box::leak(Box::new(map));
         // SAFETY: the mapping is leaked, so it lives for the whole process.
         let region = unsafe { Region::new(map.ptr(), map.len()) }.map_err(|e| e.to_string())?;
@@ -87,6 +92,7 @@ impl Gl {
             c,
             region,
             dpy,
+            cfg,
             surf,
             _ctx: ctx,
             _sock: sock,
@@ -170,6 +176,12 @@ impl Gl {
         Ok(p)
     }
 
+    /// eglCreatePbufferSurface of `w`x`h` (the surface is not used).
+    pub fn raw_sync_pbuffer(&mut self, w: i32, h: i32) -> Result<u64, EncodeError> {
+        let (d, c) = (self.dpy, self.cfg);
+        enc::eglCreatePbufferSurface(&mut self.c, d, c, Some(&[0x3057, w, 0x3056, h, 0x3038]))
+    }
+
     pub fn swap(&mut self) -> Result<u32, String> {
         let (d, s) = (self.dpy, self.surf);
         e(enc::eglSwapBuffers(&mut self.c, d, s), "eglSwapBuffers")
@@ -182,4 +194,12 @@ pub fn server_alive() -> bool {
         Ok(mut g) => g.error().is_ok() && g.closed() == 0,
         Err(_) => false,
     }
+}
+
+/// A session on the cluster's socket (`TESSERA_GPU_CLUSTER_SOCKET`), served
+/// first; the ordinary socket where the server has none.
+pub fn cluster(surface: Surface) -> Result<Gl, String> {
+    let path = std::env::var("TESSERA_GPU_CLUSTER_SOCKET")
+        .unwrap_or_else(|_| gpu_transport::socket_path());
+    Gl::open_at(&path, SMALL, surface)
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 mod cases;
 mod gl;
+mod limits;
+mod transport;
 
 use gl::{server_alive, SMALL};
 
@@ -99,6 +101,7 @@ fn raw_cases() -> Vec<(&'static str, Send)> {
 
 type CaseResult = Result<(), String>;
 type Check = fn() -> CaseResult;
+type Case = (&'static str, Box<dyn Fn() -> CaseResult>);
 
 /// Cases that need a real GL session (a context current on a surface).
 fn gl_cases() -> Vec<(&'static str, Check)> {
@@ -120,18 +123,64 @@ fn gl_cases() -> Vec<(&'static str, Check)> {
             "frames of ended sessions freed",
             cases::frames_of_ended_sessions_freed,
         ),
+        (
+            "region truncated under the server",
+            transport::region_truncated,
+        ),
+        ("region named by path", transport::region_by_path),
+        ("region registered twice", transport::region_twice),
+        ("endless hello", transport::endless_hello),
+        ("silent connection", transport::silent_connection),
     ]
 }
 
+/// Cases for a server started with the small limits of
+/// [`limits::SERVER_ARGS`] (`gpu-hostile --server-limits` prints them as
+/// gpu-server arguments).
+fn limit_cases() -> Vec<(&'static str, Check)> {
+    vec![
+        ("object names past the limit", limits::object_names),
+        ("storage bytes past the limit", limits::storage_bytes),
+        ("pbuffer pixels past the limit", limits::pbuffer_pixels),
+        ("contexts past the limit", limits::contexts),
+        ("shader source past the limit", limits::shader_source),
+        ("region size past the limit", limits::region_size),
+        ("too many sessions", transport::too_many_sessions),
+        ("GPU watchdog", limits::watchdog),
+        ("flood does not starve the cluster", limits::flood_fairness),
+    ]
+}
+
+/// Usage: gpu-hostile [--limits] [NAME...]: runs the cases whose names
+/// contain a NAME (all without one); with --limits the cases for a server
+/// with small limits. `gpu-hostile --server-limits` prints those limits.
 fn main() {
-    let filter: Vec<String> = std::env::args().skip(1).collect();
-    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    let mut cases: Vec<(&'static str, Box<dyn Fn() -> CaseResult>)> = Vec::new();
-    for (name, send) in raw_cases() {
-        cases.push((name, Box::new(move || case(name, send))));
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--server-limits") {
+        for l in limits::SERVER_ARGS.split_whitespace() {
+            print!("--limit {l} ");
+        }
+        println!();
+        return;
     }
-    for (name, check) in gl_cases() {
-        cases.push((name, Box::new(check)));
+    let limit_group = args.first().map(String::as_str) == Some("--limits");
+    if limit_group {
+        args.remove(0);
+    }
+    let filter = args;
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let mut cases: Vec<Case> = Vec::new();
+    if limit_group {
+        for (name, check) in limit_cases() {
+            cases.push((name, Box::new(check)));
+        }
+    } else {
+        for (name, send) in raw_cases() {
+            cases.push((name, Box::new(move || case(name, send))));
+        }
+        for (name, check) in gl_cases() {
+            cases.push((name, Box::new(check)));
+        }
     }
     let (mut run, mut failed) = (0, Vec::new());
     for (name, check) in cases.iter().filter(|(n, _)| wanted(n)) {
