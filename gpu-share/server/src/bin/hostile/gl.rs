@@ -188,11 +188,18 @@ impl Gl {
     }
 }
 
-/// Whether the server still serves: a new session answers a sync call.
+/// Whether the server still serves: a new session answers a sync call
+/// (waiting, 5 s at most, while it is full of sessions that are ending).
 pub fn server_alive() -> bool {
-    match Gl::open(SMALL, Surface::Pbuffer(4, 4)) {
-        Ok(mut g) => g.error().is_ok() && g.closed() == 0,
-        Err(_) => false,
+    let t = std::time::Instant::now();
+    loop {
+        match Gl::open(SMALL, Surface::Pbuffer(4, 4)) {
+            Ok(mut g) => return g.error().is_ok() && g.closed() == 0,
+            Err(e) if e.contains("too many sessions") && t.elapsed().as_secs() < 5 => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            Err(_) => return false,
+        }
     }
 }
 
