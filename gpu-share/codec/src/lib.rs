@@ -59,6 +59,17 @@ pub trait Wire {
     fn slot(&mut self, v: u64);
     /// Copies `need` bytes of `data` to the heap and appends its descriptor.
     fn input(&mut self, data: Option<&[u8]>, need: usize) -> Result<(), EncodeError>;
+    /// An input the application passed as NULL where the call reads `need`
+    /// bytes (it expects an argument error: dEQP's negative tests pass NULL
+    /// with a bad enum): zeroed bytes stand in, so that the server never
+    /// sees NULL there, and the driver reports the error as it would
+    /// natively (or, where it would have read through NULL, reads zeros).
+    fn input_or_zeros(&mut self, data: Option<&[u8]>, need: usize) -> Result<(), EncodeError> {
+        match data {
+            None if need > 0 => self.input(Some(&alloc::vec![0u8; need]), need),
+            _ => self.input(data, need),
+        }
+    }
     /// A NUL-terminated string (the slice includes the NUL).
     fn input_cstr(&mut self, s: Option<&[u8]>) -> Result<(), EncodeError> {
         match s {

@@ -218,7 +218,11 @@ pub fn codec(api: &Api) -> String {
             let id = &p.ident;
             match &p.rule {
                 Some(Rule::Name(n)) => writeln!(o, "        w.note_name({}, {id});\n        w.slot({id} as u64);", ns(n)).unwrap(),
-                Some(Rule::In(_)) => writeln!(o, "        w.input({id}, need_{id})?;").unwrap(),
+                Some(Rule::In(_)) => {
+                    // NULL stays NULL only where it means something.
+                    let m = if f.a.nullable.contains(&p.name) { "input" } else { "input_or_zeros" };
+                    writeln!(o, "        w.{m}({id}, need_{id})?;").unwrap()
+                }
                 Some(Rule::CStr) => writeln!(o, "        w.input_cstr({id})?;").unwrap(),
                 Some(Rule::Out(_) | Rule::OutN(_)) => {
                     // NULL stays NULL only where it means something.
