@@ -52,6 +52,25 @@ fn boot(verbose: bool) -> Result {
     Ok(())
 }
 
+/// The test guest alone under Tessera (boards/bench-solo.toml).
+fn solo_run(images: &build::Images) -> Result<qemu_virt::Outcome> {
+    let solo_bin = build::board_image("bench-solo", "tessera-bench-solo")?;
+    let mut solo = Run::new(Boot::Direct, &solo_bin, &images.dir.join("bench-solo"));
+    solo.icount = true;
+    Ok(solo.run(Duration::from_secs(300), |o| o.contains("solo | done"))?)
+}
+
+/// Only the isolated figures (quick, for work on the trap paths).
+fn solo() -> Result {
+    setup::all()?;
+    let images = build::images()?;
+    let out = solo_run(&images)?;
+    for l in out.output.lines().filter(|l| l.contains("bench ")) {
+        println!("{}", l.trim());
+    }
+    Ok(())
+}
+
 /// The test guests' own measurements (`bench ...` lines), in a VM under
 /// Tessera and natively on QEMU without a hypervisor.
 fn partition() -> Result {
@@ -64,6 +83,7 @@ fn partition() -> Result {
             .map(|l| l.trim().to_string())
             .collect()
     };
+    let solo = solo_run(&images)?;
     let mut r = Run::new(
         Boot::Direct,
         &images.dir.join("tessera-test-partition.bin"),
@@ -82,7 +102,12 @@ fn partition() -> Result {
     native.icount = true;
     let nat = native.run(Duration::from_secs(300), |o| o.contains("summary:"))?;
     println!("\npartition benchmarks: -icount shift=0, counter 1 GHz = 1 tick per instruction");
-    println!("-- in VMs under Tessera (t0, t1, t2 running side by side):");
+    println!("-- one VM alone under Tessera (boards/bench-solo.toml; the other cores idle):");
+    for l in collect(&solo) {
+        println!("   {l}");
+    }
+    println!("-- in VMs under Tessera (t0, t1, t2 running side by side; QEMU runs the");
+    println!("   vCPUs in turn, so other cores' instructions can fall inside a figure):");
     for l in collect(&vm) {
         println!("   {l}");
     }
@@ -97,6 +122,7 @@ pub fn run(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
         None | Some("boot") => boot(args.iter().any(|a| a == "-v")),
         Some("partition") => partition(),
+        Some("solo") => solo(),
         Some("gpu") => {
             let s = std::process::Command::new("bash")
                 .current_dir(crate::root())
@@ -110,7 +136,7 @@ pub fn run(args: &[String]) -> Result {
             }
         }
         Some(other) => Err(format!(
-            "unknown benchmark '{other}' (boot, partition, gpu)"
+            "unknown benchmark '{other}' (boot, partition, solo, gpu)"
         )),
     }
 }

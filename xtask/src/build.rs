@@ -117,6 +117,13 @@ fn write(p: &std::path::Path, d: &[u8]) -> Result {
     std::fs::write(p, d).map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// The EL2 image for one more board (benchmarks), after [`images`].
+pub fn board_image(board: &str, stem: &str) -> Result<PathBuf> {
+    let dir = images_dir();
+    hypervisor(board, stem, &dir)?;
+    Ok(dir.join(format!("{stem}.bin")))
+}
+
 pub fn images() -> Result<Images> {
     let images = Images::at(images_dir());
     std::fs::create_dir_all(images.dir.join("guests")).map_err(|e| e.to_string())?;

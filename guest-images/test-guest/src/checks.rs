@@ -160,12 +160,20 @@ fn memory_result(vm: &VmInfo) -> CheckResult {
 pub fn timer() {
     const TICKS: u64 = 100;
     let period = timer::frequency() / 1000;
+    let exits_before = psci::call(psci::TESSERA_EXITS, 0, 0, 0);
     timer::start_ticks(period, TICKS);
     let done = wait_until(now() + period * TICKS * 5 + ms(2_000), || {
         timer::ticks() >= TICKS
     });
     timer::stop_ticks();
+    let exits = psci::call(psci::TESSERA_EXITS, 0, 0, 0) - exits_before - 1;
     let s = timer::stats();
+    if exits_before >= 0 {
+        console::line(format_args!(
+            "bench vtimer-exits: {exits} exits for {} ticks",
+            s.count
+        ));
+    }
     console::line(format_args!(
         "bench vtimer-latency: mean {} max {} ticks ({} samples)",
         s.mean_late, s.max_late, s.count

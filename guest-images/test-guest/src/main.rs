@@ -193,6 +193,13 @@ mod guest {
                 let r = psci::system_off();
                 console::fail("system-off", format_args!("SYSTEM_OFF returned {r}"));
             }
+            // Benchmarks alone on the machine (boards/bench-solo.toml).
+            ("solo", _) => {
+                checks::timer();
+                checks::hvc_roundtrip();
+                summary();
+                console::line(format_args!("done"));
+            }
             ("t2", n) if n >= 1 => {
                 restarted_once(n);
                 summary();

@@ -102,6 +102,15 @@ sysreg!(IchMisr, ICH_MISR_EL2, "ich_misr_el2", ICH_MISR::Register);
 sysreg!(IchAp0r0, ICH_AP0R0_EL2, "ich_ap0r0_el2", ICH_APR::Register);
 sysreg!(IchAp1r0, ICH_AP1R0_EL2, "ich_ap1r0_el2", ICH_APR::Register);
 
+/// ICH_ELRSR_EL2: a bit per list register that holds no interrupt.
+#[inline]
+pub fn empty_lrs() -> u32 {
+    let v: u64;
+    // SAFETY: reading a status register has no side effects.
+    unsafe { core::arch::asm!("mrs {}, ich_elrsr_el2", out(reg) v, options(nomem, nostack)) };
+    v as u32
+}
+
 /// Implemented list registers (ICH_VTR_EL2.ListRegs + 1).
 #[inline]
 pub fn lr_count() -> usize {

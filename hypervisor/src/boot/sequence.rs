@@ -281,12 +281,14 @@ fn start_secondaries(p: &Platform, boot_mpidr: u64) -> (usize, usize) {
             );
             continue;
         }
-        let give_up = timer::now() + freq; // 1 s of counter time
+        // 5 s of counter time: a core reports in within milliseconds, but
+        // under emulation on a busy host the counter runs at wall-clock pace.
+        let give_up = timer::now() + 5 * freq;
         if timer::wait_until(give_up, || ONLINE[index].load(Ordering::Acquire)) {
             online += 1;
         } else {
             log::error!(
-                "core {index} (MPIDR {mpidr:#x}) did not come up: no report within 1 s of CPU_ON"
+                "core {index} (MPIDR {mpidr:#x}) did not come up: no report within 5 s of CPU_ON"
             );
         }
     }

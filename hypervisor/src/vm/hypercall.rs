@@ -52,17 +52,14 @@ pub fn call(vm: &'static VmState, vi: usize, frame: &mut Frame) {
 
 /// Rings shared region `index` of `vm`: every other peer gets its doorbell.
 pub fn doorbell(vm: &VmState, index: u64) -> u64 {
-    let Some((_, region)) =
-        super::partition::shared_index(super::plan(), vm.name()).nth(index as usize)
-    else {
+    let Some(peers) = vm.doorbells.get(index as usize) else {
         log::warn!("VM {}: doorbell {index}: no such shared region", vm.name());
         return psci::INVALID_PARAMETERS;
     };
-    for peer in region.peers.iter().filter(|p| p.vm != vm.name()) {
-        if let (Some(spi), Some(target)) = (peer.doorbell, super::vm_by_name(peer.vm)) {
-            if target.unrunnable.is_none() {
-                vcpu::inject(target, spi.intid(), 0);
-            }
+    let vms = super::vms();
+    for &(peer, intid) in peers {
+        if let Some(target) = vms.get(peer).filter(|t| t.unrunnable.is_none()) {
+            vcpu::inject(target, intid, 0);
         }
     }
     0

@@ -34,6 +34,12 @@ pub fn handle() -> bool {
             timer::disarm_el2();
             TIMER_FIRED_AT[cpu::core_index()].store(now, Ordering::Release);
         }
+        // The guest's timers first: the hot path.
+        VTIMER_INTID | PTIMER_INTID => {
+            if let Irq::Forwarded = for_vcpu(intid) {
+                return true;
+            }
+        }
         _ if Some(intid) == super::console::intid() => super::console::input(),
         // Forwarded to this core's guest, which deactivates it when done.
         _ => match for_vcpu(intid) {
@@ -78,14 +84,14 @@ fn for_vcpu(intid: u32) -> Irq {
         // vCPU that is off would never end it (the source stays Active).
         VTIMER_INTID | PTIMER_INTID if vm.vcpus[vi].power() != Power::On => Irq::Handled,
         VTIMER_INTID | PTIMER_INTID => {
-            vcpu::inject(vm, intid, vi);
+            vcpu::inject_here(vm, vi, intid);
             Irq::Forwarded
         }
         _ if vm.cfg.spis.iter().any(|s| s.intid() == intid) => {
             if vm.stopping.load(Ordering::Acquire) {
                 return Irq::Handled;
             }
-            vcpu::inject(vm, intid, vi);
+            vcpu::inject_here(vm, vi, intid);
             Irq::Forwarded
         }
         _ => Irq::Unknown,

@@ -14,7 +14,9 @@ use crate::vdev::vuart::VUart;
 use crate::vdev::{control, gic, vuart, Registry};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use spin::{Mutex, Once};
 use tessera_boards::{Access, Plan, Vm};
 
@@ -102,6 +104,9 @@ pub struct VmState {
     pub vgic: &'static Mutex<Vgic>,
     /// The emulated devices by guest address range.
     pub mmio: Registry,
+    /// For each of its shared regions (by index): the other peers' VM
+    /// indices and doorbell INTIDs, so a ring looks nothing up.
+    pub doorbells: Vec<Vec<(usize, u32)>>,
     gic_config: (Vec<u32>, Vec<u32>),
     pub dtb_ipa: u64,
     /// Why the VM cannot run (an image missing from this build), if so.
@@ -224,8 +229,11 @@ impl VmState {
 }
 
 static VMS: Once<Vec<VmState>> = Once::new();
-/// For each logical core: (VM index, vCPU index), if the plan gives it one.
-static CORE_VCPU: Once<Vec<Option<(usize, usize)>>> = Once::new();
+/// For each logical core, for the trap path: the VM it runs (null if none)
+/// and the vCPU index, read without a lock or a search.
+static CORE_VM: [AtomicPtr<VmState>; cpu::MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; cpu::MAX_CPUS];
+static CORE_VI: [AtomicUsize; cpu::MAX_CPUS] = [const { AtomicUsize::new(0) }; cpu::MAX_CPUS];
 static IPA_BITS: AtomicU32 = AtomicU32::new(0);
 
 pub fn vms() -> &'static [VmState] {
@@ -237,9 +245,14 @@ pub fn vm_by_name(name: &str) -> Option<&'static VmState> {
 }
 
 /// The VM and vCPU this core runs, if any.
+#[inline]
 pub fn this_vcpu() -> Option<(&'static VmState, usize)> {
-    let (vm, vcpu) = (*CORE_VCPU.get()?.get(cpu::core_index())?)?;
-    Some((&vms()[vm], vcpu))
+    let core = cpu::core_index();
+    let vm = CORE_VM.get(core)?.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer is into `VMS`, set once and never changed,
+    // so the VmState lives (and stays put) for good.
+    let vm = unsafe { vm.as_ref() }?;
+    Some((vm, CORE_VI[core].load(Ordering::Relaxed)))
 }
 
 pub fn ipa_bits() -> u32 {
@@ -327,6 +340,7 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             uart,
             vgic,
             mmio,
+            doorbells: doorbell_targets(vm),
             gic_config: (hw_spis, virtual_spis),
             dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
             unrunnable: None,
@@ -366,7 +380,32 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
         vms.push(state);
     }
     VMS.call_once(|| vms);
-    CORE_VCPU.call_once(|| core_vcpu);
+    let vms = VMS.get().expect("just set");
+    for (core, slot) in core_vcpu.iter().enumerate().take(cpu::MAX_CPUS) {
+        if let Some((vm, vi)) = *slot {
+            CORE_VI[core].store(vi, Ordering::Relaxed);
+            CORE_VM[core].store(
+                &vms[vm] as *const VmState as *mut VmState,
+                Ordering::Release,
+            );
+        }
+    }
+}
+
+fn doorbell_targets(vm: &Vm) -> Vec<Vec<(usize, u32)>> {
+    partition::shared_index(&PLAN, vm.name)
+        .map(|(_, region)| {
+            region
+                .peers
+                .iter()
+                .filter(|p| p.vm != vm.name)
+                .filter_map(|p| {
+                    let index = PLAN.vms.iter().position(|v| v.name == p.vm)?;
+                    Some((index, p.doorbell?.intid()))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Every VM's emulated devices, at the guest addresses its DTB gives them.

@@ -295,6 +295,31 @@ pub fn kick(vm: &VmState, target: usize) {
     }
 }
 
+/// A hardware interrupt for the vCPU running on this core: straight into a
+/// free list register when the vGIC allows, else through the model.
+pub fn inject_here(vm: &VmState, vi: usize, intid: u32) {
+    let empty = sysreg::empty_lrs() & ((1u32 << sysreg::lr_count().min(16)) - 1);
+    let mut g = vm.vgic.lock();
+    // The LR that held it last, emptied by the guest since: pending again.
+    let mut bits = empty;
+    while bits != 0 {
+        let n = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let lr = sysreg::read_lr(n);
+        if let Some(v) = g.repend_in_place(vi, intid, n, lr) {
+            sysreg::write_lr(n, v);
+            return;
+        }
+    }
+    match g.load_direct(vi, intid, empty) {
+        Some((n, lr)) => sysreg::write_lr(n, lr),
+        None => {
+            drop(g);
+            inject(vm, intid, vi)
+        }
+    }
+}
+
 /// Injects `intid` into `vm` (SPIs go where the guest routed them).
 pub fn inject(vm: &VmState, intid: u32, vcpu: usize) {
     let target = vm.vgic.lock().inject(intid, vcpu);

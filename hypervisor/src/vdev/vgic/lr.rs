@@ -93,6 +93,60 @@ impl Vgic {
         }
     }
 
+    /// The fastest path, for a hardware interrupt whose list register the
+    /// guest has emptied (it completed the interrupt): `lr` is the value of
+    /// LR `n`, empty, and the model still counts the interrupt in that LR
+    /// with nothing of its own to add. Returns the LR value with the
+    /// interrupt pending again, priority unchanged; the model's view (in LR
+    /// `n`) stays true. `None`: use [`Vgic::load_direct`] or the slow path.
+    pub fn repend_in_place(&self, vcpu: usize, intid: u32, n: usize, lr: u64) -> Option<u64> {
+        let b = bit(intid);
+        let w = self.word(vcpu, word_index(intid));
+        let mine = vcpu < self.vcpus
+            && intid < PRIVATE
+            && lr_intid(lr) == intid
+            && lr & LR_HW != 0
+            && lr_state(lr) == 0
+            && self.cpu[vcpu].slots.get(n) == Some(&Some(intid as u16));
+        let clean = w.enabled & b != 0 && (w.pending | w.active | w.unpend | w.deactivate) & b == 0;
+        (mine && clean).then_some(lr | (PENDING as u64) << LR_STATE_SHIFT)
+    }
+
+    /// The fast path for an interrupt of the vCPU that runs on this core: if
+    /// it can be delivered to `vcpu`, has no state in the model and sits in
+    /// no LR, it goes pending into the first LR that is empty in `empty`
+    /// (ICH_ELRSR_EL2) and unused by the model, with no scan of anything
+    /// else. Returns the LR and its value; `None`: take the slow path
+    /// (`inject`, then a refill).
+    pub fn load_direct(&mut self, vcpu: usize, intid: u32, empty: u32) -> Option<(usize, u64)> {
+        if vcpu >= self.vcpus || !self.forwarded(vcpu, intid) {
+            return None;
+        }
+        if intid >= PRIVATE && self.target(vcpu, intid) != Some(vcpu) {
+            return None;
+        }
+        let b = bit(intid);
+        let w = self.word(vcpu, word_index(intid));
+        if w.owned & b == 0 || (w.pending | w.active) & b != 0 {
+            return None;
+        }
+        let slots = &self.cpu[vcpu].slots;
+        let n = if w.in_lr & b != 0 {
+            // Loaded before: if the guest has completed it since (its LR is
+            // empty), that LR is released as a refill would, and reused.
+            let n = (0..MAX_LRS).find(|&n| slots[n] == Some(intid as u16))?;
+            if empty & (1 << n) == 0 {
+                return None;
+            }
+            self.release(vcpu, n, intid);
+            n
+        } else {
+            (0..MAX_LRS).find(|&n| empty & (1 << n) != 0 && slots[n].is_none())?
+        };
+        self.word_mut(vcpu, word_index(intid)).pending |= b;
+        Some((n, self.load(vcpu, n, intid)))
+    }
+
     /// The vCPU leaves its guest (`CPU_OFF`, stop, restart): each LR's state
     /// goes back to the model, so an SGI pending in an LR is still pending
     /// when the vCPU comes back. HW-linked interrupts cannot wait in the

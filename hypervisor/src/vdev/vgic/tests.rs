@@ -745,3 +745,39 @@ fn unloading_returns_active_hw_interrupts_for_deactivation() {
     let stale = [lr_value(30, 0, true, PENDING), 0, 0, 0];
     assert_eq!(vgic(1).unload_lrs(0, &stale).as_slice(), &[30]);
 }
+
+#[test]
+fn direct_load_takes_a_free_lr_only_when_the_model_agrees() {
+    let mut v = vgic(1);
+    // Disabled: slow path (the model decides).
+    assert_eq!(v.load_direct(0, 27, 0xf), None);
+    v.redist_write(0, SGI + ISENABLER, 4, 1 << 27 | 1 << 3);
+    // No empty LR: slow path.
+    assert_eq!(v.load_direct(0, 27, 0), None);
+    let (n, lr) = v.load_direct(0, 27, 0b1110).expect("a free LR");
+    assert_eq!(n, 1);
+    assert_eq!((lr_intid(lr), lr_state(lr)), (27, PENDING));
+    assert!(lr & (1 << 61) != 0, "hardware-linked");
+    // Still pending in its LR (not empty): the model must merge.
+    assert_eq!(v.load_direct(0, 27, 0b1101), None);
+    // Completed by the guest since (its LR is empty): reused in place.
+    let (again, _) = v.load_direct(0, 27, 0b1111).expect("reused");
+    assert_eq!(again, 1);
+    // The model knows LR 1 holds it: a refill keeps it, and the guest's
+    // completion frees it.
+    let mut lrs = [0, lr, 0, 0];
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(lr_ids(&lrs), [None, Some(27), None, None]);
+    lrs[1] = 0;
+    v.sync_lrs(0, &lrs);
+    assert!(v.load_direct(0, 27, 0xf).is_some());
+    // An LR the model still counts as used is never taken, even if empty.
+    let mut w = vgic(1);
+    w.redist_write(0, SGI + ISENABLER, 4, 1 << 3 | 1 << 27);
+    w.send_sgi(0, 3 << 24 | 1);
+    let mut lrs = [0u64; 4];
+    w.flush_lrs(0, &mut lrs);
+    assert_eq!(lr_ids(&lrs)[0], Some(3));
+    let (n, _) = w.load_direct(0, 27, 0b0001 | 0b0100).unwrap();
+    assert_eq!(n, 2);
+}
