@@ -3,9 +3,10 @@
 //! fault policy, and console input routing. Emulated devices are reached
 //! through the VM's `vdev::Registry`, never named here.
 
-// Portable: the plan's mappings and checks, and the console-input state
-// machine, tested on the host.
+// Portable: the plan's mappings and checks, the console-input state
+// machine and the feature-ID policy, tested on the host.
 pub mod console_input;
+pub mod features;
 pub mod partition;
 
 #[cfg(target_os = "none")]

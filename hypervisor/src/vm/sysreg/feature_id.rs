@@ -13,38 +13,7 @@ use super::{set_reg, Outcome};
 use crate::arch::esr::SysRegAccess;
 use crate::arch::sysreg::read_id_register;
 use crate::arch::vectors::Frame;
-
-/// Fields of one register, as (lsb, width) pairs.
-type Fields = &'static [(u32, u32)];
-
-/// (CRm, op2, fields hidden).
-const HIDDEN: &[(u8, u8, Fields)] = &[
-    // ID_AA64PFR0_EL1: MPAM [43:40].
-    (4, 0, &[(40, 4)]),
-    // ID_AA64PFR1_EL1: MTE [11:8], MPAM_frac [19:16], SME [27:24], NMI [39:36].
-    (4, 1, &[(8, 4), (16, 4), (24, 4), (36, 4)]),
-    // ID_AA64SMFR0_EL1: all of it.
-    (4, 5, &[(0, 64)]),
-    // ID_AA64DFR0_EL1: TraceVer [7:4], PMSVer [35:32], TraceFilt [43:40],
-    // TraceBuffer [47:44], BRBE [55:52].
-    (5, 0, &[(4, 4), (32, 4), (40, 4), (44, 4), (52, 4)]),
-];
-
-/// The value a guest reads from ID register (CRm, op2).
-pub fn guest_value(crm: u8, op2: u8, hardware: u64) -> u64 {
-    HIDDEN
-        .iter()
-        .filter(|(c, o, _)| (*c, *o) == (crm, op2))
-        .flat_map(|(_, _, fields)| fields.iter())
-        .fold(hardware, |v, &(lsb, width)| {
-            let mask = if width == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << width) - 1) << lsb
-            };
-            v & !mask
-        })
-}
+use crate::vm::features::guest_value;
 
 pub fn access(frame: &mut Frame, a: &SysRegAccess) -> Outcome {
     if !a.read {
