@@ -198,7 +198,10 @@ pub fn server_alive() -> bool {
             Err(e) if e.contains("too many sessions") && t.elapsed().as_secs() < 5 => {
                 std::thread::sleep(std::time::Duration::from_millis(100))
             }
-            Err(_) => return false,
+            Err(e) => {
+                eprintln!("hostile: server check: {e}");
+                return false;
+            }
         }
     }
 }

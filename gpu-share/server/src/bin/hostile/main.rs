@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 mod cases;
 mod gl;
 mod limits;
+mod random;
 mod transport;
 
 use gl::{server_alive, SMALL};
@@ -131,6 +132,10 @@ fn gl_cases() -> Vec<(&'static str, Check)> {
         ("region registered twice", transport::region_twice),
         ("endless hello", transport::endless_hello),
         ("silent connection", transport::silent_connection),
+        (
+            "random calls in hostile shapes",
+            random::random_hostile_calls,
+        ),
     ]
 }
 
