@@ -14,6 +14,8 @@ pub struct Handlers {
     pub irq: fn(bool),
     /// A synchronous exception from the guest (EL1/EL0, AArch64).
     pub guest_sync: fn(&mut Frame),
+    /// An HVC from the guest: its SMCCC registers x0-x17, results in place.
+    pub hvc: fn(&mut SmcccRegs),
     /// An SError from the guest.
     pub guest_serror: fn(&mut Frame),
     /// Anything else: a bug at EL2.
@@ -35,6 +37,9 @@ pub struct Frame {
     pub spsr: u64,
     _pad: u64,
 }
+
+/// x0-x17 of a guest making an SMC Calling Convention call.
+pub type SmcccRegs = [u64; 18];
 
 /// Which of the 16 vectors fired (offset / 0x80).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -153,7 +158,31 @@ exception_vectors:
     IRQ_VECTOR 0
     VECTOR 6
     VECTOR 7
-    VECTOR 8
+    // Lower EL, AArch64, synchronous: an HVC takes the short path (SMCCC
+    // registers only), anything else the full frame.
+    .balign 0x80
+    sub     sp, sp, #{frame}
+    stp     x0, x1, [sp, #(0 * 8)]
+    mrs     x0, esr_el2
+    lsr     x0, x0, #26
+    cmp     x0, #0x16
+    b.eq    hvc_entry
+    stp     x2, x3, [sp, #(2 * 8)]
+    stp     x4, x5, [sp, #(4 * 8)]
+    stp     x6, x7, [sp, #(6 * 8)]
+    stp     x8, x9, [sp, #(8 * 8)]
+    stp     x10, x11, [sp, #(10 * 8)]
+    stp     x12, x13, [sp, #(12 * 8)]
+    stp     x14, x15, [sp, #(14 * 8)]
+    stp     x16, x17, [sp, #(16 * 8)]
+    stp     x18, x19, [sp, #(18 * 8)]
+    stp     x20, x21, [sp, #(20 * 8)]
+    stp     x22, x23, [sp, #(22 * 8)]
+    stp     x24, x25, [sp, #(24 * 8)]
+    stp     x26, x27, [sp, #(26 * 8)]
+    stp     x28, x29, [sp, #(28 * 8)]
+    mov     x1, #8
+    b       exception_common
     IRQ_VECTOR 1
     VECTOR 10
     VECTOR 11
@@ -161,6 +190,34 @@ exception_vectors:
     VECTOR 13
     VECTOR 14
     VECTOR 15
+
+// A hypercall: under the SMC Calling Convention it reads x0-x17 and
+// returns in x0-x17; the handler is Rust (x19-x29 kept) and ELR already
+// points past the HVC. x0 and x1 are saved by the vector.
+hvc_entry:
+    stp     x2, x3, [sp, #(2 * 8)]
+    stp     x4, x5, [sp, #(4 * 8)]
+    stp     x6, x7, [sp, #(6 * 8)]
+    stp     x8, x9, [sp, #(8 * 8)]
+    stp     x10, x11, [sp, #(10 * 8)]
+    stp     x12, x13, [sp, #(12 * 8)]
+    stp     x14, x15, [sp, #(14 * 8)]
+    stp     x16, x17, [sp, #(16 * 8)]
+    stp     x18, x30, [sp, #(18 * 8)]
+    mov     x0, sp
+    bl      handle_hvc
+    ldp     x0, x1, [sp, #(0 * 8)]
+    ldp     x2, x3, [sp, #(2 * 8)]
+    ldp     x4, x5, [sp, #(4 * 8)]
+    ldp     x6, x7, [sp, #(6 * 8)]
+    ldp     x8, x9, [sp, #(8 * 8)]
+    ldp     x10, x11, [sp, #(10 * 8)]
+    ldp     x12, x13, [sp, #(12 * 8)]
+    ldp     x14, x15, [sp, #(14 * 8)]
+    ldp     x16, x17, [sp, #(16 * 8)]
+    ldp     x18, x30, [sp, #(18 * 8)]
+    add     sp, sp, #{frame}
+    eret
 
 exception_common:
     mrs     x2, elr_el2
@@ -264,6 +321,15 @@ pub fn install() {
 pub fn unexpected(frame: &Frame, kind: Kind) -> ! {
     match HANDLERS.get() {
         Some(h) => (h.unexpected)(frame, kind),
+        None => super::cpu::halt(),
+    }
+}
+
+/// HVCs (see `hvc_entry`).
+#[unsafe(no_mangle)]
+extern "C" fn handle_hvc(regs: &mut SmcccRegs) {
+    match HANDLERS.get() {
+        Some(h) => (h.hvc)(regs),
         None => super::cpu::halt(),
     }
 }

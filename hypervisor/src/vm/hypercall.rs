@@ -3,7 +3,7 @@
 //! are served here.
 
 use super::{psci, vcpu, VmState};
-use crate::arch::vectors::Frame;
+use crate::arch::vectors::SmcccRegs;
 
 /// `TESSERA_PING`: returns 0 (a round trip, for latency measurements).
 pub const TESSERA_PING: u64 = 0xc600_0000;
@@ -31,23 +31,33 @@ const SUPPORTED: [u64; 13] = [
     TESSERA_EXITS,
 ];
 
+/// The vectors' HVC handler (this core's vCPU).
+pub fn hvc(regs: &mut SmcccRegs) {
+    let Some((vm, vi)) = super::this_vcpu() else {
+        regs[0] = psci::NOT_SUPPORTED;
+        return;
+    };
+    vm.vcpus[vi].count_exit();
+    call(vm, vi, regs);
+}
+
 /// One call: the function ID in x0, arguments in x1-x3, the result to x0.
-pub fn call(vm: &'static VmState, vi: usize, frame: &mut Frame) {
-    let fid = frame.x[0] & 0xffff_ffff;
+pub fn call(vm: &'static VmState, vi: usize, x: &mut SmcccRegs) {
+    let fid = x[0] & 0xffff_ffff;
     let ret = match fid {
         psci::FEATURES => {
-            if SUPPORTED.contains(&(frame.x[1] & 0xffff_ffff)) {
+            if SUPPORTED.contains(&(x[1] & 0xffff_ffff)) {
                 0
             } else {
                 psci::NOT_SUPPORTED
             }
         }
         TESSERA_PING => 0,
-        TESSERA_DOORBELL => doorbell(vm, frame.x[1]),
+        TESSERA_DOORBELL => doorbell(vm, x[1]),
         TESSERA_EXITS => vm.vcpus[vi].exits(),
-        _ => psci::call(vm, vi, fid, &frame.x).unwrap_or(psci::NOT_SUPPORTED),
+        _ => psci::call(vm, vi, fid, x).unwrap_or(psci::NOT_SUPPORTED),
     };
-    frame.x[0] = ret;
+    x[0] = ret;
 }
 
 /// Rings shared region `index` of `vm`: every other peer gets its doorbell.

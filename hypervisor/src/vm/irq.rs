@@ -2,7 +2,7 @@
 //! SGIs, the console's input) and those forwarded to this core's guest.
 
 use super::vcpu::{self, MAINTENANCE_INTID, PTIMER_INTID, SGI_KICK, SGI_STOP, VTIMER_INTID};
-use super::Power;
+use super::{Power, VmState};
 use crate::arch::{cpu, timer};
 use crate::drivers::gicv3;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -13,16 +13,22 @@ pub static TIMER_FIRED_AT: [AtomicU64; cpu::MAX_CPUS] =
 
 /// The vectors' IRQ handler: `from_guest` when it interrupted a guest.
 pub fn on_exception(from_guest: bool) {
+    let here = super::this_vcpu();
     if from_guest {
-        if let Some((vm, vi)) = super::this_vcpu() {
+        if let Some((vm, vi)) = here {
             vm.vcpus[vi].count_exit();
         }
     }
-    handle();
+    take(here);
 }
 
 /// Takes one pending interrupt; false if there was none.
 pub fn handle() -> bool {
+    take(super::this_vcpu())
+}
+
+/// [`handle`], for the vCPU `here` on this core (if any).
+fn take(here: Option<(&'static VmState, usize)>) -> bool {
     let intid = gicv3::ack();
     if intid >= gicv3::SPURIOUS_FIRST {
         return false;
@@ -36,13 +42,13 @@ pub fn handle() -> bool {
         }
         // The guest's timers first: the hot path.
         VTIMER_INTID | PTIMER_INTID => {
-            if let Irq::Forwarded = for_vcpu(intid) {
+            if let Irq::Forwarded = for_vcpu(here, intid) {
                 return true;
             }
         }
         _ if Some(intid) == super::console::intid() => super::console::input(),
         // Forwarded to this core's guest, which deactivates it when done.
-        _ => match for_vcpu(intid) {
+        _ => match for_vcpu(here, intid) {
             Irq::Forwarded => return true,
             Irq::Handled => {}
             Irq::Unknown => log::warn!("unexpected interrupt {intid}"),
@@ -61,8 +67,8 @@ enum Irq {
 }
 
 /// An interrupt for this core's vCPU (after EOI/priority drop).
-fn for_vcpu(intid: u32) -> Irq {
-    let Some((vm, vi)) = super::this_vcpu() else {
+fn for_vcpu(here: Option<(&'static VmState, usize)>, intid: u32) -> Irq {
+    let Some((vm, vi)) = here else {
         return Irq::Unknown;
     };
     match intid {

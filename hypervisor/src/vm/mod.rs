@@ -14,7 +14,7 @@ pub mod console;
 #[cfg(target_os = "none")]
 mod fault;
 #[cfg(target_os = "none")]
-mod hypercall;
+pub mod hypercall;
 #[cfg(target_os = "none")]
 pub mod irq;
 #[cfg(target_os = "none")]

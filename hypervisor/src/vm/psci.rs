@@ -23,7 +23,7 @@ const ON_PENDING: u64 = -5i64 as u64;
 const INVALID_ADDRESS: u64 = -9i64 as u64;
 
 /// Serves PSCI function `fid`; `None` if it is not a PSCI function we serve.
-pub fn call(vm: &'static VmState, vi: usize, fid: u64, x: &[u64; 31]) -> Option<u64> {
+pub fn call(vm: &'static VmState, vi: usize, fid: u64, x: &[u64; 18]) -> Option<u64> {
     Some(match fid {
         VERSION => 0x1_0001,
         MIGRATE_INFO_TYPE => 2, // no trusted OS to migrate

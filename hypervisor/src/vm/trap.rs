@@ -8,7 +8,7 @@ use super::{hypercall, sysreg, vcpu, VmState};
 use crate::arch::abort;
 use crate::arch::esr;
 use crate::arch::sysreg::syndrome;
-use crate::arch::vectors::{Frame, Kind};
+use crate::arch::vectors::{Frame, Kind, SmcccRegs};
 use crate::vdev::{Effects, MmioAccess};
 
 /// A synchronous exception from the guest on this core.
@@ -19,10 +19,13 @@ pub fn sync(frame: &mut Frame) {
     };
     vm.vcpus[vi].count_exit();
     match esr::class(esr) {
-        0x16 => hypercall::call(vm, vi, frame),
-        0x17 => {
-            hypercall::call(vm, vi, frame);
-            frame.elr += 4; // a trapped SMC returns to itself
+        // HVCs come through `hypercall::hvc` (the vectors' short path).
+        0x16 | 0x17 => {
+            let regs: &mut SmcccRegs = (&mut frame.x[..18]).try_into().expect("18 registers");
+            hypercall::call(vm, vi, regs);
+            if esr::class(esr) == 0x17 {
+                frame.elr += 4; // a trapped SMC returns to itself
+            }
         }
         0x24 => match abort::decode(esr, hpfar, far) {
             // ESR.IL: a 16-bit T32 access from an AArch32 EL0 is 2 bytes.

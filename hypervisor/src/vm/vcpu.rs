@@ -298,7 +298,8 @@ pub fn kick(vm: &VmState, target: usize) {
 /// A hardware interrupt for the vCPU running on this core: straight into a
 /// free list register when the vGIC allows, else through the model.
 pub fn inject_here(vm: &VmState, vi: usize, intid: u32) {
-    let empty = sysreg::empty_lrs() & ((1u32 << sysreg::lr_count().min(16)) - 1);
+    // Bits of list registers that do not exist read as 0.
+    let empty = sysreg::empty_lrs();
     let mut g = vm.vgic.lock();
     // The LR that held it last, emptied by the guest since: pending again.
     let mut bits = empty;
