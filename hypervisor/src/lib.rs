@@ -19,7 +19,6 @@ extern crate alloc;
 
 pub mod arch;
 pub mod boot;
-#[cfg(target_os = "none")]
 pub mod drivers;
 pub mod fdt;
 pub mod vdev;

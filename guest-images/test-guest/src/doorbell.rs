@@ -172,6 +172,7 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
         r.set(HEARTBEAT_A, HB_MAGIC);
     }
     let mut flood_seen = 0;
+    let exits_before = psci::call(psci::TESSERA_EXITS, 0, 0, 0);
     timer::start_ticks(timer::frequency() / 1000, BEATS * TICKS_PER_BEAT);
     for beat in 1..=BEATS {
         let due = beat * TICKS_PER_BEAT;
@@ -187,6 +188,11 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
     }
     timer::stop_ticks();
     let s = timer::stats();
+    let exits = psci::call(psci::TESSERA_EXITS, 0, 0, 0) - exits_before;
+    console::line(format_args!(
+        "bench heartbeat-lateness: mean {} max {} ticks ({} samples, {exits} exits of vCPU 0)",
+        s.mean_late, s.max_late, s.count
+    ));
     match role {
         Role::Initiator => {
             // Under -icount (the partition tier) the worst seen is ~0.25 ms;
@@ -234,8 +240,18 @@ pub fn start_flood(vm: &VmInfo) {
     }
 }
 
-/// t2's vCPU 1: once t0's heartbeat has started, 1 s of TESSERA_PING calls
-/// and control-page doorbell writes as fast as it can.
+/// A shared-region index no VM has: ringing it is refused (and logged by
+/// the hypervisor, rate-limited).
+const BAD_REGION: u32 = 7;
+/// Console lines the flood writes at most (one every 4 rounds).
+const FLOOD_LINES: u64 = 1500;
+
+/// t2's vCPU 1: once t0's heartbeat has started, 1 s of TESSERA_PING calls,
+/// control-page doorbell writes, invalid doorbells (control page and
+/// hypercall) and console lines as fast as it can. Then `console-flood`:
+/// EL2 must not have written to the physical UART on t2's cores meanwhile
+/// (`TESSERA_UART_TOUCHES`): its output waits in its buffer for the core
+/// that drains the console.
 pub fn flood() {
     let r = match crate::vm().shm {
         Some(s) if s.size >= SIZE as u64 => Region(s.base),
@@ -251,15 +267,28 @@ pub fn flood() {
         return;
     }
     r.set(FLOOD, 1);
-    let (mut calls, mut bad) = (0u64, 0u64);
+    let touches_before = psci::uart_touches();
+    let (mut calls, mut bad, mut refused, mut lines) = (0u64, 0u64, 0u64, 0u64);
     let end = now() + ms(1_000);
     while now() < end {
         if psci::ping() != 0 {
             bad += 1;
         }
         psci::doorbell_mmio(REGION);
+        if calls % 2 == 0 {
+            psci::doorbell_mmio(BAD_REGION);
+        } else if psci::doorbell_hvc(BAD_REGION) == -2 {
+            refused += 1;
+        }
+        if calls % 4 == 0 && lines < FLOOD_LINES {
+            console::line(format_args!(
+                "flood {lines:5}: the quick brown fox jumps over the lazy dog, again and again and again"
+            ));
+            lines += 1;
+        }
         calls += 1;
     }
+    let touches = psci::uart_touches() - touches_before;
     r.set(FLOOD, 2);
     if bad == 0 {
         pass(
@@ -268,6 +297,23 @@ pub fn flood() {
         );
     } else {
         fail("flood", msg!("TESSERA_PING failed {bad} of {calls} times"));
+    }
+    let hvc_bad = calls / 2;
+    if touches != 0 {
+        fail(
+            "console-flood",
+            msg!("EL2 touched the physical UART {touches} times on t2's cores while t2 wrote {lines} lines and rang {calls} invalid doorbells"),
+        );
+    } else if refused != hvc_bad {
+        fail(
+            "console-flood",
+            msg!("TESSERA_DOORBELL({BAD_REGION}) refused {refused} of {hvc_bad} times"),
+        );
+    } else {
+        pass(
+            "console-flood",
+            msg!("{lines} lines, {calls} invalid doorbells; EL2 touched the physical UART 0 times on t2's cores"),
+        );
     }
     FLOOD_DONE.store(true, SeqCst);
 }

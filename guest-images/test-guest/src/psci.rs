@@ -20,6 +20,7 @@ pub const AFFINITY_OFF: i64 = 1;
 pub const TESSERA_PING: u32 = 0xc600_0000;
 pub const TESSERA_DOORBELL: u32 = 0xc600_0001;
 pub const TESSERA_EXITS: u32 = 0xc600_0002;
+pub const TESSERA_UART_TOUCHES: u32 = 0xc600_0003;
 pub const CONTROL_PAGE: usize = 0x0b00_0000;
 const CONTROL_DOORBELL: usize = 0x000;
 
@@ -100,6 +101,12 @@ pub fn system_off() -> i64 {
 /// `TESSERA_PING`: always HVC (a hypercall, not PSCI).
 pub fn ping() -> i64 {
     hvc(TESSERA_PING, 0, 0, 0)
+}
+
+/// `TESSERA_UART_TOUCHES`: how often EL2 has written to (or waited for) the
+/// physical UART on this VM's cores.
+pub fn uart_touches() -> i64 {
+    hvc(TESSERA_UART_TOUCHES, 0, 0, 0)
 }
 
 /// Rings shared region `index` by hypercall.

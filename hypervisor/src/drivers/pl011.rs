@@ -74,6 +74,22 @@ impl Pl011 {
         self.regs.dr.set(byte as u32);
     }
 
+    /// Queues `byte` if the transmit FIFO has room; never waits.
+    pub fn try_put(&self, byte: u8) -> bool {
+        if self.regs.fr.is_set(FR::TXFF) {
+            return false;
+        }
+        self.regs.dr.set(byte as u32);
+        true
+    }
+
+    /// TXIM: an interrupt while the transmit FIFO is at or below its
+    /// trigger level (half full), i.e. has room.
+    pub fn set_tx_interrupt(&self, on: bool) {
+        let imsc = self.regs.imsc.get() & !(1 << 5);
+        self.regs.imsc.set(imsc | if on { 1 << 5 } else { 0 });
+    }
+
     /// RXIM and RTIM: an interrupt when data arrives or waits.
     pub fn enable_rx_interrupt(&self) {
         self.regs

@@ -1,5 +1,7 @@
 //! The physical console shared by the VMs: each VM's output lines, tagged
-//! with its name, and input routed to one VM at a time (Ctrl-T switches).
+//! with its name (buffered per VM, drained by the boot core: see
+//! `drivers::console`), and input routed to one VM at a time (Ctrl-T
+//! switches).
 
 use super::console_input::{Input, Router};
 use super::vcpu;
@@ -11,9 +13,11 @@ use spin::Mutex;
 static INPUT: Mutex<Router> = Mutex::new(Router::new(0, 0));
 static INPUT_ON: AtomicBool = AtomicBool::new(false);
 
-/// A finished line of a VM's vUART output (the vUART's sink).
+/// A finished line of a VM's vUART output (the vUART's sink): into that
+/// VM's outbox, never waiting for the UART.
 pub fn vm_line(vm: &'static str, text: &str) {
-    crate::println!("{vm:>8} | {text}");
+    let index = super::vms().iter().position(|v| v.name() == vm);
+    console::vm_line(index.unwrap_or(0), vm, text);
 }
 
 /// The physical UART's INTID once input routing is on.
@@ -23,7 +27,11 @@ pub fn intid() -> Option<u32> {
         .then(|| super::plan().platform.uart.spi.intid())
 }
 
-/// Routes console input to the plan's first console VM, on this core.
+/// Routes console input to the plan's first console VM, on this core, and
+/// makes this core the one that drains the console's output: from the
+/// UART's interrupt (transmit FIFO has room) and `SGI_DRAIN` (output is
+/// waiting). Each costs it at most `console::BUDGET` bytes written without
+/// waiting.
 pub fn start_input(gicd: &gicv3::Distributor) {
     let plan = super::plan();
     let vms = super::vms();
@@ -36,7 +44,9 @@ pub fn start_input(gicd: &gicv3::Distributor) {
     gicd.route_spi(intid, cpu::mpidr());
     gicd.enable_spi(intid);
     console::enable_rx_interrupt();
+    gicv3::this_redistributor().enable_ppi(console::SGI_DRAIN);
     INPUT_ON.store(true, Ordering::Relaxed);
+    console::start_draining(cpu::mpidr());
     if let Some(v) = vms.get(first) {
         log::info!(
             "console input goes to VM {} (Ctrl-T then a VM number 0-{} switches; Ctrl-T n: next)",
@@ -46,8 +56,15 @@ pub fn start_input(gicd: &gicv3::Distributor) {
     }
 }
 
+/// The UART's interrupt: bytes arrived (to the focused VM's vUART) or the
+/// transmit FIFO has room (the next bytes of output).
+pub fn on_interrupt() {
+    input();
+    console::drain();
+}
+
 /// Bytes arrived on the physical console: to the focused VM's vUART.
-pub fn input() {
+fn input() {
     while let Some(b) = console::read_byte() {
         let mut router = INPUT.lock();
         match router.feed(b) {
@@ -59,7 +76,12 @@ pub fn input() {
                 let raise = {
                     let mut u = target.uart.lock();
                     if !u.push_rx(b) {
-                        log::warn!("VM {}: console input dropped (buffer full)", target.name());
+                        if let Some(held) = target.may_log() {
+                            log::warn!(
+                                "VM {}: console input dropped (buffer full){held}",
+                                target.name()
+                            );
+                        }
                     }
                     u.irq_level()
                 };

@@ -34,22 +34,25 @@ pub fn fault(vm: &'static VmState, vi: usize, frame: &Frame, esr: u64, kind: Fau
     // No heap here: this path never returns, so nothing it owns is dropped.
     let name = vm.name();
     let pc = frame.elr;
-    match kind {
-        FaultKind::Unmapped(ipa, w) => log::error!(
-            "VM {name} vCPU {vi} fault: stage-2 fault: {} IPA {ipa:#x} outside its map; ESR {esr:#010x} PC {pc:#x}; {policy}",
-            if w { "write to" } else { "read of" }
-        ),
-        FaultKind::NoSyndrome(ipa) => log::error!(
-            "VM {name} vCPU {vi} fault: access to emulated device at IPA {ipa:#x} with an instruction that cannot be emulated (use single LDR/STR); ESR {esr:#010x} PC {pc:#x}; {policy}"
-        ),
-        FaultKind::Abort(what) => log::error!(
-            "VM {name} vCPU {vi} fault: {what}; ESR {esr:#010x} PC {pc:#x}; {policy}"
-        ),
-        FaultKind::Trap => log::error!(
-            "VM {name} vCPU {vi} fault: unhandled trap: {}; ESR {esr:#010x} PC {pc:#x}; {policy}",
-            esr::class_name(esr::class(esr))
-        ),
-        FaultKind::SError => log::error!("VM {name} vCPU {vi} fault: SError; ESR {esr:#010x} PC {pc:#x}; {policy}"),
+    // A guest can fault as often as it restarts: rate-limited per VM.
+    if let Some(held) = vm.may_log() {
+        match kind {
+            FaultKind::Unmapped(ipa, w) => log::error!(
+                "VM {name} vCPU {vi} fault: stage-2 fault: {} IPA {ipa:#x} outside its map; ESR {esr:#010x} PC {pc:#x}; {policy}{held}",
+                if w { "write to" } else { "read of" }
+            ),
+            FaultKind::NoSyndrome(ipa) => log::error!(
+                "VM {name} vCPU {vi} fault: access to emulated device at IPA {ipa:#x} with an instruction that cannot be emulated (use single LDR/STR); ESR {esr:#010x} PC {pc:#x}; {policy}{held}"
+            ),
+            FaultKind::Abort(what) => log::error!(
+                "VM {name} vCPU {vi} fault: {what}; ESR {esr:#010x} PC {pc:#x}; {policy}{held}"
+            ),
+            FaultKind::Trap => log::error!(
+                "VM {name} vCPU {vi} fault: unhandled trap: {}; ESR {esr:#010x} PC {pc:#x}; {policy}{held}",
+                esr::class_name(esr::class(esr))
+            ),
+            FaultKind::SError => log::error!("VM {name} vCPU {vi} fault: SError; ESR {esr:#010x} PC {pc:#x}; {policy}{held}"),
+        }
     }
     match vm.cfg.fault {
         FaultPolicy::Stop => stop(vm, vi),

@@ -4,6 +4,7 @@
 
 use super::{psci, vcpu, VmState};
 use crate::arch::vectors::SmcccRegs;
+use crate::drivers::console;
 
 /// `TESSERA_PING`: returns 0 (a round trip, for latency measurements).
 pub const TESSERA_PING: u64 = 0xc600_0000;
@@ -14,8 +15,12 @@ pub const TESSERA_DOORBELL: u64 = 0xc600_0001;
 /// so a guest can check what costs it exits.
 pub const TESSERA_EXITS: u64 = 0xc600_0002;
 
+/// `TESSERA_UART_TOUCHES`: how many times EL2, on the cores of the caller's
+/// VM, wrote to the physical UART or waited for it (since boot).
+pub const TESSERA_UART_TOUCHES: u64 = 0xc600_0003;
+
 /// Every function `PSCI_FEATURES` reports.
-const SUPPORTED: [u64; 13] = [
+const SUPPORTED: [u64; 14] = [
     psci::VERSION,
     psci::CPU_OFF,
     psci::CPU_ON_32,
@@ -29,6 +34,7 @@ const SUPPORTED: [u64; 13] = [
     TESSERA_PING,
     TESSERA_DOORBELL,
     TESSERA_EXITS,
+    TESSERA_UART_TOUCHES,
 ];
 
 /// The vectors' HVC handler (this core's vCPU).
@@ -55,6 +61,7 @@ pub fn call(vm: &'static VmState, vi: usize, x: &mut SmcccRegs) {
         TESSERA_PING => 0,
         TESSERA_DOORBELL => doorbell(vm, x[1]),
         TESSERA_EXITS => vm.vcpus[vi].exits(),
+        TESSERA_UART_TOUCHES => vm.vcpus.iter().map(|v| console::touches(v.core)).sum(),
         _ => psci::call(vm, vi, fid, x).unwrap_or(psci::NOT_SUPPORTED),
     };
     x[0] = ret;
@@ -63,7 +70,12 @@ pub fn call(vm: &'static VmState, vi: usize, x: &mut SmcccRegs) {
 /// Rings shared region `index` of `vm`: every other peer gets its doorbell.
 pub fn doorbell(vm: &VmState, index: u64) -> u64 {
     let Some(peers) = vm.doorbells.get(index as usize) else {
-        log::warn!("VM {}: doorbell {index}: no such shared region", vm.name());
+        if let Some(held) = vm.may_log() {
+            log::warn!(
+                "VM {}: doorbell {index}: no such shared region{held}",
+                vm.name()
+            );
+        }
         return psci::INVALID_PARAMETERS;
     };
     let vms = super::vms();

@@ -4,7 +4,7 @@
 use super::vcpu::{self, MAINTENANCE_INTID, PTIMER_INTID, SGI_KICK, SGI_STOP, VTIMER_INTID};
 use super::{Power, VmState};
 use crate::arch::{cpu, timer};
-use crate::drivers::gicv3;
+use crate::drivers::{console, gicv3};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Counter value at which each core last took its EL2 timer interrupt.
@@ -46,7 +46,8 @@ fn take(here: Option<(&'static VmState, usize)>) -> bool {
                 return true;
             }
         }
-        _ if Some(intid) == super::console::intid() => super::console::input(),
+        console::SGI_DRAIN => console::drain(),
+        _ if Some(intid) == super::console::intid() => super::console::on_interrupt(),
         // Forwarded to this core's guest, which deactivates it when done.
         _ => match for_vcpu(here, intid) {
             Irq::Forwarded => return true,

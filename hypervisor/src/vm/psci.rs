@@ -42,7 +42,12 @@ pub fn call(vm: &'static VmState, vi: usize, fid: u64, x: &[u64; 18]) -> Option<
             stop(vm, vi);
         }
         SYSTEM_RESET => {
-            log::info!("VM {}: SYSTEM_RESET from vCPU {vi}: restarting", vm.name());
+            if let Some(held) = vm.may_log() {
+                log::info!(
+                    "VM {}: SYSTEM_RESET from vCPU {vi}: restarting{held}",
+                    vm.name()
+                );
+            }
             restart(vm, vi);
         }
         _ => return None,

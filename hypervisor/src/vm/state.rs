@@ -7,6 +7,7 @@ use super::partition;
 use crate::arch::pagetable::{MapError, PageTable, Stage, TableMemory};
 use crate::arch::{cpu, mmu};
 use crate::drivers::gicv3;
+use crate::drivers::ratelimit::{RateLimit, Suppressed};
 use crate::fdt::firmware::Range;
 use crate::fdt::guest::{self as guest_dtb, GuestDevice, GuestDtb, GuestShm};
 use crate::vdev::vgic::{Vgic, VmGicConfig};
@@ -91,6 +92,11 @@ impl Vcpu {
     }
 }
 
+/// Guest-caused log lines a VM may have printed back to back...
+pub const LOG_BURST: u32 = 10;
+/// ...and then one per this many milliseconds.
+pub const LOG_PERIOD_MS: u64 = 100;
+
 pub struct VmState {
     pub cfg: &'static Vm,
     pub vttbr: u64,
@@ -115,11 +121,24 @@ pub struct VmState {
     /// soon after a start.
     started_at: AtomicU64,
     quick_faults: AtomicU32,
+    /// Log lines this VM's guest can cause (bad doorbells, full input,
+    /// faults, resets) share one budget: see [`VmState::may_log`].
+    log_limit: Mutex<RateLimit>,
 }
 
 impl VmState {
     pub fn name(&self) -> &'static str {
         self.cfg.name
+    }
+
+    /// Whether a log line this VM's guest caused may be printed now: a
+    /// burst of [`LOG_BURST`], then one per [`LOG_PERIOD_MS`]. `Some` carries
+    /// the count of lines held back since the last one, for its end.
+    pub fn may_log(&self) -> Option<Suppressed> {
+        self.log_limit
+            .lock()
+            .check(crate::arch::timer::now())
+            .map(Suppressed)
     }
 
     pub fn note_started(&self) {
@@ -346,6 +365,10 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             unrunnable: None,
             started_at: AtomicU64::new(0),
             quick_faults: AtomicU32::new(0),
+            log_limit: Mutex::new(RateLimit::new(
+                LOG_BURST,
+                crate::arch::timer::frequency() * LOG_PERIOD_MS / 1000,
+            )),
             vcpus,
         };
         if vttbr == 0 {
