@@ -10,7 +10,7 @@
 //! does not fit is dropped and counted (`[N bytes dropped]`). The crash and
 //! panic path still writes synchronously ([`print_forced`]).
 
-use crate::arch::cpu;
+use crate::arch::{cpu, timer};
 use crate::drivers::gicv3;
 use crate::drivers::outbox::Outbox;
 use crate::drivers::pl011::Pl011;
@@ -23,6 +23,11 @@ pub const SGI_DRAIN: u32 = 2;
 /// Bytes written per drain (one interrupt): the PL011's FIFO holds 32 (16
 /// in QEMU) and interrupts at half full, so this never waits for room.
 pub const BUDGET: usize = 16;
+/// At most one drain per this many microseconds while the UART keeps up
+/// (QEMU's never fills): [`BUDGET`] bytes per 100 us is 160 KB/s, 14 times
+/// 115200 baud, for at most one interrupt's work per 100 us on the drain
+/// core (about 1.5 % of it), whatever the VMs print.
+pub const PACE_US: u64 = 100;
 /// A line longer than this is cut (VM lines are at most 160 bytes of text).
 const LINE_MAX: usize = 384;
 
@@ -43,8 +48,8 @@ static OUTBOXES: [Mutex<Outbox>; SOURCES] = [const { Mutex::new(Outbox::new()) }
 /// interrupt and [`SGI_DRAIN`]).
 static BUFFERED: AtomicBool = AtomicBool::new(false);
 static DRAIN_MPIDR: AtomicU64 = AtomicU64::new(0);
-/// A drain is due: the SGI was sent or the TX interrupt is on. Producers
-/// send the SGI only when they set it.
+/// A drain is due: the SGI was sent, or the TX interrupt or the EL2 timer
+/// is on. Producers send the SGI only when they set it.
 static ARMED: AtomicBool = AtomicBool::new(false);
 /// Counter value at entry; log timestamps count from here.
 static BOOT_TICKS: AtomicU64 = AtomicU64::new(0);
@@ -182,23 +187,35 @@ fn pending() -> bool {
     })
 }
 
+/// Why [`Console::send`] stopped.
+enum Sent {
+    /// Every outbox is empty.
+    All,
+    /// The FIFO is full: the UART is the bottleneck.
+    FifoFull,
+    /// The budget is spent, or an outbox was being filled.
+    Budget,
+}
+
 impl Console {
     /// Sends up to `budget` bytes, a line at a time per source, round-robin
-    /// between sources at line ends, while the FIFO has room. Returns
-    /// whether it stopped before running out of output.
+    /// between sources at line ends, while the FIFO has room.
     ///
     /// An outbox is held while its bytes go into the FIFO (at most
     /// `BUDGET` register writes, none of which waits), so a producer may
     /// wait that long; this core never waits for a producer: an outbox
-    /// being filled is skipped, and its turn comes at the next interrupt.
-    fn send(&mut self, mut budget: usize) -> bool {
+    /// being filled is left for the next drain.
+    fn send(&mut self, mut budget: usize) -> Sent {
         let mut idle = 0;
-        while budget > 0 && idle < SOURCES {
+        while idle < SOURCES {
+            if budget == 0 {
+                return Sent::Budget;
+            }
             if !self.mid_line {
                 self.current = (self.current + 1) % SOURCES;
             }
             let Some(mut o) = OUTBOXES[self.current].try_lock() else {
-                return true;
+                return Sent::Budget;
             };
             o.flush_marker();
             let mut chunk = [0u8; BUDGET];
@@ -219,19 +236,27 @@ impl Console {
                 self.mid_line = chunk[written - 1] != b'\n';
             }
             if written < n {
-                return true; // the FIFO is full
+                return Sent::FifoFull;
             }
         }
-        budget == 0
+        Sent::All
     }
 }
 
-/// On the drain core, from the UART's interrupt or [`SGI_DRAIN`]: up to
-/// [`BUDGET`] bytes into the FIFO, never waiting. While output remains the
-/// UART's TX interrupt stays on (it comes when the FIFO has room again).
+/// On the drain core, from [`SGI_DRAIN`], the UART's interrupt or the EL2
+/// timer: up to [`BUDGET`] bytes into the FIFO, never waiting. While output
+/// remains, the next drain comes from the UART's TX interrupt if the FIFO
+/// filled (the line is the bottleneck), else from the EL2 timer
+/// [`PACE_US`] later (so a fast UART cannot make this core drain back to
+/// back while a VM floods).
 pub fn drain() {
-    // The crash path may hold the console: it writes everything itself.
+    if !BUFFERED.load(Ordering::Acquire) || cpu::mpidr() != DRAIN_MPIDR.load(Ordering::Relaxed) {
+        return;
+    }
+    let pace = || timer::arm_el2(timer::now() + timer::frequency() * PACE_US / 1_000_000);
+    // The crash path may hold the console for a moment: try again later.
     let Some(mut guard) = CONSOLE.try_lock() else {
+        pace();
         return;
     };
     let Some(c) = guard.as_mut() else {
@@ -239,9 +264,17 @@ pub fn drain() {
     };
     touched();
     loop {
-        if c.send(BUDGET) {
-            c.uart.set_tx_interrupt(true);
-            return;
+        match c.send(BUDGET) {
+            Sent::FifoFull => {
+                c.uart.set_tx_interrupt(true);
+                return;
+            }
+            Sent::Budget => {
+                c.uart.set_tx_interrupt(false);
+                pace();
+                return;
+            }
+            Sent::All => {}
         }
         c.uart.set_tx_interrupt(false);
         // A producer that queued after `send` looked either sees ARMED

@@ -5,7 +5,7 @@
 
 use super::console_input::{Input, Router};
 use super::vcpu;
-use crate::arch::cpu;
+use crate::arch::{cpu, timer};
 use crate::drivers::{console, gicv3};
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
@@ -28,10 +28,10 @@ pub fn intid() -> Option<u32> {
 }
 
 /// Routes console input to the plan's first console VM, on this core, and
-/// makes this core the one that drains the console's output: from the
-/// UART's interrupt (transmit FIFO has room) and `SGI_DRAIN` (output is
-/// waiting). Each costs it at most `console::BUDGET` bytes written without
-/// waiting.
+/// makes this core the one that drains the console's output: on
+/// `SGI_DRAIN` (output is waiting), the UART's interrupt (its transmit FIFO
+/// has room again) and the EL2 timer (pacing). Each costs it at most
+/// `console::BUDGET` bytes written without waiting.
 pub fn start_input(gicd: &gicv3::Distributor) {
     let plan = super::plan();
     let vms = super::vms();
@@ -44,7 +44,10 @@ pub fn start_input(gicd: &gicv3::Distributor) {
     gicd.route_spi(intid, cpu::mpidr());
     gicd.enable_spi(intid);
     console::enable_rx_interrupt();
-    gicv3::this_redistributor().enable_ppi(console::SGI_DRAIN);
+    let rd = gicv3::this_redistributor();
+    rd.enable_ppi(console::SGI_DRAIN);
+    // The EL2 timer paces the drain (`console::PACE_US`).
+    rd.enable_ppi(timer::CNTHP_INTID);
     INPUT_ON.store(true, Ordering::Relaxed);
     console::start_draining(cpu::mpidr());
     if let Some(v) = vms.get(first) {

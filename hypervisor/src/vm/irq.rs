@@ -39,6 +39,8 @@ fn take(here: Option<(&'static VmState, usize)>) -> bool {
             let now = timer::now();
             timer::disarm_el2();
             TIMER_FIRED_AT[cpu::core_index()].store(now, Ordering::Release);
+            // The drain core paces the console's output with it.
+            console::drain();
         }
         // The guest's timers first: the hot path.
         VTIMER_INTID | PTIMER_INTID => {
