@@ -56,11 +56,16 @@ static BOOT_TICKS: AtomicU64 = AtomicU64::new(0);
 static FREQ: AtomicU64 = AtomicU64::new(0);
 
 /// Per core: how many times EL2 on that core wrote to the physical UART
-/// (and so could wait for it). Guests read their cores' sum with
+/// (and so could wait for it) since the VMs started. Guests read their cores' sum with
 /// `TESSERA_UART_TOUCHES`.
 static TOUCHES: [AtomicU64; cpu::MAX_CPUS] = [const { AtomicU64::new(0) }; cpu::MAX_CPUS];
 
 fn touched() {
+    // Counted once the VMs run (boot output is nobody's exit, and before
+    // the EL check this may run at EL1, where TPIDR_EL2 is undefined).
+    if !BUFFERED.load(Ordering::Relaxed) {
+        return;
+    }
     if let Some(t) = TOUCHES.get(cpu::core_index()) {
         t.fetch_add(1, Ordering::Relaxed);
     }

@@ -16,7 +16,7 @@ pub const TESSERA_DOORBELL: u64 = 0xc600_0001;
 pub const TESSERA_EXITS: u64 = 0xc600_0002;
 
 /// `TESSERA_UART_TOUCHES`: how many times EL2, on the cores of the caller's
-/// VM, wrote to the physical UART or waited for it (since boot).
+/// VM, wrote to the physical UART or waited for it (since the VMs started).
 pub const TESSERA_UART_TOUCHES: u64 = 0xc600_0003;
 
 /// Every function `PSCI_FEATURES` reports.
