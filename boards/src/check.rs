@@ -380,6 +380,15 @@ fn check_shared(board: &Board, s: &mut Sink) {
             s.err(&e, "duplicate shared region name");
         }
         check_size(s, &e, sh.size.0);
+        if sh.size.0 != 0 && sh.size.0 <= crate::guest::SHM_HEADER_SIZE {
+            s.err(
+                &e,
+                format!(
+                    "size {:#x} leaves no room for data after the 4 KiB header page",
+                    sh.size.0
+                ),
+            );
+        }
         if let Some(phys) = sh.phys {
             check_addr(s, &e, "phys", phys);
         }

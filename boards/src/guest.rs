@@ -22,6 +22,11 @@ pub const UART_SIZE: u64 = 0x1000;
 pub const CONTROL_IPA: u64 = 0x0B00_0000;
 pub const CONTROL_SIZE: u64 = 0x1000;
 
+/// The page at the start of each shared region that the hypervisor writes
+/// and every peer maps read-only (`docs/guest-abi.md`, "Shared regions");
+/// the data the peers exchange starts after it.
+pub const SHM_HEADER_SIZE: u64 = 0x1000;
+
 /// The emulated devices of a VM with `vcpus` vCPUs, named as the checker
 /// reports them.
 pub fn emulated(vcpus: usize) -> [(&'static str, Range); 4] {

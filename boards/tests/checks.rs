@@ -634,3 +634,11 @@ fn more_vcpus_than_a_vm_can_have() {
         "t.toml: vm \"b\": 5 cores, but a VM has at most 4 vCPUs",
     );
 }
+
+#[test]
+fn shared_region_without_room_after_its_header() {
+    assert_error(
+        &[("size = \"2M\"\nwriters", "size = \"4K\"\nwriters")],
+        "t.toml: shared \"ab\": size 0x1000 leaves no room for data after the 4 KiB header page",
+    );
+}

@@ -27,6 +27,8 @@ pub enum Secondary {
     AfterOn = 5,
     /// Read outside the VM's memory with vCPU 0 (`restart-once`).
     FaultTogether = 6,
+    /// The losing `CPU_ON` of the `cpu-on-race` check: must never run.
+    RaceLoser = 7,
 }
 
 impl Secondary {
@@ -38,6 +40,7 @@ impl Secondary {
             Secondary::BeforeOff,
             Secondary::AfterOn,
             Secondary::FaultTogether,
+            Secondary::RaceLoser,
         ]
         .into_iter()
         .find(|s| *s as u64 == c)
@@ -81,6 +84,7 @@ pub fn secondary(job: Option<Secondary>) {
         Secondary::FaultTogether => {
             crate::lifecycle::fault_together(crate::lifecycle::fault_address())
         }
+        Secondary::RaceLoser => crate::hardening::race_loser_ran(),
     }
 }
 
@@ -97,6 +101,11 @@ pub fn start_secondary(v: usize, job: Secondary) -> i64 {
 /// Lets a vCPU that reported in (`ReportIn`) go off.
 pub fn release_secondary() {
     RELEASE.store(true, SeqCst);
+}
+
+/// Whether a started vCPU has reached `job`.
+pub fn is_up_as(job: Secondary) -> bool {
+    UP.load(SeqCst) == job as u32
 }
 
 pub fn up_as(job: Secondary) -> bool {

@@ -5,11 +5,18 @@ use crate::psci;
 use core::sync::atomic::Ordering;
 use fdt::Fdt;
 
-/// Shared region index 0 of this VM (`tessera-shm@` node).
+/// A shared region of this VM (`tessera-shm@` node): its data part, after
+/// the hypervisor's header page (`tessera,data-offset`).
 #[derive(Clone, Copy, Debug)]
 pub struct Shm {
     pub base: u64,
     pub size: u64,
+    /// Start of the region (the header page, when it has one).
+    pub header: u64,
+    /// `tessera,data-offset`, if the DTB gives it.
+    pub data_offset: Option<u64>,
+    /// This VM's position among the region's peers (`tessera,peer-index`).
+    pub peer_index: Option<u32>,
     /// The doorbell's INTID (SPI + 32), if it has one.
     pub intid: Option<u32>,
     pub writable: bool,
@@ -25,6 +32,8 @@ pub struct VmInfo {
     /// The DTB itself: (base, size).
     pub dtb: (u64, u64),
     pub shm: Option<Shm>,
+    /// Shared regions by index (0-3).
+    pub shms: [Option<Shm>; 4],
     /// A passed-through PL031 RTC, if the DTB has one: (base, SPI).
     pub rtc: Option<(u64, u32)>,
 }
@@ -55,6 +64,7 @@ pub fn read(addr: u64) -> VmInfo {
         ram: (0x4000_0000, 128 << 20),
         dtb: (addr, 0),
         shm: None,
+        shms: [None; 4],
         rtc: None,
     };
     let set_name = |vm: &mut VmInfo, s: &str| {
@@ -120,18 +130,26 @@ pub fn read(addr: u64) -> VmInfo {
         }
         let index = node.property("tessera,index").and_then(|p| p.as_usize());
         let reg = node.reg().and_then(|mut r| r.next());
-        if let (Some(0), Some(reg)) = (index, reg) {
+        if let (Some(index @ 0..4), Some(reg)) = (index, reg) {
             // interrupts = <0 spi flags>: an SPI.
             let intid = node
                 .property("interrupts")
                 .and_then(|p| (be32(p.value, 0)? == 0).then_some(be32(p.value, 1)? + 32));
-            vm.shm = Some(Shm {
-                base: reg.starting_address as u64,
-                size: reg.size.unwrap_or(0) as u64,
+            let cell = |name: &str| node.property(name).and_then(|p| be32(p.value, 0));
+            let data_offset = cell("tessera,data-offset").map(u64::from);
+            let (start, size) = (reg.starting_address as u64, reg.size.unwrap_or(0) as u64);
+            let skip = data_offset.unwrap_or(0).min(size);
+            vm.shms[index] = Some(Shm {
+                base: start + skip,
+                size: size - skip,
+                header: start,
+                data_offset,
+                peer_index: cell("tessera,peer-index"),
                 intid,
                 writable: node.property("tessera,writable").is_some(),
             });
         }
     }
+    vm.shm = vm.shms[0];
     vm
 }

@@ -185,6 +185,7 @@ extern "C" fn handle_irqs() {
                 crate::doorbell::on_doorbell();
                 DOORBELLS.fetch_add(1, Ordering::AcqRel);
             }
+            _ if crate::hardening::on_irq(intid) => {}
             _ => {
                 STRAY.fetch_add(1, Ordering::Relaxed);
                 LAST_STRAY.store(intid, Ordering::Relaxed);

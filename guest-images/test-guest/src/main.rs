@@ -14,12 +14,12 @@
 //! | VM | checks |
 //! | --- | --- |
 //! | native (no name) | memory, timer, psci, sgi (2 vCPUs), fp-state |
-//! | `t0` | memory, timer, psci, hvc bench, doorbell (initiator), heartbeat + flood-bound |
-//! | `t1`, boot 0 | memory, timer, psci, fp-state, cpu-features, traps, hvc bench, summary, then isolation (a read outside its RAM, from a timer interrupt handler) |
+//! | `t0` | memory, timer, psci, hvc bench, smccc, psci32, doorbell (initiator), doorbell-storm (rings), heartbeat + flood-bound, shm-restart |
+//! | `t1`, boot 0 | memory, timer, psci, fp-state, cpu-features, traps, hvc bench, smccc, psci32, summary, then isolation (a read outside its RAM, from a timer interrupt handler) |
 //! | `t1`, boot 1 | restart, irq-after-fault, then an unhandled trap |
 //! | `t1`, boot 2 | trap-contained, then PSCI `SYSTEM_RESET` from a timer interrupt handler |
 //! | `t1`, boot 3 | reset, irq-after-reset, then `SYSTEM_OFF` |
-//! | `t2`, boot 0 | memory, timer, psci (2 vCPUs), sgi, cpu-off-on, hvc bench, doorbell (responder), heartbeat; vCPU 1 floods; then both vCPUs fault at once |
+//! | `t2`, boot 0 | memory, timer, psci (2 vCPUs), sgi, cpu-off-on, hvc bench, smccc, psci32, cpu-on-race, doorbell (responder), doorbell-storm (masked), heartbeat; vCPU 1 floods; then both vCPUs fault at once |
 //! | `t2`, boot 1 | restart-once |
 //!
 //! The doorbell protocol is described in [`protocol`]; it is unit-tested on
@@ -49,6 +49,8 @@ mod fpsimd;
 #[cfg(target_os = "none")]
 mod gic;
 #[cfg(target_os = "none")]
+mod hardening;
+#[cfg(target_os = "none")]
 mod lifecycle;
 #[cfg(target_os = "none")]
 mod mmio;
@@ -76,7 +78,8 @@ mod guest {
     use crate::console::{self, summary};
     use crate::dt::VmInfo;
     use crate::{
-        doorbell, dt, exceptions, features, fpsimd, gic, lifecycle, mmu, protocol, psci, timer,
+        doorbell, dt, exceptions, features, fpsimd, gic, hardening, lifecycle, mmu, protocol, psci,
+        timer,
     };
 
     /// Stacks reserved in the linker script (`MAX_VCPUS` there).
@@ -103,8 +106,10 @@ mod guest {
         // The DTB is read with the MMU off: it says where RAM and the
         // shared region are, which the map makes Normal memory.
         let info = dt::read(dtb);
-        let shm = info.shm.map_or((0, 0), |s| (s.base, s.size));
-        mmu::init(&[info.ram, shm]);
+        // Every shared region, header page included.
+        let shm =
+            |i: usize| info.shms[i].map_or((0, 0), |s| (s.header, s.base + s.size - s.header));
+        mmu::init(&[info.ram, shm(0), shm(1), shm(2), shm(3)]);
         let vm = VM.call_once(|| info);
         console::info(format_args!(
             "test-guest: VM {} boot {}, {} vCPU(s), RAM {:#x}+{:#x}, DTB {:#x}, counter {} Hz",
@@ -205,6 +210,9 @@ mod guest {
                 summary();
             }
             (name, _) => {
+                if name == "t0" {
+                    hardening::watch_restarts(vm);
+                }
                 checks::memory(vm);
                 checks::timer();
                 checks::psci(vm);
@@ -227,15 +235,21 @@ mod guest {
                     checks::hvc_roundtrip();
                     checks::devices(vm);
                     checks::gic_ownership(vm);
+                    hardening::smccc();
+                    hardening::psci32();
+                    hardening::cpu_on_race(vm);
                 }
                 match name {
                     "t0" => {
                         doorbell::ping_pong(vm, protocol::Role::Initiator);
+                        hardening::storm_ring(vm);
                         doorbell::heartbeat(vm, protocol::Role::Initiator);
+                        hardening::shm_restart(vm);
                         summary();
                     }
                     "t2" => {
                         doorbell::ping_pong(vm, protocol::Role::Responder);
+                        hardening::storm_masked(vm);
                         doorbell::start_flood(vm);
                         doorbell::heartbeat(vm, protocol::Role::Responder);
                         summary();

@@ -218,25 +218,35 @@ fn enable(r: &MmuRegs) {
 
 const LINE: u64 = 64;
 
-fn invalidate_dcache(r: Range) {
+/// Runs one data-cache maintenance instruction on every line of `r`, then
+/// waits for them to complete.
+fn by_line(r: Range, op: impl Fn(u64)) {
     let mut a = r.base & !(LINE - 1);
     while a < r.end() {
-        // SAFETY: invalidating lines we own that hold no newer data (caches off).
-        unsafe { core::arch::asm!("dc ivac, {}", in(reg) a) };
+        op(a);
         a += LINE;
     }
     // SAFETY: barrier only.
     unsafe { core::arch::asm!("dsb sy") };
 }
 
+fn invalidate_dcache(r: Range) {
+    // SAFETY: invalidating lines we own that hold no newer data (caches off).
+    by_line(r, |a| unsafe { core::arch::asm!("dc ivac, {}", in(reg) a) });
+}
+
+/// Cleans and invalidates to the point of coherency: nothing of the range
+/// stays in the caches, so no dirty line of an earlier user can later
+/// overwrite what a reader with its caches off writes.
+pub fn clean_invalidate_dcache(r: Range) {
+    // SAFETY: cleaning first keeps the data; only cache state changes.
+    by_line(r, |a| unsafe {
+        core::arch::asm!("dc civac, {}", in(reg) a)
+    });
+}
+
 /// Cleans to the point of coherency, for a reader whose MMU is still off.
 pub fn clean_dcache(r: Range) {
-    let mut a = r.base & !(LINE - 1);
-    while a < r.end() {
-        // SAFETY: cleaning has no architectural effect on the data.
-        unsafe { core::arch::asm!("dc cvac, {}", in(reg) a) };
-        a += LINE;
-    }
-    // SAFETY: barrier only.
-    unsafe { core::arch::asm!("dsb sy") };
+    // SAFETY: cleaning has no architectural effect on the data.
+    by_line(r, |a| unsafe { core::arch::asm!("dc cvac, {}", in(reg) a) });
 }

@@ -281,6 +281,29 @@ impl<M: TableMemory> PageTable<M> {
     }
 }
 
+/// VTCR_EL2 for a stage 2 of `ipa_bits` (39 or 48) on a CPU whose physical
+/// address size is `ps` (ID_AA64MMFR0_EL1.PARange encoding, at most 5 = 48
+/// bits: descriptors here carry 48-bit addresses): 4 KiB granule,
+/// write-back inner-shareable walks, start level from the IPA size.
+pub fn stage2_vtcr(ipa_bits: u32, ps: u64) -> u64 {
+    // PS is what the CPU can output, not the guest's address size: larger
+    // than PARange is CONSTRAINED UNPREDICTABLE.
+    let ps = ps.min(5);
+    // SL0 with a 4 KiB granule: 2 = start at level 0, 1 = level 1.
+    let sl0 = if ipa_bits > 39 { 2 } else { 1 };
+    const WBRAWA: u64 = 1;
+    const INNER_SHAREABLE: u64 = 3;
+    const RES1: u64 = 1 << 31;
+    (64 - ipa_bits as u64)
+        | sl0 << 6
+        | WBRAWA << 8
+        | WBRAWA << 10
+        | INNER_SHAREABLE << 12
+        // TG0 = 0: 4 KiB granule.
+        | ps << 16
+        | RES1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +487,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(small.map(0, 0, 4096, Attrs::DATA), Err(MapError::NoMemory));
+    }
+
+    #[test]
+    fn vtcr_output_size_is_the_cpus() {
+        // A 40-bit-PA CPU with a 39-bit stage 2: PS says 40 bits, not the
+        // 48 the CPU does not have.
+        let v = stage2_vtcr(39, 2);
+        assert_eq!((v >> 16) & 7, 2, "VTCR_EL2.PS");
+        assert_eq!(v & 0x3f, 25, "T0SZ");
+        assert_eq!((v >> 6) & 3, 1, "SL0: start at level 1");
+        // A 48-bit CPU with a 48-bit stage 2.
+        let v = stage2_vtcr(48, 5);
+        assert_eq!((v >> 16) & 7, 5);
+        assert_eq!((v >> 6) & 3, 2);
+        // A 44-bit CPU still gets a 39-bit stage 2 with PS = 44 bits.
+        assert_eq!((stage2_vtcr(39, 4) >> 16) & 7, 4);
+        assert_eq!(stage2_vtcr(48, 5) & (1 << 31 | 0xff00), 1 << 31 | 0x3500);
     }
 }

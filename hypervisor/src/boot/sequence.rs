@@ -181,6 +181,7 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
             }
         })
         .collect();
+    vm::probe_firmware(platform.psci);
     let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
     vm::build_all(&mpidrs, ipa_bits, gicd);
     vm::start_all();

@@ -54,6 +54,11 @@ pub struct GuestShm<'a> {
     pub writable: bool,
     /// SPI number (INTID - 32) this VM's doorbell raises, if any.
     pub doorbell_spi: Option<u32>,
+    /// Where the peers' data starts: after the hypervisor's header page.
+    pub data_offset: u64,
+    /// This VM's position among the region's peers (its boot-count slot
+    /// in the header).
+    pub peer_index: u32,
 }
 
 /// A device passed through to the VM (MMIO at IPA = PA, SPIs level-high).
@@ -121,7 +126,7 @@ fn check(spec: &GuestDtb) -> Result<(), FdtWriteError> {
         return Err(FdtWriteError::InvalidInput("two RAM regions at one IPA"));
     }
     for shm in spec.shared {
-        if !sane_range(shm.ipa, shm.size) {
+        if !sane_range(shm.ipa, shm.size) || shm.data_offset >= shm.size {
             return Err(FdtWriteError::InvalidInput("shared region"));
         }
         if shm
@@ -255,6 +260,10 @@ pub fn build(spec: &GuestDtb, out: &mut [u8]) -> Result<usize, FdtWriteError> {
         }
         w.property_u32("tessera,index", shm.index)?;
         w.property_string("tessera,name", shm.name)?;
+        // `data_offset < size` (checked above), so it fits 32 bits when the
+        // region does not; larger regions still have a one-page header.
+        w.property_u32("tessera,data-offset", shm.data_offset as u32)?;
+        w.property_u32("tessera,peer-index", shm.peer_index)?;
         if shm.writable {
             w.property_null("tessera,writable")?;
         }
@@ -315,14 +324,18 @@ mod tests {
             size: 0x40_0000,
             writable: true,
             doorbell_spi: Some(40),
+            data_offset: 0x1000,
+            peer_index: 1,
         },
         GuestShm {
             index: 1,
             name: "status",
             ipa: 0x1_2345_6000,
-            size: 0x1000,
+            size: 0x2000,
             writable: false,
             doorbell_spi: None,
+            data_offset: 0x1000,
+            peer_index: 0,
         },
     ];
 
@@ -582,6 +595,11 @@ mod tests {
             ["gpu-cluster"]
         );
         assert_eq!(prop(&fdt, rw, "tessera,writable"), Some(&[][..]));
+        assert_eq!(
+            cells(prop(&fdt, rw, "tessera,data-offset").unwrap()),
+            [0x1000]
+        );
+        assert_eq!(cells(prop(&fdt, rw, "tessera,peer-index").unwrap()), [1]);
         // The fdt crate resolves the root's interrupt-parent for it.
         let node = fdt.find_node(rw).unwrap();
         let r = node.reg().unwrap().next().unwrap();
@@ -593,7 +611,7 @@ mod tests {
         let ro = "/tessera-shm@123456000";
         assert_eq!(
             cells(prop(&fdt, ro, "reg").unwrap()),
-            [1, 0x2345_6000, 0, 0x1000]
+            [1, 0x2345_6000, 0, 0x2000]
         );
         assert_eq!(prop(&fdt, ro, "interrupts"), None);
         assert_eq!(cells(prop(&fdt, ro, "tessera,index").unwrap()), [1]);
@@ -698,6 +716,8 @@ mod tests {
                 size: 0x100_0000,
                 writable: i % 2 == 0,
                 doorbell_spi: Some(100 + i),
+                data_offset: 0x1000,
+                peer_index: i,
             })
             .collect();
         let mem = [(0x4000_0000u64, 0x4000_0000u64); 1];
@@ -768,6 +788,13 @@ mod tests {
         let one = SHARED[0];
         for shared in [
             [GuestShm { size: 0, ..one }, SHARED[1]],
+            [
+                GuestShm {
+                    data_offset: one.size,
+                    ..one
+                },
+                SHARED[1],
+            ],
             [
                 one,
                 GuestShm {

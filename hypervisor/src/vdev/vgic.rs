@@ -20,6 +20,14 @@
 //! only what arrived since (an edge re-injected while the guest handles the
 //! first one), which the next flush merges into the LR.
 //!
+//! An edge that arrives for a virtual interrupt whose LR is still pending is
+//! held in `pending` (not merged: the guest may have taken the LR since the
+//! hypervisor last looked, and then the edge is a new one), and the LR asks
+//! for a maintenance interrupt on EOI so that the held edge is delivered
+//! then. So a source ringing in a loop costs its peer at most two exits and
+//! two interrupts, and no edge that arrives after the guest took the first
+//! one is lost.
+//!
 //! Limits: LRs are never preempted (a higher-priority interrupt waits for a
 //! free LR; `flush_lrs` then asks for an underflow interrupt); level-triggered
 //! virtual interrupts are pending until the guest takes them or the source
@@ -259,7 +267,17 @@ impl Vgic {
         if vcpu >= self.vcpus || !self.owns(intid) {
             return None;
         }
-        self.word_mut(vcpu, word_index(intid)).pending |= bit(intid);
+        let b = bit(intid);
+        let word = self.word_mut(vcpu, word_index(intid));
+        let again = word.pending & b != 0 && word.hw & b == 0;
+        word.pending |= b;
+        // Kick only on a 0-to-1 change of the model's pending bit: the first
+        // kick already has the target refresh, so a source ringing in a loop
+        // costs its peer one exit, not one per ring (`flush_lrs` holds an
+        // edge that finds the LR still pending; see `update_lr`).
+        if again {
+            return None;
+        }
         self.kick_target(vcpu, intid)
     }
 

@@ -129,6 +129,7 @@ pub fn restart(vm: &VmState, vi: usize) -> ! {
         );
         vcpu::park();
     }
+    vm.reloaded();
     vm.stopping.store(false, Ordering::Release);
     let v0 = &vm.vcpus[0];
     if v0.request_on(vm.cfg.entry, vm.dtb_ipa).is_ok() && v0.core != cpu::core_index() {

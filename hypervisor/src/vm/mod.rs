@@ -20,6 +20,8 @@ pub mod irq;
 #[cfg(target_os = "none")]
 mod psci;
 #[cfg(target_os = "none")]
+mod shm;
+#[cfg(target_os = "none")]
 mod state;
 #[cfg(target_os = "none")]
 mod sysreg;
@@ -28,5 +30,7 @@ pub mod trap;
 #[cfg(target_os = "none")]
 pub mod vcpu;
 
+#[cfg(target_os = "none")]
+pub use hypercall::probe_firmware;
 #[cfg(target_os = "none")]
 pub use state::*;

@@ -4,6 +4,7 @@
 use crate::arch::pagetable::{Attrs, MemType};
 use crate::fdt::firmware::Platform;
 use core::fmt;
+use tessera_boards::guest::SHM_HEADER_SIZE;
 use tessera_boards::{Access, Plan, Vm};
 
 /// A way in which the plan and the machine disagree.
@@ -120,7 +121,8 @@ pub struct Mapping {
 }
 
 /// Everything a VM may touch directly: its RAM (read, write, execute), its
-/// shared regions (with their access, never executable), and its devices
+/// shared regions (the hypervisor's header page read-only, the data after
+/// it with the peer's access, never executable), and its devices
 /// (identity-mapped device memory). Emulated devices are left unmapped so
 /// that they trap.
 pub fn stage2_mappings<'a>(plan: &'a Plan, vm: &'a Vm) -> impl Iterator<Item = Mapping> + 'a {
@@ -130,15 +132,30 @@ pub fn stage2_mappings<'a>(plan: &'a Plan, vm: &'a Vm) -> impl Iterator<Item = M
         size: m.size,
         attrs: Attrs::RWX,
     });
-    let shared = plan.shared_of(vm.name).map(|(s, p)| Mapping {
-        ipa: p.ipa,
-        pa: s.pa,
-        size: s.size,
-        attrs: Attrs {
+    let shared = plan.shared_of(vm.name).flat_map(|(s, p)| {
+        // The board checker makes every region larger than its header.
+        let header = SHM_HEADER_SIZE.min(s.size);
+        let normal = |write| Attrs {
             mem: MemType::Normal,
-            write: p.access == Access::ReadWrite,
+            write,
             exec: false,
-        },
+        };
+        [
+            Mapping {
+                ipa: p.ipa,
+                pa: s.pa,
+                size: header,
+                attrs: normal(false),
+            },
+            Mapping {
+                ipa: p.ipa + header,
+                pa: s.pa + header,
+                size: s.size - header,
+                attrs: normal(p.access == Access::ReadWrite),
+            },
+        ]
+        .into_iter()
+        .filter(|m| m.size != 0)
     });
     let devices = vm.devices.iter().flat_map(|d| d.mmio.iter()).map(|r| {
         let base = r.base & !0xfff;
@@ -206,14 +223,39 @@ mod tests {
         assert_eq!(maps[0].ipa, 0x4000_0000);
         assert_eq!(maps[0].size, 32 << 20);
         assert_eq!(maps[0].attrs, Attrs::RWX);
-        assert_eq!(maps[1].ipa, 0x5000_0000);
-        assert!(maps[1].attrs.write && !maps[1].attrs.exec);
-        assert_eq!(maps.len(), 2);
-        let t1 = plan.vm("t1").unwrap();
-        let maps: Vec<Mapping> = stage2_mappings(plan, t1).collect();
-        // RAM, then the passed-through RTC (identity, device).
+        // Each shared region: its header page read-only, then the data with
+        // the peer's access, never executable.
+        let header = Attrs {
+            mem: MemType::Normal,
+            write: false,
+            exec: false,
+        };
+        let t0_t2 = plan.shared("t0-t2").unwrap();
         assert_eq!(
             maps[1],
+            Mapping {
+                ipa: 0x5000_0000,
+                pa: t0_t2.pa,
+                size: 0x1000,
+                attrs: header
+            }
+        );
+        assert_eq!(
+            (maps[2].ipa, maps[2].pa, maps[2].size),
+            (0x5000_1000, t0_t2.pa + 0x1000, t0_t2.size - 0x1000)
+        );
+        assert!(maps[2].attrs.write && !maps[2].attrs.exec);
+        assert_eq!(maps[3].attrs, header);
+        assert_eq!(maps[3].ipa, 0x5100_0000);
+        assert_eq!(maps[4].ipa, 0x5100_1000);
+        assert!(!maps[4].attrs.write, "t0-t1 has no writers");
+        assert_eq!(maps.len(), 5);
+        let t1 = plan.vm("t1").unwrap();
+        let maps: Vec<Mapping> = stage2_mappings(plan, t1).collect();
+        // RAM, its region with t0 (header, data), then the passed-through
+        // RTC (identity, device).
+        assert_eq!(
+            maps[3],
             Mapping {
                 ipa: 0x0901_0000,
                 pa: 0x0901_0000,
@@ -233,6 +275,6 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![(0, "t0-t2")]
         );
-        assert_eq!(shared_index(plan, "t1").count(), 0);
+        assert_eq!(shared_index(plan, "t1").count(), 1);
     }
 }

@@ -43,6 +43,10 @@ pub enum Power {
     On = 2,
 }
 
+/// A `CPU_ON` won the power state and is storing the entry point: seen as
+/// off by the core (it does not start yet), as pending by `CPU_ON` callers.
+const CLAIMED: u8 = 3;
+
 pub struct Vcpu {
     /// Logical index of the physical core that runs this vCPU.
     pub core: usize,
@@ -76,19 +80,36 @@ impl Vcpu {
         self.exits.load(Ordering::Relaxed)
     }
 
-    /// Off -> OnPending with an entry point; false if it was not off.
+    /// Off -> OnPending with an entry point; the state it was in if not off.
+    /// The compare-and-swap comes first (to a CLAIMED state the core does
+    /// not start from), so only its winner stores the entry and context; a
+    /// losing `CPU_ON` changes nothing.
     pub fn request_on(&self, entry: u64, context: u64) -> Result<(), Power> {
-        self.entry.store(entry, Ordering::Relaxed);
-        self.context.store(context, Ordering::Relaxed);
         self.power
             .compare_exchange(
                 Power::Off as u8,
-                Power::OnPending as u8,
+                CLAIMED,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             )
-            .map(|_| ())
-            .map_err(|p| if p == 1 { Power::OnPending } else { Power::On })
+            .map_err(|p| {
+                if p == Power::On as u8 {
+                    Power::On
+                } else {
+                    Power::OnPending
+                }
+            })?;
+        self.entry.store(entry, Ordering::Relaxed);
+        self.context.store(context, Ordering::Relaxed);
+        // Publishes entry and context; a stop that switched it off meanwhile
+        // wins (the vCPU then stays off).
+        let _ = self.power.compare_exchange(
+            CLAIMED,
+            Power::OnPending as u8,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        Ok(())
     }
 }
 
@@ -165,6 +186,21 @@ impl VmState {
         })
     }
 
+    /// After a restart reloaded the images and DTB, before vCPU 0 starts
+    /// again: all of the VM's RAM is cleaned and invalidated to PoC (the old
+    /// run's dirty lines must not land later on what the new one, caches
+    /// off, writes), and the peers of its shared regions are told (header
+    /// generation and doorbell, `docs/guest-abi.md`).
+    pub fn reloaded(&self) {
+        for m in self.cfg.memory {
+            mmu::clean_invalidate_dcache(Range {
+                base: m.pa,
+                size: m.size,
+            });
+        }
+        super::shm::note_restart(self);
+    }
+
     /// Copies the images into the VM's RAM and writes its DTB.
     pub fn load(&self) -> Result<(), &'static str> {
         for image in self.cfg.images {
@@ -186,6 +222,12 @@ impl VmState {
                     size: s.size,
                     writable: peer.access == Access::ReadWrite,
                     doorbell_spi: peer.doorbell.map(|d| d.0),
+                    data_offset: tessera_boards::guest::SHM_HEADER_SIZE,
+                    peer_index: s
+                        .peers
+                        .iter()
+                        .position(|p| p.vm == self.cfg.name)
+                        .unwrap_or(0) as u32,
                 }
             })
             .collect();
@@ -413,6 +455,7 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             );
         }
     }
+    super::shm::init_headers(&PLAN);
 }
 
 fn doorbell_targets(vm: &Vm) -> Vec<Vec<(usize, u32)>> {

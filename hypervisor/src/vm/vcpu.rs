@@ -138,28 +138,10 @@ fn guest_hcr() -> u64 {
         .value
 }
 
-/// Stage-2 translation control for `ipa_bits` of guest address space:
-/// 4 KiB granule, write-back inner-shareable walks, start level from the size.
+/// Stage-2 translation control for `ipa_bits` of guest address space, with
+/// the output size the CPU has (`pagetable::stage2_vtcr`).
 fn guest_vtcr(ipa_bits: u32) -> u64 {
-    let ps = match ipa_bits {
-        32 => VTCR_EL2::PS::PA_32B_4GB,
-        36 => VTCR_EL2::PS::PA_36B_64GB,
-        40 => VTCR_EL2::PS::PA_40B_1TB,
-        42 => VTCR_EL2::PS::PA_42B_4TB,
-        44 => VTCR_EL2::PS::PA_44B_16TB,
-        _ => VTCR_EL2::PS::PA_48B_256TB,
-    };
-    // SL0 with a 4 KiB granule: 2 = start at level 0, 1 = level 1.
-    let sl0 = if ipa_bits > 39 { 2 } else { 1 };
-    (VTCR_EL2::T0SZ.val(64 - ipa_bits as u64)
-        + VTCR_EL2::SL0.val(sl0)
-        + VTCR_EL2::IRGN0::NormalWBRAWA
-        + VTCR_EL2::ORGN0::NormalWBRAWA
-        + VTCR_EL2::SH0::Inner
-        + VTCR_EL2::TG0::Granule4KB
-        + ps
-        + VTCR_EL2::RES1::SET)
-        .value
+    crate::arch::pagetable::stage2_vtcr(ipa_bits, crate::arch::mmu::pa_bits().1)
 }
 
 /// What the guest may use without a trap (CPTR_EL2): FP/SIMD and, where the

@@ -7,6 +7,8 @@ const LR_PINTID_SHIFT: u32 = 32;
 const LR_PRIORITY_SHIFT: u32 = 48;
 const LR_GROUP1: u64 = 1 << 60;
 const LR_HW: u64 = 1 << 61;
+/// Virtual (HW = 0) LRs: maintenance interrupt when the guest deactivates it.
+const LR_EOI: u64 = 1 << 41;
 const LR_STATE_SHIFT: u32 = 62;
 
 /// LR state bits: pending, active (both: pending and active).
@@ -57,6 +59,9 @@ impl Vgic {
             .enumerate()
             .filter(|&(n, &lr)| self.cpu[vcpu].slots[n].is_none() && lr_state(lr) == 0)
             .fold(0u32, |m, (n, _)| m | 1 << n);
+        // A free LR keeps no stale EOI request (it would raise maintenance
+        // interrupts for good).
+        for_each_bit(0, free, |n| lrs[n as usize] = 0);
         while let Some(intid) = self.best_candidate(vcpu) {
             if free == 0 {
                 return true;
@@ -223,7 +228,10 @@ impl Vgic {
             word.deactivate &= !b;
             // A HW-linked LR cannot be pending and active: a new pending
             // state waits in the model until the LR is free.
-            if word.pending & b != 0 && (!hw || state & ACTIVE == 0) {
+            // A virtual LR that is still pending holds the new edge in the
+            // model until the guest deactivates it (see the module doc).
+            let hold = !hw && state & PENDING != 0;
+            if word.pending & b != 0 && !hold && (!hw || state & ACTIVE == 0) {
                 state |= PENDING;
                 word.pending &= !b;
             }
@@ -241,7 +249,11 @@ impl Vgic {
             self.release(vcpu, n, intid);
             *lr = 0;
         } else {
+            let held = !hw && self.word(vcpu, word_index(intid)).pending & b != 0;
             *lr = lr_value(intid, self.priority(vcpu, intid), hw, state);
+            if held {
+                *lr |= LR_EOI;
+            }
             self.snapshot(vcpu, intid, state);
         }
     }

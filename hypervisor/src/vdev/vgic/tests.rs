@@ -493,13 +493,23 @@ fn edge_reinjected_while_active() {
     assert!(!v.flush_lrs(0, &mut lrs));
     assert_eq!(lr_ids(&lrs), [Some(33), None, None, None], "same LR");
     assert_eq!(lr_state(lrs[0]), PENDING | ACTIVE);
-    // Edges are not counted: a third one while pending and active merges.
-    v.inject(33, 0);
+    // A third one while the LR is pending: one kick, then held (the guest
+    // may already have taken the second) until the LR is done; a fourth
+    // finds it pending and kicks no one.
+    assert_eq!(v.inject(33, 0), Some(0));
+    assert_eq!(v.inject(33, 0), None);
     assert!(!v.flush_lrs(0, &mut lrs));
     assert_eq!(lr_ids(&lrs), [Some(33), None, None, None]);
+    assert_eq!(lr_state(lrs[0]), PENDING | ACTIVE);
     // Completing the first leaves the second pending.
-    lrs[0] = lr_value(33, 0x40, false, PENDING);
+    lrs[0] = lr_value(33, 0x40, false, PENDING) | (lrs[0] & (1 << 41));
     v.sync_lrs(0, &lrs);
+    complete(&mut lrs, 0);
+    v.sync_lrs(0, &lrs);
+    // Then the held edge, once.
+    assert!(dist_bit(&v, ISPENDR, 33));
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(lr_state(lrs[0]), PENDING);
     complete(&mut lrs, 0);
     v.sync_lrs(0, &lrs);
     assert!(!dist_bit(&v, ISPENDR, 33));
@@ -780,4 +790,57 @@ fn direct_load_takes_a_free_lr_only_when_the_model_agrees() {
     assert_eq!(lr_ids(&lrs)[0], Some(3));
     let (n, _) = w.load_direct(0, 27, 0b0001 | 0b0100).unwrap();
     assert_eq!(n, 2);
+}
+
+/// ICH_LR<n>_EL2.EOI (virtual interrupts): maintenance interrupt on
+/// deactivation.
+const LR_EOI: u64 = 1 << 41;
+
+#[test]
+fn doorbell_storm_kicks_the_peer_once() {
+    // The peer has the doorbell in an LR, pending, with its interrupts
+    // masked; the other VM rings it a thousand times.
+    let mut v = vgic(1);
+    ready(&mut v, &[(33, 0xa0)]);
+    v.dist_write(ICFGR + 8, 4, 2 << 2);
+    assert_eq!(v.inject(33, 0), Some(0));
+    let mut lrs = [0u64; 4];
+    v.flush_lrs(0, &mut lrs);
+    assert_eq!(lr_state(lrs[0]), PENDING);
+    let mut kicks = 0;
+    for _ in 0..1000 {
+        if let Some(t) = v.inject(33, 0) {
+            kicks += 1;
+            // The kicked vCPU exits and refreshes: the LR is still pending.
+            v.sync_lrs(t, &lrs);
+            v.flush_lrs(t, &mut lrs);
+        }
+    }
+    assert!(kicks <= 1, "{kicks} kicks for one pending doorbell");
+    assert_eq!(lr_ids(&lrs), [Some(33), None, None, None]);
+    // An edge may have come after the guest took the interrupt, unseen:
+    // it is held, and the LR asks for a maintenance interrupt on EOI.
+    assert_ne!(lrs[0] & LR_EOI, 0);
+    // The guest unmasks, takes and completes it: the held edge comes once.
+    complete(&mut lrs, 0);
+    v.sync_lrs(0, &lrs);
+    assert!(!v.flush_lrs(0, &mut lrs));
+    assert_eq!(lr_ids(&lrs), [Some(33), None, None, None]);
+    assert_eq!(lrs[0] & LR_EOI, 0);
+    complete(&mut lrs, 0);
+    v.sync_lrs(0, &lrs);
+    assert!(!v.flush_lrs(0, &mut lrs));
+    assert_eq!(lrs, [0; 4], "no LR left behind, no stale EOI request");
+}
+
+#[test]
+fn pending_interrupt_waiting_for_an_lr_is_kicked_once() {
+    let mut v = vgic(1);
+    ready(&mut v, &[(33, 0), (34, 0)]);
+    assert_eq!(v.inject(33, 0), Some(0));
+    // Before the target refreshed (or while its LRs are full): no more kicks.
+    assert_eq!(v.inject(33, 0), None);
+    assert_eq!(v.inject(33, 0), None);
+    // Another interrupt is its own 0-to-1 change.
+    assert_eq!(v.inject(34, 0), Some(0));
 }
