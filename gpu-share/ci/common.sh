@@ -2,7 +2,7 @@
 # Sourced from the repository root.
 
 GPU_OUT=target/gpu-share
-PROGS="triangle texquad fbo readpixels errors egl elements builtins indexbuf queries"
+PROGS="triangle texquad fbo readpixels errors egl elements builtins indexbuf queries vao"
 
 # Installs what the gpu tier needs on a fresh Debian bookworm (idempotent).
 gpu_install_deps() {
@@ -39,7 +39,9 @@ gpu_install_deps() {
 gpu_build() {
     cargo build --release -p gpu-capi -p gpu-server
     mkdir -p "$GPU_OUT/lib" "$GPU_OUT/bin"
-    cp -f target/release/libtessera_gles.so "$GPU_OUT/lib/"
+    # Replaced, not overwritten: programs still running have it mapped.
+    cp -f target/release/libtessera_gles.so "$GPU_OUT/lib/.libtessera_gles.so.new"
+    mv -f "$GPU_OUT/lib/.libtessera_gles.so.new" "$GPU_OUT/lib/libtessera_gles.so"
     ln -sf libtessera_gles.so "$GPU_OUT/lib/libEGL.so.1"
     ln -sf libtessera_gles.so "$GPU_OUT/lib/libGLESv2.so.2"
     # The development names too: programs that dlopen them (dEQP) exist.

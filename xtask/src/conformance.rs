@@ -51,7 +51,10 @@ fn build() -> Result<(PathBuf, PathBuf)> {
     let lib = target_dir().join("gpu-share/lib");
     std::fs::create_dir_all(&lib).map_err(|e| format!("{}: {e}", lib.display()))?;
     let so = "libtessera_gles.so";
-    std::fs::copy(release.join(so), lib.join(so)).map_err(|e| format!("{so}: {e}"))?;
+    // Replaced, not overwritten: programs still running have it mapped.
+    let tmp = lib.join(".libtessera_gles.so.new");
+    std::fs::copy(release.join(so), &tmp).map_err(|e| format!("{so}: {e}"))?;
+    std::fs::rename(&tmp, lib.join(so)).map_err(|e| format!("{so}: {e}"))?;
     for name in ["libEGL.so.1", "libGLESv2.so.2", "libEGL.so", "libGLESv2.so"] {
         let link = lib.join(name);
         let _ = std::fs::remove_file(&link);

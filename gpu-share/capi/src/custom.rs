@@ -18,6 +18,22 @@ pub unsafe fn glDeleteBuffers(n: i32, buffers: *const c_void) {
     with_gl((), |c| c.delete_buffers(n, names))
 }
 
+pub unsafe fn glGenVertexArraysOES(n: i32, arrays: *mut c_void) {
+    // SAFETY: the application passes room for n names.
+    let names = unsafe { abi::names_mut(arrays, n as i64) };
+    with_gl((), |c| c.gen_vertex_arrays(n, names))
+}
+
+pub unsafe fn glBindVertexArrayOES(array: u32) {
+    with_gl((), |c| c.bind_vertex_array(array))
+}
+
+pub unsafe fn glDeleteVertexArraysOES(n: i32, arrays: *const c_void) {
+    // SAFETY: the application passes n names.
+    let names = unsafe { abi::names(arrays, n as i64) };
+    with_gl((), |c| c.delete_vertex_arrays(n, names))
+}
+
 pub unsafe fn glEnableVertexAttribArray(index: u32) {
     with_gl((), |c| c.enable_attrib(index, true))
 }

@@ -25,6 +25,8 @@ pub enum Ns {
     Renderbuffer,
     /// Programs and shaders share one name space in GLES.
     Program,
+    /// Vertex array objects (OES_vertex_array_object).
+    VertexArray,
 }
 
 /// Kinds of EGL handles translated per client.

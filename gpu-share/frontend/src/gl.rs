@@ -2,7 +2,7 @@
 //! client memory into heap payloads. The generated encoders
 //! (`gpu_codec::enc`) cover everything else.
 
-use crate::shadow::{Attrib, CONSTANT_PNAMES, MAX_ATTRIBS, MAX_INDEX_COPY};
+use crate::shadow::{Attrib, VertexArrayState, CONSTANT_PNAMES, MAX_ATTRIBS, MAX_INDEX_COPY};
 use crate::Client;
 use alloc::vec::Vec;
 use gpu_codec::{enc, EncodeError, SizeCtx};
@@ -145,6 +145,54 @@ impl<D: Doorbell> Client<D> {
             }
         }
         enc::glBufferSubData(self, target, offset, size, data)
+    }
+
+    /// glGenVertexArraysOES: the new objects start with default state.
+    pub fn gen_vertex_arrays(&mut self, n: i32, names: &mut [u32]) -> Result<(), EncodeError> {
+        enc::glGenVertexArraysOES(self, n, names)?;
+        for &v in names.iter() {
+            self.shadow
+                .vertex_arrays
+                .insert(v, VertexArrayState::default());
+        }
+        Ok(())
+    }
+
+    /// glBindVertexArrayOES: the vertex arrays and the element buffer of
+    /// the shadow become the bound object's. A name that was not generated
+    /// (or was deleted) changes nothing; the driver reports the error.
+    pub fn bind_vertex_array(&mut self, array: u32) -> Result<(), EncodeError> {
+        let sh = &mut self.shadow;
+        if array != sh.vertex_array && (array == 0 || sh.vertex_arrays.contains_key(&array)) {
+            let cur = VertexArrayState {
+                attribs: sh.attribs,
+                element_array_buffer: sh.element_array_buffer,
+            };
+            sh.vertex_arrays.insert(sh.vertex_array, cur);
+            self.load_vertex_array(array);
+        }
+        enc::glBindVertexArrayOES(self, array)
+    }
+
+    /// glDeleteVertexArraysOES: deleting the bound object binds the
+    /// default one.
+    pub fn delete_vertex_arrays(&mut self, n: i32, names: &[u32]) -> Result<(), EncodeError> {
+        for &v in names.iter().filter(|v| **v != 0) {
+            if v == self.shadow.vertex_array {
+                self.load_vertex_array(0);
+            }
+            self.shadow.vertex_arrays.remove(&v);
+        }
+        enc::glDeleteVertexArraysOES(self, n, names)
+    }
+
+    /// Makes `array`'s state the shadow's (without saving the current one).
+    fn load_vertex_array(&mut self, array: u32) {
+        let sh = &mut self.shadow;
+        let next = sh.vertex_arrays.remove(&array).unwrap_or_default();
+        sh.attribs = next.attribs;
+        sh.element_array_buffer = next.element_array_buffer;
+        sh.vertex_array = array;
     }
 
     pub fn enable_attrib(&mut self, index: u32, on: bool) -> Result<(), EncodeError> {

@@ -22,6 +22,13 @@ pub struct Attrib {
     pub ptr: usize,
 }
 
+/// What a vertex array object holds of the shadow state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VertexArrayState {
+    pub attribs: [Attrib; MAX_ATTRIBS],
+    pub element_array_buffer: u32,
+}
+
 #[derive(Debug)]
 pub struct Shadow {
     pub unpack: PixelStore,
@@ -36,6 +43,12 @@ pub struct Shadow {
     /// target, since any buffer may be bound as the element buffer later.
     pub buffer_copies: BTreeMap<u32, Vec<u8>>,
     pub attribs: [Attrib; MAX_ATTRIBS],
+    /// The bound vertex array object (OES_vertex_array_object; 0 is the
+    /// default one). `attribs` and `element_array_buffer` are its state.
+    pub vertex_array: u32,
+    /// The state of the other vertex array objects the application
+    /// generated (and of the default one while another is bound).
+    pub vertex_arrays: BTreeMap<u32, VertexArrayState>,
     /// Results of glGetIntegerv for limits that never change.
     pub limits: BTreeMap<u32, Vec<i32>>,
     /// A GL error raised by the front-end itself, reported first.
@@ -56,6 +69,8 @@ impl Default for Shadow {
             element_array_buffer: 0,
             buffer_copies: BTreeMap::new(),
             attribs: [Attrib::default(); MAX_ATTRIBS],
+            vertex_array: 0,
+            vertex_arrays: BTreeMap::new(),
             limits: BTreeMap::new(),
             gl_error: 0,
             egl_error: 0,

@@ -110,15 +110,24 @@ pub const NAMESPACES: &[&str] = &[
     "framebuffer",
     "renderbuffer",
     "program",
+    "vertexArray",
 ];
 pub const HANDLE_KINDS: &[&str] = &["display", "config", "surface", "context"];
 
-/// GL extensions with entry points that gpu-share carries, beyond ES 2.0.
-/// The others are hidden from the extension string. EXT_draw_buffers is
-/// carried because the driver's GLSL compiler offers it whatever the
-/// string says (gl_MaxDrawBuffers is the driver's MAX_DRAW_BUFFERS), so
-/// hiding it would leave shaders and queries disagreeing.
-pub const GL_EXTENSIONS_CARRIED: &[&str] = &["GL_EXT_draw_buffers"];
+/// GL extensions with entry points that gpu-share carries, beyond ES 2.0
+/// (each entry point needs its line in the annotation file). The others
+/// are hidden from the extension string. EXT_draw_buffers: the driver's
+/// GLSL compiler offers it whatever the string says (gl_MaxDrawBuffers is
+/// the driver's MAX_DRAW_BUFFERS), so hiding it left shaders and queries
+/// disagreeing. EXT_clip_control: dEQP-GLES2 tests it (one scalar call).
+/// OES_vertex_array_object: dEQP-GLES2's clip_control cases use it without
+/// asking; the front-end keeps its shadow of vertex arrays and the element
+/// buffer per vertex array object.
+pub const GL_EXTENSIONS_CARRIED: &[&str] = &[
+    "GL_EXT_clip_control",
+    "GL_EXT_draw_buffers",
+    "GL_OES_vertex_array_object",
+];
 
 fn covered(
     gl: &registry::Registry,

@@ -65,6 +65,7 @@ fn binding_ns(pname: u32) -> Option<Ns> {
         0x8069 | 0x8514 => Ns::Texture,
         0x8CA6 => Ns::Framebuffer,
         0x8CA7 => Ns::Renderbuffer,
+        0x85B5 => Ns::VertexArray,
         _ => return None,
     })
 }

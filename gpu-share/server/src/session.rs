@@ -129,8 +129,9 @@ impl Session {
             Ns::Texture => need(self.drv.glGenTextures, "glGenTextures")?,
             Ns::Framebuffer => need(self.drv.glGenFramebuffers, "glGenFramebuffers")?,
             Ns::Renderbuffer => need(self.drv.glGenRenderbuffers, "glGenRenderbuffers")?,
-            // Programs and shaders only come from glCreate*.
-            Ns::Program => return Ok(INVALID_NAME),
+            // Programs and shaders only come from glCreate*, vertex arrays
+            // from glGenVertexArraysOES.
+            Ns::Program | Ns::VertexArray => return Ok(INVALID_NAME),
         };
         let mut real = 0u32;
         // SAFETY: one name into a valid u32.

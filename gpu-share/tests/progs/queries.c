@@ -104,6 +104,20 @@ int main(void) {
     glReadPixels(W / 2, H / 2, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, px);
     printf("gl_MaxDrawBuffers as expected (EXT_draw_buffers %d): %s\n", has,
            px[1] == 255 && px[0] == 0 ? "yes" : "no");
+
+    /* 5. EXT_clip_control, carried: its state as set and queried. */
+    if (ext && strstr(ext, "GL_EXT_clip_control")) {
+        PFNGLCLIPCONTROLEXTPROC cc = (PFNGLCLIPCONTROLEXTPROC)eglGetProcAddress("glClipControlEXT");
+        GLint o = 0, d = 0;
+        if (cc) cc(GL_UPPER_LEFT_EXT, GL_ZERO_TO_ONE_EXT);
+        glGetIntegerv(GL_CLIP_ORIGIN_EXT, &o);
+        glGetIntegerv(GL_CLIP_DEPTH_MODE_EXT, &d);
+        printf("clip control: entry point %d, origin 0x%x, depth mode 0x%x\n", cc != NULL, o, d);
+        if (cc) cc(0x1234, GL_ZERO_TO_ONE_EXT);
+        print_error("clip control, bad origin");
+    } else {
+        printf("no GL_EXT_clip_control\n");
+    }
     print_error("end");
     teardown();
     return 0;
