@@ -20,7 +20,7 @@ usage: cargo xtask <command>
   guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU
   bench [boot|gpu]   print benchmark figures (instruction counts under -icount)
-  setup              install what the build and tests need (Rust target, QEMU 10, U-Boot)";
+  setup              install what the build and tests need (Rust targets, QEMU 10, U-Boot, dEQP's run-time libraries)";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,7 +41,7 @@ pub type Result<T = ()> = std::result::Result<T, String>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("setup") => setup::all(),
+        Some("setup") => setup::all().and_then(|_| setup::conformance()),
         Some("build") => setup::rust_target().and_then(|_| build::images().map(|_| ())),
         Some("guest") => setup::rust_target().and_then(|_| guests::command(&args[1..])),
         Some("test") => test::run(&args[1..]),
