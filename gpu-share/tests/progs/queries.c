@@ -75,6 +75,16 @@ int main(void) {
     print_error("active attrib of a shader object, NULL outputs");
     glGetActiveUniform(12345, 0, 0, NULL, NULL, NULL, NULL);
     print_error("active uniform of an unknown name, NULL outputs");
+    GLuint nb;
+    glGenBuffers(1, &nb);
+    glBindBuffer(GL_ARRAY_BUFFER, nb);
+    glBufferData(GL_ARRAY_BUFFER, 10, NULL, GL_STATIC_DRAW);
+    glBufferSubData(GL_ARRAY_BUFFER, 15, 10, NULL);
+    print_error("buffer sub data past the end, NULL data");
+    glBufferSubData(GL_ARRAY_BUFFER, -1, 1, NULL);
+    print_error("buffer sub data at a negative offset, NULL data");
+    glBindBuffer(GL_ARRAY_BUFFER, 0);
+    glDeleteBuffers(1, &nb);
     GLuint shaders[2] = {sh, glCreateShader(GL_FRAGMENT_SHADER)};
     glShaderBinary(1, shaders, 0xffffffff, NULL, 0);
     print_error("shader binary, bad format");
