@@ -131,6 +131,32 @@ pub fn watchdog() -> Result<(), String> {
     expect_limit(&mut g, "draws longer than the watchdog")
 }
 
+/// A legal program that turns from cheap draws to dear ones (dEQP's
+/// flush_finish calibration): the budget grown on the cheap ones makes one
+/// batch run past the watchdog (250 ms here) though each draw stays well
+/// under it; the session must go on, fenced draw by draw.
+pub fn cheap_then_dear() -> Result<(), String> {
+    let mut g = Gl::small(Surface::Pbuffer(64, 64))?;
+    flood_setup(&mut g, 3000)?;
+    for _ in 0..1000 {
+        e(enc::glClear(&mut g.c, 0x4000))?;
+    }
+    let t = Instant::now();
+    for _ in 0..64 {
+        draw_quad(&mut g)?;
+    }
+    let _ = enc::glFinish(&mut g.c);
+    let ms = t.elapsed().as_millis();
+    println!("hostile: 64 dear draws after 1000 clears ran {ms} ms");
+    if g.closed() != 0 || enc::glGetError(&mut g.c).is_err() {
+        return Err(format!(
+            "session ended (code {}) for a batch of legal draws",
+            g.closed()
+        ));
+    }
+    Ok(())
+}
+
 /// Finding 5: a flood of heavy draws from one client; the cluster's small
 /// frame (a clear and a one-pixel read) waits at most for the flood's work
 /// already in flight (one batch, one draw once the budget has adapted),

@@ -152,6 +152,10 @@ fn limit_cases() -> Vec<(&'static str, Check)> {
         ("region size past the limit", limits::region_size),
         ("too many sessions", transport::too_many_sessions),
         ("GPU watchdog", limits::watchdog),
+        (
+            "cheap draws, then dear ones: fenced, not ended",
+            limits::cheap_then_dear,
+        ),
         ("flood does not starve the cluster", limits::flood_fairness),
     ]
 }
