@@ -286,22 +286,21 @@ impl<M: TableMemory> PageTable<M> {
 /// bits: descriptors here carry 48-bit addresses): 4 KiB granule,
 /// write-back inner-shareable walks, start level from the IPA size.
 pub fn stage2_vtcr(ipa_bits: u32, ps: u64) -> u64 {
+    use aarch64_cpu::registers::VTCR_EL2;
     // PS is what the CPU can output, not the guest's address size: larger
     // than PARange is CONSTRAINED UNPREDICTABLE.
     let ps = ps.min(5);
     // SL0 with a 4 KiB granule: 2 = start at level 0, 1 = level 1.
     let sl0 = if ipa_bits > 39 { 2 } else { 1 };
-    const WBRAWA: u64 = 1;
-    const INNER_SHAREABLE: u64 = 3;
-    const RES1: u64 = 1 << 31;
-    (64 - ipa_bits as u64)
-        | sl0 << 6
-        | WBRAWA << 8
-        | WBRAWA << 10
-        | INNER_SHAREABLE << 12
-        // TG0 = 0: 4 KiB granule.
-        | ps << 16
-        | RES1
+    (VTCR_EL2::T0SZ.val(64 - ipa_bits as u64)
+        + VTCR_EL2::SL0.val(sl0)
+        + VTCR_EL2::IRGN0::NormalWBRAWA
+        + VTCR_EL2::ORGN0::NormalWBRAWA
+        + VTCR_EL2::SH0::Inner
+        + VTCR_EL2::TG0::Granule4KB
+        + VTCR_EL2::PS.val(ps)
+        + VTCR_EL2::RES1::SET)
+        .value
 }
 
 #[cfg(test)]
