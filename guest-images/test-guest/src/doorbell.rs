@@ -6,7 +6,10 @@
 use crate::checks::{self, Secondary};
 use crate::console::{self, fail, pass, report, CheckResult, Msg};
 use crate::dt::VmInfo;
-use crate::protocol::{self, Link, Role, FLOOD, HB_MAGIC, HEARTBEAT_A, MESSAGES, SIZE};
+use crate::protocol::{
+    self, Link, Role, CONTROL_DONE, CONTROL_MAX, CONTROL_MEAN, FLOOD, HB_MAGIC, HEARTBEAT_A,
+    MESSAGES, SIZE,
+};
 use crate::timer::{self, ms, now, wait_until};
 use crate::{gic, msg, psci};
 use core::ptr::{read_volatile, write_volatile};
@@ -159,8 +162,20 @@ fn ping_pong_result(vm: &VmInfo, role: Role) -> CheckResult {
     ))
 }
 
+/// What Tessera may add to t0's mean timer lateness beyond the control's
+/// (t2's vCPU 0, waiting for the same 1 kHz ticks in the same run, under
+/// the same QEMU scheduling). The mean, not the worst: one tick can wait a
+/// whole QEMU round when core 3's turn ends while it holds t0's vGIC lock
+/// (lock-holder preemption, which hardware does not have), while what
+/// Tessera makes core 0 do or wait for on every tick moves the mean. Seen:
+/// 7,700 above the control with doorbell storms fixed, 97,000 with them
+/// (docs/partition.md, "The flood bound").
+const FLOOD_ALLOWANCE_US: u64 = 20;
+
 /// `heartbeat <n>` every 50 ms for 2 s (on the virtual timer at 1 kHz). The
-/// initiator also bounds its timer lateness while t2 floods.
+/// initiator (t0) bounds its timer lateness while t2 floods against the
+/// responder's vCPU 0 (the control), which measures the same ticks at the
+/// same time on core 2.
 pub fn heartbeat(vm: &VmInfo, role: Role) {
     const BEATS: u64 = 40;
     const TICKS_PER_BEAT: u64 = 50;
@@ -169,6 +184,7 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
         .filter(|s| s.size >= SIZE as u64)
         .map(|s| Region(s.base));
     if let (Role::Initiator, Some(r)) = (role, region) {
+        r.set(CONTROL_DONE, 0);
         r.set(HEARTBEAT_A, HB_MAGIC);
     }
     let mut flood_seen = 0;
@@ -193,37 +209,50 @@ pub fn heartbeat(vm: &VmInfo, role: Role) {
         "bench heartbeat-lateness: mean {} max {} ticks ({} samples, {exits} exits of vCPU 0)",
         s.mean_late, s.max_late, s.count
     ));
-    match role {
-        Role::Initiator => {
-            // Under -icount (the partition tier) the worst seen is ~0.25 ms;
-            // 1 ms leaves room without hiding a hypervisor that lets a
-            // flooding VM hold up another VM's cores.
-            let bound = ms(1);
-            if s.max_late > bound {
-                fail(
-                    "flood-bound",
-                    msg!("max lateness {} ticks, bound {bound}", s.max_late),
-                );
-            } else if flood_seen == 0 {
-                fail(
+    match (role, region) {
+        (Role::Initiator, Some(r)) => {
+            let control = wait_until(now() + ms(10_000), || r.get(CONTROL_DONE) == HB_MAGIC)
+                .then(|| (r.get(CONTROL_MEAN) as u64, r.get(CONTROL_MAX) as u64));
+            let allowance = ms(1) * FLOOD_ALLOWANCE_US / 1000;
+            match control {
+                _ if flood_seen == 0 => fail(
                     "flood-bound",
                     msg!(
-                        "t2 never flooded during my heartbeat (max lateness {} ticks, bound {bound})",
-                        s.max_late
+                        "t2 never flooded during my heartbeat (mean lateness {} ticks)",
+                        s.mean_late
                     ),
-                );
-            } else {
-                pass(
+                ),
+                Some((mean, max)) => {
+                    let bound = mean + allowance;
+                    let text = msg!(
+                        "mean lateness {} ticks (max {}); control t2 vCPU 0: mean {mean} (max {max}); bound {bound}",
+                        s.mean_late,
+                        s.max_late
+                    );
+                    if s.mean_late <= bound {
+                        pass("flood-bound", text)
+                    } else {
+                        fail("flood-bound", text)
+                    }
+                }
+                None => fail(
                     "flood-bound",
-                    msg!("max lateness {} ticks, bound {bound}", s.max_late),
-                );
+                    msg!("t2 never reported its control lateness"),
+                ),
             }
         }
-        Role::Responder => {
+        (Role::Responder, region) => {
+            if let Some(r) = region {
+                r.set(CONTROL_MEAN, s.mean_late.min(u32::MAX as u64) as u32);
+                r.set(CONTROL_MAX, s.max_late.min(u32::MAX as u64) as u32);
+                barrier();
+                r.set(CONTROL_DONE, HB_MAGIC);
+            }
             if vm.vcpus >= 2 && !wait_until(now() + ms(10_000), || FLOOD_DONE.load(SeqCst)) {
                 fail("flood", msg!("vCPU 1 did not finish flooding"));
             }
         }
+        (Role::Initiator, None) => fail("flood-bound", msg!("no shared region 0")),
     }
 }
 

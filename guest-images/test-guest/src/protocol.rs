@@ -44,6 +44,11 @@ pub const READY_A: usize = 0x00;
 pub const READY_B: usize = 0x04;
 pub const HEARTBEAT_A: usize = 0x08;
 pub const FLOOD: usize = 0x0c;
+/// t2's vCPU 0, after its heartbeat: its mean and maximum timer lateness
+/// (ticks, saturated to 32 bits), then `HB_MAGIC` in `CONTROL_DONE`.
+pub const CONTROL_MEAN: usize = 0x10;
+pub const CONTROL_MAX: usize = 0x14;
+pub const CONTROL_DONE: usize = 0x18;
 pub const RING_TS_A: usize = 0x20;
 pub const RING_TS_B: usize = 0x28;
 pub const SLOT_A: usize = 0x40;
