@@ -4,6 +4,8 @@
  *   bench upload    a texture and a vertex buffer uploaded every frame
  *   bench readback  a full-frame glReadPixels every frame
  *   bench roundtrip 1000 glGetError calls per frame (sync call latency)
+ *   bench sync      1000 1x1 glReadPixels per frame (a sync call that must
+ *                   reach the server, whatever the client keeps locally)
  * Every frame ends with glFinish (natively) or a pixel read, so that the
  * GPU work is inside the measured time both ways. */
 #include "harness.h"
@@ -71,12 +73,14 @@ int main(int argc, char **argv) {
         } else if (!strcmp(mode, "roundtrip")) {
             /* A frame of 1000 calls that each wait for an answer. */
             for (int i = 0; i < 1000; i++) glGetError();
+        } else if (!strcmp(mode, "sync")) {
+            for (int i = 0; i < 1000; i++) glReadPixels(0, 0, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, px);
         } else {
             glUniform4f(off, 0, 0, 0, 0);
             glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
             glReadPixels(0, 0, SIZE, SIZE, GL_RGBA, GL_UNSIGNED_BYTE, px);
         }
-        if (strcmp(mode, "readback")) glFinish();
+        if (strcmp(mode, "readback") && strcmp(mode, "sync")) glFinish();
         eglSwapBuffers(dpy, surf);
         frames++;
         t = now() - t0;

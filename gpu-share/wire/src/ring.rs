@@ -48,15 +48,21 @@ pub struct Producer<'a> {
     tail: &'a AtomicU32,
     buf: *mut u8,
     size: u32,
+    /// The consumer's tail as last read: the shared word is read again only
+    /// when the ring looks full by this one, so the two sides do not pass
+    /// the tail's cache line back and forth on every record.
+    tail_seen: u32,
 }
 
 impl<'a> Producer<'a> {
     pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
+        let tail_seen = tail.load(Ordering::Acquire);
         Producer {
             head,
             tail,
             buf,
             size,
+            tail_seen,
         }
     }
 
@@ -83,16 +89,23 @@ impl<'a> Producer<'a> {
         }
         let total = align8(HDR + payload) as u32;
         let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Acquire);
-        let used = head.wrapping_sub(tail);
-        if used > self.size {
-            return Err(RingError::Corrupt("consumer tail ahead of head"));
-        }
         let off = head & (self.size - 1);
         let contig = self.size - off;
         let pad = if total > contig { contig } else { 0 };
-        if used + pad + total > self.size {
-            return Err(RingError::Full);
+        // The tail only moves forward, so room seen by an older value of it
+        // is there; the shared word is read when that room runs out.
+        let fits = |tail: u32| {
+            let used = head.wrapping_sub(tail);
+            if used > self.size {
+                return Err(RingError::Corrupt("consumer tail ahead of head"));
+            }
+            Ok(used + pad + total <= self.size)
+        };
+        if !fits(self.tail_seen)? {
+            self.tail_seen = self.tail.load(Ordering::Acquire);
+            if !fits(self.tail_seen)? {
+                return Err(RingError::Full);
+            }
         }
         let mut pos = head;
         if pad != 0 {
@@ -132,6 +145,9 @@ pub struct Consumer<'a> {
     tail: &'a AtomicU32,
     buf: *const u8,
     size: u32,
+    /// The producer's head as last read: records up to it are published,
+    /// so the shared word is read again only once they are all consumed.
+    head_seen: u32,
 }
 
 /// One received record: its tag and how many payload bytes were copied.
@@ -143,11 +159,13 @@ pub struct Record {
 
 impl<'a> Consumer<'a> {
     pub(crate) fn new(head: &'a AtomicU32, tail: &'a AtomicU32, buf: *mut u8, size: u32) -> Self {
+        let head_seen = tail.load(Ordering::Relaxed);
         Consumer {
             head,
             tail,
             buf,
             size,
+            head_seen,
         }
     }
 
@@ -163,8 +181,10 @@ impl<'a> Consumer<'a> {
     pub fn pop(&mut self, out: &mut [u8]) -> Result<Option<Record>, RingError> {
         loop {
             let tail = self.tail.load(Ordering::Relaxed);
-            let head = self.head.load(Ordering::Acquire);
-            let avail = head.wrapping_sub(tail);
+            if self.head_seen == tail {
+                self.head_seen = self.head.load(Ordering::Acquire);
+            }
+            let avail = self.head_seen.wrapping_sub(tail);
             if avail == 0 {
                 return Ok(None);
             }
