@@ -20,7 +20,7 @@ use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
-use std::io::{IoSlice, IoSliceMut, Read};
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -59,14 +59,28 @@ pub fn connect_to(path: &str, layout: gpu_wire::Layout) -> std::io::Result<(Mapp
     unsafe { layout.init(map.ptr(), map.len()) }
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hello = format!("TGPU {}\n", gpu_wire::VERSION);
-    send_with_fd(&sock, hello.as_bytes(), &fd)?;
+    // A server that refuses at once (too many sessions) answers and closes
+    // without reading the hello: the send can then fail with a broken pipe
+    // while the answer that says why waits to be read.
+    let early = match send_with_fd(&sock, hello.as_bytes(), &fd) {
+        Ok(()) => None,
+        Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => Some(e),
+        Err(e) => return Err(e),
+    };
     drop(fd);
     let mut line = Vec::new();
     let mut b = [0u8; 1];
-    while line.len() < 256 && sock.read(&mut b)? == 1 && b[0] != b'\n' {
-        line.push(b[0]);
+    while line.len() < 256 {
+        match sock.read(&mut b) {
+            Ok(1) if b[0] != b'\n' => line.push(b[0]),
+            Ok(_) => break,
+            Err(e) => return Err(early.unwrap_or(e)),
+        }
     }
     let line = String::from_utf8_lossy(&line);
+    if let (Some(e), true) = (early, line.trim().is_empty()) {
+        return Err(e);
+    }
     if line.trim() == "OK" {
         Ok((map, sock))
     } else {
