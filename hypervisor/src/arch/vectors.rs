@@ -91,24 +91,32 @@ const FRAME_SIZE: usize = core::mem::size_of::<Frame>();
 
 global_asm!(
     r#"
+// x2-x17 and x18-x29 stored (`stp`) or loaded (`ldp`) at their `Frame` offsets.
+.macro X2_X17 op
+    \op     x2, x3, [sp, #(2 * 8)]
+    \op     x4, x5, [sp, #(4 * 8)]
+    \op     x6, x7, [sp, #(6 * 8)]
+    \op     x8, x9, [sp, #(8 * 8)]
+    \op     x10, x11, [sp, #(10 * 8)]
+    \op     x12, x13, [sp, #(12 * 8)]
+    \op     x14, x15, [sp, #(14 * 8)]
+    \op     x16, x17, [sp, #(16 * 8)]
+.endm
+.macro X18_X29 op
+    \op     x18, x19, [sp, #(18 * 8)]
+    \op     x20, x21, [sp, #(20 * 8)]
+    \op     x22, x23, [sp, #(22 * 8)]
+    \op     x24, x25, [sp, #(24 * 8)]
+    \op     x26, x27, [sp, #(26 * 8)]
+    \op     x28, x29, [sp, #(28 * 8)]
+.endm
+
 .macro VECTOR index
     .balign 0x80
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp, #(0 * 8)]
-    stp     x2, x3, [sp, #(2 * 8)]
-    stp     x4, x5, [sp, #(4 * 8)]
-    stp     x6, x7, [sp, #(6 * 8)]
-    stp     x8, x9, [sp, #(8 * 8)]
-    stp     x10, x11, [sp, #(10 * 8)]
-    stp     x12, x13, [sp, #(12 * 8)]
-    stp     x14, x15, [sp, #(14 * 8)]
-    stp     x16, x17, [sp, #(16 * 8)]
-    stp     x18, x19, [sp, #(18 * 8)]
-    stp     x20, x21, [sp, #(20 * 8)]
-    stp     x22, x23, [sp, #(22 * 8)]
-    stp     x24, x25, [sp, #(24 * 8)]
-    stp     x26, x27, [sp, #(26 * 8)]
-    stp     x28, x29, [sp, #(28 * 8)]
+    X2_X17 stp
+    X18_X29 stp
     mov     x1, #\index
     b       exception_common
 .endm
@@ -121,26 +129,12 @@ global_asm!(
     .balign 0x80
     sub     sp, sp, #{frame}
     stp     x0, x1, [sp, #(0 * 8)]
-    stp     x2, x3, [sp, #(2 * 8)]
-    stp     x4, x5, [sp, #(4 * 8)]
-    stp     x6, x7, [sp, #(6 * 8)]
-    stp     x8, x9, [sp, #(8 * 8)]
-    stp     x10, x11, [sp, #(10 * 8)]
-    stp     x12, x13, [sp, #(12 * 8)]
-    stp     x14, x15, [sp, #(14 * 8)]
-    stp     x16, x17, [sp, #(16 * 8)]
+    X2_X17 stp
     stp     x18, x30, [sp, #(18 * 8)]
     mov     x0, #\from_guest
     bl      handle_irq
     ldp     x0, x1, [sp, #(0 * 8)]
-    ldp     x2, x3, [sp, #(2 * 8)]
-    ldp     x4, x5, [sp, #(4 * 8)]
-    ldp     x6, x7, [sp, #(6 * 8)]
-    ldp     x8, x9, [sp, #(8 * 8)]
-    ldp     x10, x11, [sp, #(10 * 8)]
-    ldp     x12, x13, [sp, #(12 * 8)]
-    ldp     x14, x15, [sp, #(14 * 8)]
-    ldp     x16, x17, [sp, #(16 * 8)]
+    X2_X17 ldp
     ldp     x18, x30, [sp, #(18 * 8)]
     add     sp, sp, #{frame}
     eret
@@ -167,20 +161,8 @@ exception_vectors:
     lsr     x0, x0, #26
     cmp     x0, #0x16
     b.eq    hvc_entry
-    stp     x2, x3, [sp, #(2 * 8)]
-    stp     x4, x5, [sp, #(4 * 8)]
-    stp     x6, x7, [sp, #(6 * 8)]
-    stp     x8, x9, [sp, #(8 * 8)]
-    stp     x10, x11, [sp, #(10 * 8)]
-    stp     x12, x13, [sp, #(12 * 8)]
-    stp     x14, x15, [sp, #(14 * 8)]
-    stp     x16, x17, [sp, #(16 * 8)]
-    stp     x18, x19, [sp, #(18 * 8)]
-    stp     x20, x21, [sp, #(20 * 8)]
-    stp     x22, x23, [sp, #(22 * 8)]
-    stp     x24, x25, [sp, #(24 * 8)]
-    stp     x26, x27, [sp, #(26 * 8)]
-    stp     x28, x29, [sp, #(28 * 8)]
+    X2_X17 stp
+    X18_X29 stp
     mov     x1, #8
     b       exception_common
     IRQ_VECTOR 1
@@ -195,26 +177,12 @@ exception_vectors:
 // returns in x0-x17; the handler is Rust (x19-x29 kept) and ELR already
 // points past the HVC. x0 and x1 are saved by the vector.
 hvc_entry:
-    stp     x2, x3, [sp, #(2 * 8)]
-    stp     x4, x5, [sp, #(4 * 8)]
-    stp     x6, x7, [sp, #(6 * 8)]
-    stp     x8, x9, [sp, #(8 * 8)]
-    stp     x10, x11, [sp, #(10 * 8)]
-    stp     x12, x13, [sp, #(12 * 8)]
-    stp     x14, x15, [sp, #(14 * 8)]
-    stp     x16, x17, [sp, #(16 * 8)]
+    X2_X17 stp
     stp     x18, x30, [sp, #(18 * 8)]
     mov     x0, sp
     bl      handle_hvc
     ldp     x0, x1, [sp, #(0 * 8)]
-    ldp     x2, x3, [sp, #(2 * 8)]
-    ldp     x4, x5, [sp, #(4 * 8)]
-    ldp     x6, x7, [sp, #(6 * 8)]
-    ldp     x8, x9, [sp, #(8 * 8)]
-    ldp     x10, x11, [sp, #(10 * 8)]
-    ldp     x12, x13, [sp, #(12 * 8)]
-    ldp     x14, x15, [sp, #(14 * 8)]
-    ldp     x16, x17, [sp, #(16 * 8)]
+    X2_X17 ldp
     ldp     x18, x30, [sp, #(18 * 8)]
     add     sp, sp, #{frame}
     eret
@@ -233,20 +201,8 @@ exception_return:
     msr     elr_el2, x2
     msr     spsr_el2, x3
     ldp     x0, x1, [sp, #(0 * 8)]
-    ldp     x2, x3, [sp, #(2 * 8)]
-    ldp     x4, x5, [sp, #(4 * 8)]
-    ldp     x6, x7, [sp, #(6 * 8)]
-    ldp     x8, x9, [sp, #(8 * 8)]
-    ldp     x10, x11, [sp, #(10 * 8)]
-    ldp     x12, x13, [sp, #(12 * 8)]
-    ldp     x14, x15, [sp, #(14 * 8)]
-    ldp     x16, x17, [sp, #(16 * 8)]
-    ldp     x18, x19, [sp, #(18 * 8)]
-    ldp     x20, x21, [sp, #(20 * 8)]
-    ldp     x22, x23, [sp, #(22 * 8)]
-    ldp     x24, x25, [sp, #(24 * 8)]
-    ldp     x26, x27, [sp, #(26 * 8)]
-    ldp     x28, x29, [sp, #(28 * 8)]
+    X2_X17 ldp
+    X18_X29 ldp
     add     sp, sp, #{frame}
     eret
 
