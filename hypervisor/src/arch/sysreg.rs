@@ -71,17 +71,6 @@ register_bitfields! {u64,
         VENG1 OFFSET(1) NUMBITS(1) [],
         VENG0 OFFSET(0) NUMBITS(1) []
     ],
-    /// ICH_MISR_EL2: why the maintenance interrupt fired.
-    pub ICH_MISR [
-        VGrp1D OFFSET(7) NUMBITS(1) [],
-        VGrp1E OFFSET(6) NUMBITS(1) [],
-        VGrp0D OFFSET(5) NUMBITS(1) [],
-        VGrp0E OFFSET(4) NUMBITS(1) [],
-        NP OFFSET(3) NUMBITS(1) [],
-        LRENP OFFSET(2) NUMBITS(1) [],
-        U OFFSET(1) NUMBITS(1) [],
-        EOI OFFSET(0) NUMBITS(1) []
-    ],
     /// ICH_AP<n>R<m>_EL2: one bit per active group priority.
     pub ICH_APR [
         ACTIVE OFFSET(0) NUMBITS(32) []
@@ -98,7 +87,6 @@ register_bitfields! {u64,
 sysreg!(Vpidr, VPIDR_EL2, "vpidr_el2", VPIDR::Register);
 sysreg!(Cptr, CPTR_EL2, "cptr_el2", CPTR::Register);
 sysreg!(IchVmcr, ICH_VMCR_EL2, "ich_vmcr_el2", ICH_VMCR::Register);
-sysreg!(IchMisr, ICH_MISR_EL2, "ich_misr_el2", ICH_MISR::Register);
 sysreg!(IchAp0r0, ICH_AP0R0_EL2, "ich_ap0r0_el2", ICH_APR::Register);
 sysreg!(IchAp1r0, ICH_AP1R0_EL2, "ich_ap1r0_el2", ICH_APR::Register);
 

@@ -103,13 +103,6 @@ impl Registry {
             .find(|r| ipa.wrapping_sub(r.base) < r.size)
             .map(|r| (&*r.device, ipa - r.base))
     }
-
-    /// Every registered range, as (base, size, device name).
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64, &'static str)> + '_ {
-        self.regions
-            .iter()
-            .map(|r| (r.base, r.size, r.device.name()))
-    }
 }
 
 #[cfg(test)]
