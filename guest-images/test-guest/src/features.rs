@@ -121,9 +121,11 @@ pub fn traps() -> CheckResult {
         unsafe { asm!("dc cisw, {}", in(reg) 0u64) };
     }
     let e1 = exits();
-    if e1 - e0 != SET_WAY_OPS + 1 {
+    // Bounds with room for an unrelated interrupt or two in between: a
+    // trapped operation costs one exit each, an untrapped one none.
+    if e1 - e0 < SET_WAY_OPS + 1 {
         return Err(msg!(
-            "{SET_WAY_OPS} DC CISW took {} exits, want {SET_WAY_OPS} (trapped)",
+            "{SET_WAY_OPS} DC CISW took {} exits, want at least {SET_WAY_OPS} (trapped)",
             e1 - e0 - 1
         ));
     }
@@ -137,7 +139,7 @@ pub fn traps() -> CheckResult {
     };
     let taken = EXPECT_UNDEF.swap(0, SeqCst) == 2;
     let e2 = exits();
-    if !taken || e2 - e1 != 2 {
+    if !taken || e2 - e1 < 2 {
         return Err(msg!(
             "IMPDEF register read: UNDEF {taken}, exits {}: want an UNDEF after one exit",
             e2 - e1 - 1
@@ -151,9 +153,10 @@ pub fn traps() -> CheckResult {
     let bvr = mrs!("dbgbvr0_el1");
     let c1 = mrs!("pmccntr_el0");
     let e3 = exits();
-    if e3 - e2 != 1 || bvr != 0x4008_0000 || c1 <= c0 {
+    // Seven PMU and debug accesses: trapped, they would be 7 exits.
+    if e3 - e2 > 3 || bvr != 0x4008_0000 || c1 <= c0 {
         return Err(msg!(
-            "PMU and debug: {} exits (want 0), DBGBVR0 read {bvr:#x}, cycles {c0} -> {c1}",
+            "PMU and debug: {} exits for 7 accesses (want none but stray interrupts, at most 2), DBGBVR0 read {bvr:#x}, cycles {c0} -> {c1}",
             e3 - e2 - 1
         ));
     }
