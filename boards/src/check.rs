@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::prelude::rust_2021::*;
 
 use crate::error::{Errors, Sink};
-use crate::model::{Range, Spi};
-use crate::parse::{Board, RangeCfg};
+use crate::model::{PciFunction, Range, Spi};
+use crate::parse::{Board, RangeCfg, VmCfg};
 
 /// Stage-2 granule: the smallest unit a VM's mappings can have.
 pub const PAGE: u64 = 0x1000;
@@ -201,6 +201,7 @@ fn check_vms(board: &Board, s: &mut Sink) {
     let mut core_owner: BTreeMap<u32, &str> = BTreeMap::new();
     let mut device_owner: BTreeMap<&str, &str> = BTreeMap::new();
     let mut spi_owner: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut pci_owner: BTreeMap<PciFunction, String> = BTreeMap::new();
     let cores: Vec<String> = p.cpus.iter().map(|c| format!("{}", c.core)).collect();
     for (i, vm) in board.vms.iter().enumerate() {
         let e = vm_entry(&vm.name);
@@ -309,6 +310,7 @@ fn check_vms(board: &Board, s: &mut Sink) {
                 device_owner.insert(d, other);
             }
         }
+        check_pci(board, vm, &e, &mut pci_owner, s);
         // Device SPIs follow the device (checked above); explicit ones must
         // not be another VM's nor the hypervisor's console.
         for &spi in &vm.interrupts {
@@ -495,4 +497,54 @@ pub fn check_placement(board: &Board, errors: &mut Errors) {
         }
     }
     check_overlaps(&mut s, "physical", &placed);
+}
+
+/// A VM's PCI functions: well formed, behind a PCIe host it owns, each
+/// given to one VM; and a bus master is only passed through behind an SMMU,
+/// which is what confines its DMA to the owner's memory.
+fn check_pci(
+    board: &Board,
+    vm: &VmCfg,
+    e: &str,
+    owner: &mut BTreeMap<PciFunction, String>,
+    s: &mut Sink,
+) {
+    let p = &board.platform;
+    let hosts: Vec<&str> = vm
+        .devices
+        .iter()
+        .filter(|d| p.devices.iter().any(|x| &x.name == *d && x.pci_host))
+        .map(String::as_str)
+        .collect();
+    if let Some(host) = hosts.first() {
+        if p.smmu.is_none() {
+            s.err(
+                e,
+                format!(
+                    "PCIe host \"{host}\" is a bus master: passing it through needs platform.smmu \
+                     to confine its DMA to the VM's memory (no SMMU on this board)"
+                ),
+            );
+        }
+    }
+    for (j, f) in vm.pci.iter().enumerate() {
+        let Some(func) = PciFunction::parse(f) else {
+            s.err(
+                e,
+                format!("pci[{j}] \"{f}\" is not a PCI function (\"bus:device.function\", hex, e.g. \"00:02.0\")"),
+            );
+            continue;
+        };
+        if hosts.is_empty() {
+            s.err(
+                e,
+                format!("pci[{j}] {func}: the VM owns no PCIe host (a device with pci_host = true)"),
+            );
+        }
+        if let Some(other) = owner.get(&func) {
+            s.err(e, format!("pci[{j}] {func} is already vm \"{other}\"'s"));
+        } else {
+            owner.insert(func, vm.name.clone());
+        }
+    }
 }

@@ -33,6 +33,7 @@ impl Board {
                     compatible: leak(d.compatible.iter().map(|c| leak_str(c)).collect()),
                     mmio: leak(d.mmio.iter().map(range).collect()),
                     spis: leak(d.spis.iter().map(|&s| Spi(s)).collect()),
+                    pci_host: d.pci_host,
                 })
                 .collect(),
         );
@@ -99,6 +100,7 @@ impl Board {
                         .collect(),
                 ),
                 spis: leak(vm.spis(p).into_iter().map(Spi).collect()),
+                pci: leak(vm.pci.iter().filter_map(|f| PciFunction::parse(f)).collect()),
                 fault: match vm.fault {
                     FaultCfg::Stop => FaultPolicy::Stop,
                     FaultCfg::Restart => FaultPolicy::Restart,
@@ -202,6 +204,18 @@ rust_fmt!(
     Access => "Access::{:?}",
 );
 
+impl Rust for PciFunction {
+    fn rust(&self, w: &mut W) {
+        w.out.push_str(&format!("PciFunction({:#06x})", self.0));
+    }
+}
+
+impl Rust for bool {
+    fn rust(&self, w: &mut W) {
+        w.out.push_str(if *self { "true" } else { "false" });
+    }
+}
+
 impl Rust for Spi {
     fn rust(&self, w: &mut W) {
         w.out.push_str(&format!("Spi({})", self.0));
@@ -265,7 +279,8 @@ rust_struct!(Device {
     name,
     compatible,
     mmio,
-    spis
+    spis,
+    pci_host
 });
 rust_struct!(Platform {
     name,
@@ -290,6 +305,7 @@ rust_struct!(Vm {
     entry,
     devices,
     spis,
+    pci,
     fault
 });
 rust_struct!(Peer {

@@ -89,6 +89,8 @@ pub struct Device {
     pub compatible: &'static [&'static str],
     pub mmio: &'static [Range],
     pub spis: &'static [Spi],
+    /// A PCIe host bridge: `mmio[0]` is the ECAM, the rest its windows.
+    pub pci_host: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +171,41 @@ pub struct Image {
     pub ipa: u64,
 }
 
+/// A PCI function by its requester ID (bus << 8 | device << 3 | function),
+/// which the host bridge's `iommu-map` turns into an SMMU stream ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PciFunction(pub u16);
+
+impl PciFunction {
+    pub const fn new(bus: u8, device: u8, function: u8) -> Self {
+        PciFunction((bus as u16) << 8 | ((device as u16) & 0x1f) << 3 | (function as u16) & 7)
+    }
+    pub const fn bus(self) -> u8 {
+        (self.0 >> 8) as u8
+    }
+    pub const fn device(self) -> u8 {
+        (self.0 >> 3) as u8 & 0x1f
+    }
+    pub const fn function(self) -> u8 {
+        self.0 as u8 & 7
+    }
+
+    /// Parses "bus:device.function" in hex, as `lspci` prints it ("00:02.0").
+    pub fn parse(s: &str) -> Option<Self> {
+        let (bus, rest) = s.split_once(':')?;
+        let (dev, func) = rest.split_once('.')?;
+        let hex = |t: &str| (!t.is_empty() && t.len() <= 2).then(|| u8::from_str_radix(t, 16).ok()).flatten();
+        let (bus, dev, func) = (hex(bus)?, hex(dev)?, hex(func)?);
+        (dev < 32 && func < 8).then(|| PciFunction::new(bus, dev, func))
+    }
+}
+
+impl core::fmt::Display for PciFunction {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:02x}:{:02x}.{}", self.bus(), self.device(), self.function())
+    }
+}
+
 /// What the hypervisor does with a VM that faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPolicy {
@@ -191,6 +228,9 @@ pub struct Vm {
     /// Every SPI passed through: those of its devices and any extra ones,
     /// sorted.
     pub spis: &'static [Spi],
+    /// PCI functions behind its PCIe host that may do DMA (translated by the
+    /// SMMU with this VM's stage 2); every other function reaches nothing.
+    pub pci: &'static [PciFunction],
     pub fault: FaultPolicy,
 }
 
@@ -338,6 +378,7 @@ mod tests {
         compatible: &["arm,pl031", "arm,primecell"],
         mmio: &[Range::new(0x0901_0000, 0x1000)],
         spis: &[Spi(2)],
+        pci_host: false,
     };
 
     static PLAN: Plan = Plan {
@@ -381,6 +422,7 @@ mod tests {
                 entry: 0x4000_0000,
                 devices: &[],
                 spis: &[],
+                pci: &[],
                 fault: FaultPolicy::Stop,
             },
             Vm {
@@ -403,6 +445,7 @@ mod tests {
                 entry: 0x4000_0000,
                 devices: &[DEV],
                 spis: &[Spi(2)],
+                pci: &[],
                 fault: FaultPolicy::Restart,
             },
         ],
@@ -480,5 +523,17 @@ mod tests {
         assert_eq!(PLAN.ipa_end(PLAN.vm("a").unwrap()), 0x4020_0000);
         assert!(PLAN.vm("b").unwrap().owns_spi(Spi(2)));
         assert!(!PLAN.vm("a").unwrap().owns_spi(Spi(2)));
+    }
+
+    #[test]
+    fn pci_function_parse_and_print() {
+        let f = PciFunction::parse("00:02.0").unwrap();
+        assert_eq!(f, PciFunction(0x10));
+        let g = PciFunction::parse("1f:1f.7").unwrap();
+        assert_eq!((g.bus(), g.device(), g.function()), (0x1f, 0x1f, 7));
+        assert_eq!(g.0, 0x1fff);
+        for bad in ["", "0:2", "00:20.0", "00:02.8", "100:00.0", "xx:00.0", "00.02:0"] {
+            assert_eq!(PciFunction::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -79,6 +79,11 @@ pub struct DeviceCfg {
     pub mmio: Vec<RangeCfg>,
     #[serde(default)]
     pub spis: Vec<u32>,
+    /// A PCIe host bridge (`pci-host-ecam-generic`): `mmio[0]` is its ECAM,
+    /// the rest its windows. Its functions master the bus, so a VM may own
+    /// it only behind an SMMU.
+    #[serde(default)]
+    pub pci_host: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -107,6 +112,10 @@ pub struct VmCfg {
     /// SPIs passed through besides those of `devices`.
     #[serde(default)]
     pub interrupts: Vec<u32>,
+    /// PCI functions ("bus:device.function", hex) behind the VM's PCIe host
+    /// that may do DMA: only these get SMMU stream-table entries.
+    #[serde(default)]
+    pub pci: Vec<String>,
     #[serde(default)]
     pub fault: FaultCfg,
 }

@@ -642,3 +642,44 @@ fn shared_region_without_room_after_its_header() {
         "t.toml: shared \"ab\": size 0x1000 leaves no room for data after the 4 KiB header page",
     );
 }
+
+const PCIE_SPIS: &str = "spis = [3, 4]\n";
+const B_DEVICES: &str = r#"devices = ["pcie"]"#;
+
+#[test]
+fn pci_host_without_smmu_is_refused() {
+    assert_error(
+        &[(PCIE_SPIS, "spis = [3, 4]\npci_host = true\n")],
+        "t.toml: vm \"b\": PCIe host \"pcie\" is a bus master: passing it through needs platform.smmu to confine its DMA to the VM's memory (no SMMU on this board)",
+    );
+}
+
+#[test]
+fn pci_functions_are_checked() {
+    let smmu = (
+        "gpu = \"pcie\"\n",
+        "gpu = \"pcie\"\nsmmu = { base = 0x0905_0000, size = \"128K\" }\n",
+    );
+    let host = (PCIE_SPIS, "spis = [3, 4]\npci_host = true\n");
+    // Valid: functions listed for the VM that owns the host.
+    let ok = board(&[smmu, host, (B_DEVICES, "devices = [\"pcie\"]\npci = [\"00:02.0\", \"01:00.1\"]")]);
+    let plan = load_str("t.toml", &ok).unwrap().plan();
+    let b = plan.vm("b").unwrap();
+    assert_eq!(
+        b.pci.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+        ["00:02.0", "01:00.1"]
+    );
+    assert!(b.devices[0].pci_host);
+    assert_error(
+        &[smmu, host, (B_DEVICES, "devices = [\"pcie\"]\npci = [\"00:20.0\"]")],
+        "t.toml: vm \"b\": pci[0] \"00:20.0\" is not a PCI function (\"bus:device.function\", hex, e.g. \"00:02.0\")",
+    );
+    assert_error(
+        &[smmu, host, (B_DEVICES, "devices = [\"pcie\"]\npci = [\"00:02.0\", \"00:02.0\"]")],
+        "t.toml: vm \"b\": pci[1] 00:02.0 is already vm \"b\"'s",
+    );
+    assert_error(
+        &[smmu, host, ("name = \"a\"\ncores = [0]\n", "name = \"a\"\ncores = [0]\npci = [\"00:03.0\"]\n")],
+        "t.toml: vm \"a\": pci[0] 00:03.0: the VM owns no PCIe host (a device with pci_host = true)",
+    );
+}

@@ -11,3 +11,4 @@ pub mod outbox;
 #[cfg(target_os = "none")]
 pub mod pl011;
 pub mod ratelimit;
+pub mod smmuv3;
