@@ -182,7 +182,11 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         })
         .collect();
     vm::probe_firmware(platform.psci);
-    let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
+    // The VMs' stage 2 is the SMMU's too: no wider than its input.
+    let smmu_oas = vm::dma::probe(platform);
+    let cpu_ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
+    let ipa_bits = smmu_oas.map_or(cpu_ipa_bits, |oas| cpu_ipa_bits.min(oas));
+    vm::dma::enable(platform, ipa_bits, gicd);
     vm::build_all(&mpidrs, ipa_bits, gicd);
     vm::start_all();
     vm::console::start_input(gicd);

@@ -23,6 +23,7 @@ register_structs! {
         (0x0380 => icactiver: [ReadWrite<u32>; 32]),
         (0x0400 => ipriorityr: [ReadWrite<u8>; 1024]),
         (0x0800 => _r3),
+        (0x0c00 => icfgr: [ReadWrite<u32>; 64]),
         (0x0d00 => igrpmodr: [ReadWrite<u32>; 32]),
         (0x0d80 => _r4),
         (0x6100 => irouter: [ReadWrite<u64>; 988]),
@@ -186,6 +187,14 @@ impl Distributor {
     /// Clears an SPI's active state (a guest that stopped will never EOI it).
     pub fn deactivate_spi(&self, intid: u32) {
         self.regs.icactiver[intid as usize / 32].set(1 << (intid % 32));
+    }
+    /// Makes an SPI edge-triggered (devices that pulse their line). Boot
+    /// core only, before the SPI is enabled: a read-modify-write.
+    pub fn set_edge(&self, intid: u32) {
+        if (32..1020).contains(&intid) {
+            let reg = &self.regs.icfgr[intid as usize / 16];
+            reg.set(reg.get() | 2 << (intid % 16 * 2));
+        }
     }
     pub fn route_spi(&self, intid: u32, mpidr: u64) {
         if (32..1020).contains(&intid) {

@@ -19,6 +19,8 @@ pub const MAX_CPUS: usize = 8;
 pub const MAX_RAM_RANGES: usize = 8;
 pub const MAX_REDIST_REGIONS: usize = 4;
 pub const MAX_PCIE_WINDOWS: usize = 4;
+/// 4 pins x 4 slots, as `interrupt-map` usually spells the swizzle out.
+pub const MAX_INTX_ROUTES: usize = 32;
 
 const FDT_BEGIN_NODE: u32 = 1;
 const FDT_END_NODE: u32 = 2;
@@ -323,6 +325,36 @@ pub struct Pcie {
     pub ecam: Range,
     /// CPU-visible windows of the host bridge (`ranges`): I/O, 32-bit and 64-bit MMIO.
     pub windows: Vec<Range, MAX_PCIE_WINDOWS>,
+    /// The same `ranges` entries with their PCI side: (PCI address cells
+    /// hi/mid/lo, CPU range), for a guest's copy of the node.
+    pub ranges: Vec<([u32; 3], Range), MAX_PCIE_WINDOWS>,
+    pub bus_range: (u32, u32),
+    /// `interrupt-map-mask` (3 address cells and the pin).
+    pub intx_mask: [u32; 4],
+    /// INTx routing (`interrupt-map` entries): (child address hi cell, pin
+    /// 1-4, SPI number, trigger flags).
+    pub intx: Vec<[u32; 4], MAX_INTX_ROUTES>,
+    /// Requester ID to SMMU stream ID (`iommu-map` entries naming the SMMU):
+    /// (RID base, stream ID base, length). Empty: DMA is not behind it.
+    pub iommu_map: Vec<(u32, u32, u32), 4>,
+}
+
+impl Pcie {
+    /// The SMMU stream ID of requester ID `rid`, if the host maps it.
+    pub fn stream_id(&self, rid: u16) -> Option<u32> {
+        let rid = rid as u32;
+        self.iommu_map
+            .iter()
+            .find(|&&(base, _, len)| rid >= base && rid - base < len)
+            .map(|&(base, sid, _)| sid + (rid - base))
+    }
+}
+
+/// The SMMUv3's wired interrupts (SPI numbers) by `interrupt-names`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SmmuIrqs {
+    pub eventq: Option<u32>,
+    pub gerror: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,6 +376,7 @@ pub struct Platform<'a> {
     pub uart: Option<Uart>,
     pub psci: Option<Conduit>,
     pub smmu: Option<Range>,
+    pub smmu_irqs: SmmuIrqs,
     pub pcie: Option<Pcie>,
     pub bootargs: &'a str,
 }
@@ -555,29 +588,20 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
         });
 
     let smmu = smmu_node.and_then(first_reg);
+    let smmu_irqs = smmu_node.map(smmu_irqs).unwrap_or_default();
+    let smmu_phandle = smmu_node
+        .and_then(|n| n.property("phandle"))
+        .and_then(|p| be32(p.value, 0));
+    let gic_phandle = gic_node.property("phandle").and_then(|p| be32(p.value, 0));
+    let gic_addr_cells = gic_node
+        .property("#address-cells")
+        .and_then(|p| be32(p.value, 0))
+        .unwrap_or(0) as usize;
 
     let pcie = match pcie_node {
         None => None,
-        Some(node) => {
-            let ecam = first_reg(node).ok_or(DtbError::MissingNode("PCIe ECAM reg"))?;
-            let mut windows = Vec::new();
-            if let Some(ranges) = node.property("ranges") {
-                // (pci-addr: 3 cells, cpu-addr: parent's 2 cells, size: 2 cells)
-                for entry in ranges.value.chunks_exact(28) {
-                    let cell = |i: usize| be32(entry, i * 4).unwrap_or(0) as u64;
-                    let range = Range {
-                        base: cell(3) << 32 | cell(4),
-                        size: cell(5) << 32 | cell(6),
-                    };
-                    windows
-                        .push(range)
-                        .map_err(|_| DtbError::TooMany("PCIe windows"))?;
-                }
-            }
-            Some(Pcie { ecam, windows })
-        }
+        Some(node) => Some(pcie(node, smmu_phandle, gic_phandle, gic_addr_cells)?),
     };
-
     Ok(Platform {
         model: root
             .and_then(|r| r.property("model"))
@@ -590,11 +614,104 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
         uart,
         psci,
         smmu,
+        smmu_irqs,
         pcie,
         bootargs: chosen
             .and_then(|c| c.property("bootargs"))
             .and_then(|p| p.as_str())
             .unwrap_or(""),
+    })
+}
+
+fn smmu_irqs(node: FdtNode) -> SmmuIrqs {
+    let mut irqs = SmmuIrqs::default();
+    let (Some(names), Some(ints)) = (node.property("interrupt-names"), node.property("interrupts"))
+    else {
+        return irqs;
+    };
+    for (i, name) in names.value.split(|&b| b == 0).enumerate() {
+        // <type number flags>, type 0 = SPI.
+        let spi = (be32(ints.value, i * 12) == Some(0))
+            .then(|| be32(ints.value, i * 12 + 4))
+            .flatten();
+        match name {
+            b"eventq" => irqs.eventq = spi,
+            b"gerror" => irqs.gerror = spi,
+            _ => {}
+        }
+    }
+    irqs
+}
+
+/// The PCIe host bridge: ECAM, windows, INTx routing (to the GIC only) and
+/// the stream IDs of its functions (through the SMMU only).
+fn pcie(
+    node: FdtNode,
+    smmu_phandle: Option<u32>,
+    gic_phandle: Option<u32>,
+    gic_addr_cells: usize,
+) -> Result<Pcie, DtbError> {
+    let ecam = first_reg(node).ok_or(DtbError::MissingNode("PCIe ECAM reg"))?;
+    let cells = |name: &str| {
+        node.property(name)
+            .map(|p| p.value)
+            .unwrap_or(&[])
+    };
+    let mut windows = Vec::new();
+    let mut ranges = Vec::new();
+    // (pci-addr: 3 cells, cpu-addr: parent's 2 cells, size: 2 cells)
+    for entry in cells("ranges").chunks_exact(28) {
+        let cell = |i: usize| be32(entry, i * 4).unwrap_or(0);
+        let range = Range {
+            base: (cell(3) as u64) << 32 | cell(4) as u64,
+            size: (cell(5) as u64) << 32 | cell(6) as u64,
+        };
+        windows
+            .push(range)
+            .map_err(|_| DtbError::TooMany("PCIe windows"))?;
+        let _ = ranges.push(([cell(0), cell(1), cell(2)], range));
+    }
+    let bus = cells("bus-range");
+    let bus_range = (
+        be32(bus, 0).unwrap_or(0),
+        be32(bus, 4).unwrap_or(((ecam.size >> 20).max(1) - 1) as u32),
+    );
+    let m = cells("interrupt-map-mask");
+    let intx_mask = [0, 1, 2, 3].map(|i| be32(m, i * 4).unwrap_or(0));
+    let mut intx = Vec::new();
+    // child unit address (3) + pin (1) + phandle + parent address cells +
+    // parent interrupt (3: type, number, flags).
+    let entry_cells = 5 + gic_addr_cells + 3;
+    for entry in cells("interrupt-map").chunks_exact(entry_cells * 4) {
+        let cell = |i: usize| be32(entry, i * 4).unwrap_or(0);
+        let to_gic = Some(cell(4)) == gic_phandle;
+        let (kind, spi, flags) = (
+            cell(5 + gic_addr_cells),
+            cell(6 + gic_addr_cells),
+            cell(7 + gic_addr_cells),
+        );
+        if to_gic && kind == 0 {
+            intx.push([cell(0), cell(3), spi, flags])
+                .map_err(|_| DtbError::TooMany("PCIe interrupt-map entries"))?;
+        }
+    }
+    let mut iommu_map = Vec::new();
+    for entry in cells("iommu-map").chunks_exact(16) {
+        let cell = |i: usize| be32(entry, i * 4).unwrap_or(0);
+        if smmu_phandle.is_some() && Some(cell(1)) == smmu_phandle {
+            iommu_map
+                .push((cell(0), cell(2), cell(3)))
+                .map_err(|_| DtbError::TooMany("PCIe iommu-map entries"))?;
+        }
+    }
+    Ok(Pcie {
+        ecam,
+        windows,
+        ranges,
+        bus_range,
+        intx_mask,
+        intx,
+        iommu_map,
     })
 }
 
@@ -665,7 +782,16 @@ impl fmt::Display for Platform<'_> {
             None => writeln!(f, "  PSCI    none found")?,
         }
         match self.smmu {
-            Some(r) => writeln!(f, "  SMMUv3  {:#x} ({})", r.base, Mib(r.size))?,
+            Some(r) => {
+                write!(f, "  SMMUv3  {:#x} ({})", r.base, Mib(r.size))?;
+                if let Some(spi) = self.smmu_irqs.eventq {
+                    write!(f, ", event queue SPI {spi}")?;
+                }
+                if let Some(spi) = self.smmu_irqs.gerror {
+                    write!(f, ", global errors SPI {spi}")?;
+                }
+                writeln!(f)?
+            }
             None => writeln!(f, "  SMMUv3  none found")?,
         }
         match &self.pcie {
@@ -679,7 +805,13 @@ impl fmt::Display for Platform<'_> {
                 for w in &p.windows {
                     write!(f, " {:#x}+{}", w.base, Mib(w.size))?;
                 }
-                writeln!(f)?
+                match p.iommu_map.first() {
+                    Some(&(rid, sid, len)) => writeln!(
+                        f,
+                        ", requester IDs {rid:#x}+{len:#x} -> SMMU streams {sid:#x}"
+                    )?,
+                    None => writeln!(f, ", not behind an SMMU")?,
+                }
             }
             None => writeln!(f, "  PCIe    none found")?,
         }
@@ -692,6 +824,23 @@ mod tests {
     use super::*;
 
     const QEMU_VIRT: &[u8] = include_bytes!("../../tests/data/qemu-virt.dtb");
+
+    #[test]
+    fn qemu_virt_smmu_and_pcie_routing() {
+        let p = parse(QEMU_VIRT).expect("captured DTB parses");
+        assert_eq!(p.smmu_irqs, SmmuIrqs { eventq: Some(74), gerror: Some(77) });
+        let pcie = p.pcie.unwrap();
+        assert_eq!(pcie.iommu_map.as_slice(), &[(0, 0, 0x1_0000)]);
+        assert_eq!(pcie.stream_id(0x10), Some(0x10), "00:02.0");
+        assert_eq!(pcie.bus_range, (0, 0xff));
+        assert_eq!(pcie.intx_mask, [0x1800, 0, 0, 7]);
+        assert_eq!(pcie.intx.len(), 16);
+        // Slot 1 (0x800), INTA (pin 1) is SPI 4; slot 0 INTA is SPI 3.
+        assert!(pcie.intx.contains(&[0x800, 1, 4, 4]));
+        assert!(pcie.intx.contains(&[0, 1, 3, 4]));
+        assert_eq!(pcie.ranges[0].0, [0x0100_0000, 0, 0], "I/O space first");
+        assert_eq!(pcie.ranges[1].1.base, 0x1000_0000);
+    }
 
     #[test]
     fn qemu_virt_summary() {

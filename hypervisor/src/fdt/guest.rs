@@ -69,6 +69,19 @@ pub struct GuestDevice<'a> {
     pub spis: &'a [u32],
 }
 
+/// A PCIe host bridge passed through (`pci-host-ecam-generic`): ECAM and
+/// windows at IPA = PA, INTx routed to the VM's own (virtual) GIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestPci<'a> {
+    pub ecam: (u64, u64),
+    pub bus_range: (u32, u32),
+    /// (PCI address cells hi/mid/lo, CPU address, size) per window.
+    pub ranges: &'a [([u32; 3], u64, u64)],
+    pub intx_mask: [u32; 4],
+    /// (child address hi cell, pin, SPI number, trigger flags).
+    pub intx: &'a [[u32; 4]],
+}
+
 /// Most device nodes need no more than this many ranges or interrupts.
 const MAX_DEVICE_CELLS: usize = 48;
 
@@ -82,6 +95,7 @@ pub struct GuestDtb<'a> {
     pub shared: &'a [GuestShm<'a>],
     /// Passed-through devices that have a `compatible` (others get no node).
     pub devices: &'a [GuestDevice<'a>],
+    pub pci: Option<GuestPci<'a>>,
     pub bootargs: &'a str,
     /// 0 at first boot, +1 at each restart of this VM.
     pub boot_count: u32,
@@ -304,8 +318,52 @@ pub fn build(spec: &GuestDtb, out: &mut [u8]) -> Result<usize, FdtWriteError> {
         w.end_node()?;
     }
 
+    if let Some(pci) = &spec.pci {
+        write_pci(&mut w, pci)?;
+    }
+
     w.end_node()?;
     w.finish()
+}
+
+fn write_pci(w: &mut FdtWriter, pci: &GuestPci) -> Result<(), FdtWriteError> {
+    let too_many = |_| FdtWriteError::InvalidInput("too many PCIe ranges or INTx routes");
+    w.begin_node(&node_name("pcie", pci.ecam.0)?)?;
+    w.property_string("compatible", "pci-host-ecam-generic")?;
+    w.property_string("device_type", "pci")?;
+    w.property_cells("reg", &reg(pci.ecam.0, pci.ecam.1))?;
+    w.property_cells("bus-range", &[pci.bus_range.0, pci.bus_range.1])?;
+    w.property_u32("#address-cells", 3)?;
+    w.property_u32("#size-cells", 2)?;
+    w.property_u32("#interrupt-cells", 1)?;
+    w.property_u32("linux,pci-domain", 0)?;
+    // The SMMU makes the VM's DMA addresses its guest-physical ones, and
+    // its walks are coherent.
+    w.property_null("dma-coherent")?;
+    let mut cells: heapless::Vec<u32, { 7 * 4 }> = heapless::Vec::new();
+    for &(space, cpu, size) in pci.ranges {
+        cells
+            .extend_from_slice(&[
+                space[0],
+                space[1],
+                space[2],
+                (cpu >> 32) as u32,
+                cpu as u32,
+                (size >> 32) as u32,
+                size as u32,
+            ])
+            .map_err(too_many)?;
+    }
+    w.property_cells("ranges", &cells)?;
+    w.property_cells("interrupt-map-mask", &pci.intx_mask)?;
+    // child address (3) + pin, the GIC (no address cells), SPI.
+    let mut map: heapless::Vec<u32, { 8 * 32 }> = heapless::Vec::new();
+    for &[hi, pin, spi, flags] in pci.intx {
+        map.extend_from_slice(&[hi, 0, 0, pin, GIC_PHANDLE, GIC_SPI, spi, flags])
+            .map_err(too_many)?;
+    }
+    w.property_cells("interrupt-map", &map)?;
+    w.end_node()
 }
 
 #[cfg(test)]
@@ -346,6 +404,7 @@ mod tests {
             memory: RAM,
             shared: SHARED,
             devices: &[],
+            pci: None,
             bootargs: "console=ttyAMA0 earlycon",
             boot_count: 3,
         }
@@ -640,6 +699,7 @@ mod tests {
             memory: RAM,
             shared: &[],
             devices: &[rtc, hidden],
+            pci: None,
             bootargs: "",
             boot_count: 0,
         };
@@ -662,6 +722,40 @@ mod tests {
     }
 
     #[test]
+    fn pci_host_node_routes_intx_to_the_vgic() {
+        let firmware = dtb::parse(include_bytes!("../../tests/data/qemu-virt.dtb")).unwrap();
+        let host = firmware.pcie.unwrap();
+        let ranges: Vec<([u32; 3], u64, u64)> =
+            host.ranges.iter().map(|(s, r)| (*s, r.base, r.size)).collect();
+        let s = GuestDtb {
+            pci: Some(GuestPci {
+                ecam: (host.ecam.base, host.ecam.size),
+                bus_range: host.bus_range,
+                ranges: &ranges,
+                intx_mask: host.intx_mask,
+                intx: &host.intx,
+            }),
+            ..spec(2)
+        };
+        let blob = build_vec(&s);
+        dtb::validate(&blob).unwrap();
+        // Read back with the firmware parser: same windows and routing,
+        // now pointing at the guest's GIC.
+        let guest = dtb::parse(&blob).unwrap().pcie.unwrap();
+        assert_eq!(guest.ecam, host.ecam);
+        assert_eq!(guest.windows, host.windows);
+        assert_eq!(guest.ranges, host.ranges);
+        assert_eq!(guest.bus_range, (0, 0xff));
+        assert_eq!(guest.intx_mask, host.intx_mask);
+        assert_eq!(guest.intx, host.intx);
+        assert!(guest.iommu_map.is_empty(), "the guest sees no SMMU");
+        let fdt = Fdt::new(&blob).unwrap();
+        let node = "/pcie@4010000000";
+        assert_eq!(prop(&fdt, node, "device_type"), Some(&b"pci\0"[..]));
+        assert_eq!(prop(&fdt, node, "dma-coherent"), Some(&[][..]));
+    }
+
+    #[test]
     fn minimal_vm_and_empty_bootargs() {
         let mem = [(0x4000_0000, 0x20_0000), (0x8_0000_0000, 0x4000_0000)];
         let s = GuestDtb {
@@ -670,6 +764,7 @@ mod tests {
             memory: &mem,
             shared: &[],
             devices: &[],
+            pci: None,
             bootargs: "",
             boot_count: 0,
         };
@@ -727,6 +822,7 @@ mod tests {
             memory: &mem,
             shared: &shared,
             devices: &[],
+            pci: None,
             bootargs: "console=ttyAMA0 earlycon root=/dev/vda rw quiet loglevel=3",
             boot_count: u32::MAX,
         };

@@ -100,6 +100,8 @@ fn quiesce_vm(vm: &VmState, vi: usize) {
             gicd.route_spi(spi, v.mpidr);
         }
     }
+    // Its devices' DMA in flight must not land in the next boot's memory.
+    super::dma::quiesce(vm);
     // A stale CPU_ON from before the stop must not start a vCPU later.
     for v in vm.vcpus.iter() {
         v.set_power(Power::Off);
@@ -127,6 +129,10 @@ pub fn restart(vm: &VmState, vi: usize) -> ! {
             "VM {}: reloading for restart failed: {e}; stopped",
             vm.name()
         );
+        vcpu::park();
+    }
+    if let Err(e) = super::dma::attach(vm) {
+        log::error!("VM {}: restart: {e}; stopped", vm.name());
         vcpu::park();
     }
     vm.reloaded();

@@ -50,6 +50,7 @@ fn take(here: Option<(&'static VmState, usize)>) -> bool {
         }
         console::SGI_DRAIN => console::drain(),
         _ if Some(intid) == super::console::intid() => super::console::on_interrupt(),
+        _ if super::dma::is_smmu_interrupt(intid) => super::dma::on_interrupt(),
         // Forwarded to this core's guest, which deactivates it when done.
         _ => match for_vcpu(here, intid) {
             Irq::Forwarded => return true,

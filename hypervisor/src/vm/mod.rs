@@ -12,6 +12,8 @@ pub mod partition;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod dma;
+#[cfg(target_os = "none")]
 mod fault;
 #[cfg(target_os = "none")]
 pub mod hypercall;

@@ -9,7 +9,7 @@ use crate::arch::{cpu, mmu};
 use crate::drivers::gicv3;
 use crate::drivers::ratelimit::{RateLimit, Suppressed};
 use crate::fdt::firmware::Range;
-use crate::fdt::guest::{self as guest_dtb, GuestDevice, GuestDtb, GuestShm};
+use crate::fdt::guest::{self as guest_dtb, GuestDevice, GuestDtb, GuestPci, GuestShm};
 use crate::vdev::vgic::{Vgic, VmGicConfig};
 use crate::vdev::vuart::VUart;
 use crate::vdev::{control, gic, vuart, Registry};
@@ -254,12 +254,20 @@ impl VmState {
                 spis: &spis[i],
             })
             .collect();
+        let pci = super::dma::guest_pci(self.cfg);
         let spec = GuestDtb {
             vm_name: self.cfg.name,
             vcpus: self.vcpus.len() as u32,
             memory: &memory,
             shared: &shared,
             devices: &devices,
+            pci: pci.as_ref().map(|p| GuestPci {
+                ecam: p.ecam,
+                bus_range: p.bus_range,
+                ranges: &p.ranges,
+                intx_mask: p.intx_mask,
+                intx: &p.intx,
+            }),
             bootargs: "",
             boot_count: self.boot_count.load(Ordering::Relaxed),
         };
@@ -418,6 +426,8 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
         } else if state.vcpus.len() != vm.cores.len() {
             state.unrunnable = Some("a core of its plan is not online");
         } else if let Err(e) = state.load() {
+            state.unrunnable = Some(e);
+        } else if let Err(e) = super::dma::attach(&state) {
             state.unrunnable = Some(e);
         }
         // Passed-through SPIs go to the VM's first core, disabled until the

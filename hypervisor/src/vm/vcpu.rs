@@ -140,7 +140,7 @@ fn guest_hcr() -> u64 {
 
 /// Stage-2 translation control for `ipa_bits` of guest address space, with
 /// the output size the CPU has (`pagetable::stage2_vtcr`).
-fn guest_vtcr(ipa_bits: u32) -> u64 {
+pub(crate) fn guest_vtcr(ipa_bits: u32) -> u64 {
     crate::arch::pagetable::stage2_vtcr(ipa_bits, crate::arch::mmu::pa_bits().1)
 }
 
