@@ -538,7 +538,9 @@ fn check_pci(
         if hosts.is_empty() {
             s.err(
                 e,
-                format!("pci[{j}] {func}: the VM owns no PCIe host (a device with pci_host = true)"),
+                format!(
+                    "pci[{j}] {func}: the VM owns no PCIe host (a device with pci_host = true)"
+                ),
             );
         }
         if let Some(other) = owner.get(&func) {

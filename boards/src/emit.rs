@@ -100,7 +100,12 @@ impl Board {
                         .collect(),
                 ),
                 spis: leak(vm.spis(p).into_iter().map(Spi).collect()),
-                pci: leak(vm.pci.iter().filter_map(|f| PciFunction::parse(f)).collect()),
+                pci: leak(
+                    vm.pci
+                        .iter()
+                        .filter_map(|f| PciFunction::parse(f))
+                        .collect(),
+                ),
                 fault: match vm.fault {
                     FaultCfg::Stop => FaultPolicy::Stop,
                     FaultCfg::Restart => FaultPolicy::Restart,

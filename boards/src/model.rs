@@ -194,7 +194,11 @@ impl PciFunction {
     pub fn parse(s: &str) -> Option<Self> {
         let (bus, rest) = s.split_once(':')?;
         let (dev, func) = rest.split_once('.')?;
-        let hex = |t: &str| (!t.is_empty() && t.len() <= 2).then(|| u8::from_str_radix(t, 16).ok()).flatten();
+        let hex = |t: &str| {
+            (!t.is_empty() && t.len() <= 2)
+                .then(|| u8::from_str_radix(t, 16).ok())
+                .flatten()
+        };
         let (bus, dev, func) = (hex(bus)?, hex(dev)?, hex(func)?);
         (dev < 32 && func < 8).then(|| PciFunction::new(bus, dev, func))
     }
@@ -202,7 +206,13 @@ impl PciFunction {
 
 impl core::fmt::Display for PciFunction {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:02x}:{:02x}.{}", self.bus(), self.device(), self.function())
+        write!(
+            f,
+            "{:02x}:{:02x}.{}",
+            self.bus(),
+            self.device(),
+            self.function()
+        )
     }
 }
 
@@ -532,7 +542,9 @@ mod tests {
         let g = PciFunction::parse("1f:1f.7").unwrap();
         assert_eq!((g.bus(), g.device(), g.function()), (0x1f, 0x1f, 7));
         assert_eq!(g.0, 0x1fff);
-        for bad in ["", "0:2", "00:20.0", "00:02.8", "100:00.0", "xx:00.0", "00.02:0"] {
+        for bad in [
+            "", "0:2", "00:20.0", "00:02.8", "100:00.0", "xx:00.0", "00.02:0",
+        ] {
             assert_eq!(PciFunction::parse(bad), None, "{bad}");
         }
     }

@@ -662,7 +662,14 @@ fn pci_functions_are_checked() {
     );
     let host = (PCIE_SPIS, "spis = [3, 4]\npci_host = true\n");
     // Valid: functions listed for the VM that owns the host.
-    let ok = board(&[smmu, host, (B_DEVICES, "devices = [\"pcie\"]\npci = [\"00:02.0\", \"01:00.1\"]")]);
+    let ok = board(&[
+        smmu,
+        host,
+        (
+            B_DEVICES,
+            "devices = [\"pcie\"]\npci = [\"00:02.0\", \"01:00.1\"]",
+        ),
+    ]);
     let plan = load_str("t.toml", &ok).unwrap().plan();
     let b = plan.vm("b").unwrap();
     assert_eq!(
@@ -675,7 +682,14 @@ fn pci_functions_are_checked() {
         "t.toml: vm \"b\": pci[0] \"00:20.0\" is not a PCI function (\"bus:device.function\", hex, e.g. \"00:02.0\")",
     );
     assert_error(
-        &[smmu, host, (B_DEVICES, "devices = [\"pcie\"]\npci = [\"00:02.0\", \"00:02.0\"]")],
+        &[
+            smmu,
+            host,
+            (
+                B_DEVICES,
+                "devices = [\"pcie\"]\npci = [\"00:02.0\", \"00:02.0\"]",
+            ),
+        ],
         "t.toml: vm \"b\": pci[1] 00:02.0 is already vm \"b\"'s",
     );
     assert_error(

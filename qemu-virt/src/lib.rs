@@ -94,6 +94,9 @@ impl Run {
             "-M",
             &format!("virt,virtualization={virt},gic-version=3,iommu=smmuv3"),
         ]);
+        // Stage 2 in the SMMU (QEMU's model defaults to stage 1 only); no
+        // default NIC, which would sit on the PCIe bus outside every plan.
+        c.args(["-global", "arm-smmuv3.stage=2", "-nic", "none"]);
         c.args([
             "-cpu",
             "max",

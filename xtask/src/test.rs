@@ -19,6 +19,10 @@ pub const TIERS: &[(&str, &str)] = &[
         "three bare-metal test guests side by side on QEMU: isolation, timer, SGIs, PSCI, doorbells, reset",
     ),
     (
+        "dma",
+        "device DMA through the SMMUv3 on QEMU: edu devices translated with their VM's stage 2, strays and unlisted functions blocked and logged, DMA in flight across a restart",
+    ),
+    (
         "gpu",
         "gpu-share on the host: front-end and back-end against Mesa, piglit, decoder fuzzing",
     ),
@@ -129,6 +133,7 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         ),
         // --nocapture: the test prints the table of checks.
         "partition" => qemu_tests(&["partition"], &["--nocapture"], tally),
+        "dma" => qemu_tests(&["dma"], &["--nocapture"], tally),
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");
             if !script.exists() {

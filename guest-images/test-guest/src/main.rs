@@ -35,6 +35,8 @@ mod checks;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod dma;
+#[cfg(target_os = "none")]
 mod doorbell;
 #[cfg(target_os = "none")]
 mod dt;
@@ -78,8 +80,8 @@ mod guest {
     use crate::console::{self, summary};
     use crate::dt::VmInfo;
     use crate::{
-        doorbell, dt, exceptions, features, fpsimd, gic, hardening, lifecycle, mmu, protocol, psci,
-        timer,
+        dma, doorbell, dt, exceptions, features, fpsimd, gic, hardening, lifecycle, mmu, protocol,
+        psci, timer,
     };
 
     /// Stacks reserved in the linker script (`MAX_VCPUS` there).
@@ -198,6 +200,9 @@ mod guest {
                 let r = psci::system_off();
                 console::fail("system-off", format_args!("SYSTEM_OFF returned {r}"));
             }
+            // DMA through the SMMU (boards/test-dma.toml).
+            ("d0", _) => dma::owner(vm),
+            ("d1", _) => dma::canary(vm),
             // Benchmarks alone on the machine (boards/bench-solo.toml).
             ("solo", _) => {
                 checks::timer();

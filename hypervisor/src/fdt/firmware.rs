@@ -625,8 +625,10 @@ pub fn parse(blob: &[u8]) -> Result<Platform<'_>, DtbError> {
 
 fn smmu_irqs(node: FdtNode) -> SmmuIrqs {
     let mut irqs = SmmuIrqs::default();
-    let (Some(names), Some(ints)) = (node.property("interrupt-names"), node.property("interrupts"))
-    else {
+    let (Some(names), Some(ints)) = (
+        node.property("interrupt-names"),
+        node.property("interrupts"),
+    ) else {
         return irqs;
     };
     for (i, name) in names.value.split(|&b| b == 0).enumerate() {
@@ -652,11 +654,7 @@ fn pcie(
     gic_addr_cells: usize,
 ) -> Result<Pcie, DtbError> {
     let ecam = first_reg(node).ok_or(DtbError::MissingNode("PCIe ECAM reg"))?;
-    let cells = |name: &str| {
-        node.property(name)
-            .map(|p| p.value)
-            .unwrap_or(&[])
-    };
+    let cells = |name: &str| node.property(name).map(|p| p.value).unwrap_or(&[]);
     let mut windows = Vec::new();
     let mut ranges = Vec::new();
     // (pci-addr: 3 cells, cpu-addr: parent's 2 cells, size: 2 cells)
@@ -828,7 +826,13 @@ mod tests {
     #[test]
     fn qemu_virt_smmu_and_pcie_routing() {
         let p = parse(QEMU_VIRT).expect("captured DTB parses");
-        assert_eq!(p.smmu_irqs, SmmuIrqs { eventq: Some(74), gerror: Some(77) });
+        assert_eq!(
+            p.smmu_irqs,
+            SmmuIrqs {
+                eventq: Some(74),
+                gerror: Some(77)
+            }
+        );
         let pcie = p.pcie.unwrap();
         assert_eq!(pcie.iommu_map.as_slice(), &[(0, 0, 0x1_0000)]);
         assert_eq!(pcie.stream_id(0x10), Some(0x10), "00:02.0");

@@ -725,8 +725,11 @@ mod tests {
     fn pci_host_node_routes_intx_to_the_vgic() {
         let firmware = dtb::parse(include_bytes!("../../tests/data/qemu-virt.dtb")).unwrap();
         let host = firmware.pcie.unwrap();
-        let ranges: Vec<([u32; 3], u64, u64)> =
-            host.ranges.iter().map(|(s, r)| (*s, r.base, r.size)).collect();
+        let ranges: Vec<([u32; 3], u64, u64)> = host
+            .ranges
+            .iter()
+            .map(|(s, r)| (*s, r.base, r.size))
+            .collect();
         let s = GuestDtb {
             pci: Some(GuestPci {
                 ecam: (host.ecam.base, host.ecam.size),

@@ -29,6 +29,8 @@ static STREAMS: Mutex<Vec<(u32, PciFunction, &'static str)>> = Mutex::new(Vec::n
 /// A device can fault on every transaction; the log gets a burst, then one
 /// line per 100 ms, with a count of what was held back.
 static LOG_LIMIT: Mutex<RateLimit> = Mutex::new(RateLimit::new(16, 0));
+/// The same for the SMMU's global errors (a full event queue, mostly).
+static ERROR_LIMIT: Mutex<RateLimit> = Mutex::new(RateLimit::new(4, 0));
 
 /// PCI command register: bus master enable.
 const PCI_COMMAND: u64 = 0x04;
@@ -64,6 +66,7 @@ pub fn probe(platform: &Platform) -> Option<u8> {
 /// reported), and its interrupts routed to this core.
 pub fn enable(platform: &Platform, ipa_bits: u8, gicd: &gicv3::Distributor) {
     *LOG_LIMIT.lock() = RateLimit::new(16, timer::frequency() / 10);
+    *ERROR_LIMIT.lock() = RateLimit::new(4, timer::frequency());
     let Some(smmu) = SMMU.get() else {
         return;
     };
@@ -113,7 +116,9 @@ pub fn attach(vm: &VmState) -> Result<(), &'static str> {
     if BROKEN.get().is_some() {
         return Err("the SMMU cannot confine its devices' DMA (see the SMMUv3 line above)");
     }
-    let smmu = SMMU.get().ok_or("it owns a PCIe host but the DTB names no SMMUv3")?;
+    let smmu = SMMU
+        .get()
+        .ok_or("it owns a PCIe host but the DTB names no SMMUv3")?;
     let mut smmu = smmu.lock();
     let ste = format::ste_stage2(
         cfg.vmid,
@@ -223,7 +228,11 @@ pub fn guest_pci(vm: &Vm) -> Option<PciNode> {
     Some(PciNode {
         ecam: (host.ecam.base, host.ecam.size),
         bus_range: host.bus_range,
-        ranges: host.ranges.iter().map(|(s, r)| (*s, r.base, r.size)).collect(),
+        ranges: host
+            .ranges
+            .iter()
+            .map(|(s, r)| (*s, r.base, r.size))
+            .collect(),
         intx_mask: host.intx_mask,
         intx: host
             .intx
@@ -240,51 +249,73 @@ pub fn is_smmu_interrupt(intid: u32) -> bool {
     intid == EVENTQ_INTID.load(Ordering::Relaxed) || intid == GERROR_INTID.load(Ordering::Relaxed)
 }
 
-/// The SMMU's interrupt: one log line per fault, naming the VM, the PCI
-/// function and what it tried; rate-limited.
+/// The SMMU's interrupt: one log line per kind of fault (stream, fault
+/// type, direction) in each batch, naming the VM, the PCI function, the
+/// first address and how many more were like it; rate-limited. (A device
+/// faults on every beat of a transfer: thousands of events per DMA.)
 pub fn on_interrupt() {
     let Some(smmu) = SMMU.get() else {
         return;
     };
     let mut smmu = smmu.lock();
     let errors = smmu.take_global_errors();
-    if errors != 0 {
-        log::error!("SMMUv3: global error(s) {errors:#x} (SMMU_GERROR)");
+    if errors != 0 && ERROR_LIMIT.lock().check(timer::now()).is_some() {
+        log::warn!("SMMUv3: {}", format::GlobalErrors(errors));
     }
-    let streams = STREAMS.lock();
+    // (first event, how many like it); the rest of a batch is counted.
+    let mut kinds: heapless::Vec<(Event, u64), 8> = heapless::Vec::new();
+    let mut others = 0u64;
     let overflowed = smmu.drain_events(|record| {
-        let event = Event::decode(record);
-        let now = timer::now();
-        let Some(held) = LOG_LIMIT.lock().check(now) else {
-            return;
+        let e = Event::decode(record);
+        match kinds
+            .iter_mut()
+            .find(|(k, _)| (k.sid, k.kind, k.read) == (e.sid, e.kind, e.read))
+        {
+            Some((_, n)) => *n += 1,
+            None => {
+                if kinds.push((e, 0)).is_err() {
+                    others += 1;
+                }
+            }
+        }
+    });
+    drop(smmu);
+    let streams = STREAMS.lock();
+    for (event, more) in &kinds {
+        let Some(held) = LOG_LIMIT.lock().check(timer::now()) else {
+            continue;
         };
         let owner = streams.iter().find(|s| s.0 == event.sid);
-        let function = PCIE
-            .get()
-            .and_then(|p| p.as_ref())
-            .and_then(|p| {
-                p.iommu_map
-                    .iter()
-                    .find(|&&(_, sid, len)| event.sid >= sid && event.sid - sid < len)
-                    .map(|&(rid, sid, _)| PciFunction((rid + event.sid - sid) as u16))
-            });
+        let function = PCIE.get().and_then(|p| p.as_ref()).and_then(|p| {
+            p.iommu_map
+                .iter()
+                .find(|&&(_, sid, len)| event.sid >= sid && event.sid - sid < len)
+                .map(|&(rid, sid, _)| PciFunction((rid + event.sid - sid) as u16))
+        });
         let who = Who {
             vm: owner.map(|s| s.2),
             function,
             sid: event.sid,
         };
+        let tail = Tail { more: *more, held };
         match (event.addr, event.read) {
             (Some(addr), Some(read)) => log::warn!(
-                "SMMU: {who}: DMA {} at {addr:#x} blocked: {}{}",
+                "SMMU: {who}: DMA {} at {addr:#x} blocked: {}{tail}",
                 if read { "read" } else { "write" },
                 event.name(),
-                Held(held)
             ),
-            _ => log::warn!("SMMU: {who}: DMA blocked: {}{}", event.name(), Held(held)),
+            _ => log::warn!("SMMU: {who}: DMA blocked: {}{tail}", event.name()),
         }
-    });
-    if overflowed {
-        log::warn!("SMMU: event queue overflowed: some DMA faults were not recorded");
+    }
+    if (others > 0 || overflowed) && ERROR_LIMIT.lock().check(timer::now()).is_some() {
+        log::warn!(
+            "SMMU: {others} more DMA fault(s) of other kinds{}",
+            if overflowed {
+                "; the event queue overflowed, some were not recorded"
+            } else {
+                ""
+            }
+        );
     }
 }
 
@@ -306,11 +337,18 @@ impl core::fmt::Display for Who {
     }
 }
 
-struct Held(u64);
-impl core::fmt::Display for Held {
+/// "(N more like it)" in this batch, "[M lines held back]" by the limit.
+struct Tail {
+    more: u64,
+    held: u64,
+}
+impl core::fmt::Display for Tail {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        if self.0 > 0 {
-            write!(f, " ({} more not shown)", self.0)?;
+        if self.more > 0 {
+            write!(f, " ({} more like it)", self.more)?;
+        }
+        if self.held > 0 {
+            write!(f, " [{} earlier line(s) held back]", self.held)?;
         }
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! The SMMUv3's registers and Tessera's use of them (EL2 only).
 
+use super::format::{Command, EventRecord, Features, QueueIndex, SmmuError, Ste};
 use crate::arch::timer;
 use core::ptr::NonNull;
-use super::format::{Command, EventRecord, Features, QueueIndex, SmmuError, Ste};
 use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::registers::{ReadOnly, ReadWrite};
 use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
 
 register_structs! {
     Page0 {
@@ -78,7 +78,7 @@ const MIN_STREAM_TABLE_LOG2: u8 = 8;
 /// would lift this (docs/smmu.md).
 const MAX_STREAM_TABLE_LOG2: u8 = 12;
 const CMDQ_LOG2: u8 = 8;
-const EVENTQ_LOG2: u8 = 7;
+const EVENTQ_LOG2: u8 = 8;
 
 /// Zeroed memory for the SMMU, aligned to its own size; never freed.
 fn alloc_table(bytes: usize, what: &'static str) -> Result<NonNull<u8>, SmmuError> {
@@ -132,7 +132,12 @@ impl Smmu {
     /// memory at EL2; only one `Smmu` exists for it.
     pub unsafe fn abort_all(base: u64) -> Result<Smmu, SmmuError> {
         // SAFETY: per the contract above.
-        let (p0, p1) = unsafe { (&*(base as *const Page0), &*((base + 0x1_0000) as *const Page1)) };
+        let (p0, p1) = unsafe {
+            (
+                &*(base as *const Page0),
+                &*((base + 0x1_0000) as *const Page1),
+            )
+        };
         let features = Features::decode(p0.idr0.get(), p0.idr1.get(), p0.idr5.get(), p0.aidr.get());
         let smmu = Smmu {
             p0,
@@ -191,7 +196,8 @@ impl Smmu {
         // Linear format (FMT = 0), LOG2SIZE entries.
         r.strtab_base.set(BASE_ALLOC | strtab.as_ptr() as u64);
         r.strtab_base_cfg.set(log2 as u32);
-        r.cmdq_base.set(BASE_ALLOC | cmdq.as_ptr() as u64 | cmdq_log2 as u64);
+        r.cmdq_base
+            .set(BASE_ALLOC | cmdq.as_ptr() as u64 | cmdq_log2 as u64);
         r.cmdq_prod.set(0);
         self.set_cr0(CR0_CMDQEN)?;
         self.submit(&[
@@ -199,7 +205,8 @@ impl Smmu {
             super::format::cmd_tlbi_nsnh_all(),
         ])?;
 
-        r.eventq_base.set(BASE_ALLOC | eventq.as_ptr() as u64 | eventq_log2 as u64);
+        r.eventq_base
+            .set(BASE_ALLOC | eventq.as_ptr() as u64 | eventq_log2 as u64);
         self.p1.eventq_cons.set(self.p1.eventq_prod.get());
         self.set_cr0(CR0_CMDQEN | CR0_EVENTQEN)?;
 
@@ -265,7 +272,10 @@ impl Smmu {
         let mut prod = r.cmdq_prod.get();
         let mut sync_at = prod;
         for (i, cmd) in cmds.iter().chain([&super::format::cmd_sync()]).enumerate() {
-            wait_for(|| !q.full(prod, r.cmdq_cons.get()), "SMMU command queue space")?;
+            wait_for(
+                || !q.full(prod, r.cmdq_cons.get()),
+                "SMMU command queue space",
+            )?;
             // SAFETY: `slot` is inside the queue `enable` allocated; the SMMU
             // reads it only once PROD passes it.
             unsafe {
@@ -283,7 +293,8 @@ impl Smmu {
         let done = wait_for(
             || {
                 let cons = r.cmdq_cons.get();
-                q.consumed(sync_at, cons, prod) || r.gerror.get() & GERROR_CMDQ_ERR != r.gerrorn.get() & GERROR_CMDQ_ERR
+                q.consumed(sync_at, cons, prod)
+                    || r.gerror.get() & GERROR_CMDQ_ERR != r.gerrorn.get() & GERROR_CMDQ_ERR
             },
             "SMMU CMD_SYNC",
         );

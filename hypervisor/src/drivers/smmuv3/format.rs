@@ -165,10 +165,16 @@ pub enum SmmuError {
     BigEndianOnly,
     NotCoherent,
     StallOnly,
-    IpaTooWide { ipa_bits: u8, oas_bits: u8 },
+    IpaTooWide {
+        ipa_bits: u8,
+        oas_bits: u8,
+    },
     /// A stream the plan needs is beyond SMMU_IDR1.SIDSIZE or the linear
     /// stream table Tessera builds.
-    StreamIdTooLarge { sid: u32, limit_bits: u8 },
+    StreamIdTooLarge {
+        sid: u32,
+        limit_bits: u8,
+    },
     /// No memory for the stream table or a queue.
     NoMemory(&'static str),
     /// A register update was not acknowledged (CR0ACK, GBPA.UPDATE, ...).
@@ -209,6 +215,37 @@ pub const fn cerror_name(code: u8) -> &'static str {
         2 => "CERROR_ABT (command fetch aborted)",
         3 => "CERROR_ATC_INV_SYNC",
         _ => "(unknown)",
+    }
+}
+
+/// SMMU_GERROR bits, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalErrors(pub u32);
+
+impl fmt::Display for GlobalErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 9] = [
+            "command queue error (CMDQ_ERR)",
+            "",
+            "event queue full, events lost (EVTQ_ABT_ERR)",
+            "PRI queue full (PRIQ_ABT_ERR)",
+            "command-sync MSI aborted (MSI_CMDQ_ABT_ERR)",
+            "event MSI aborted (MSI_EVTQ_ABT_ERR)",
+            "PRI MSI aborted (MSI_PRIQ_ABT_ERR)",
+            "global-error MSI aborted (MSI_GERROR_ABT_ERR)",
+            "service failure mode (SFM_ERR)",
+        ];
+        let mut first = true;
+        for (bit, name) in NAMES.iter().enumerate() {
+            if self.0 & 1 << bit != 0 && !name.is_empty() {
+                write!(f, "{}{name}", if first { "" } else { "; " })?;
+                first = false;
+            }
+        }
+        if first {
+            write!(f, "{:#x}", self.0)?;
+        }
+        Ok(())
     }
 }
 
@@ -421,11 +458,17 @@ mod tests {
         assert!(f.stage2 && !f.stage1 && f.aarch64_tables && f.coherent && f.vmid16);
         assert!(f.two_level_stream_table && f.little_endian_tables);
         assert_eq!((f.sid_bits, f.cmdq_log2, f.eventq_log2), (16, 19, 19));
-        assert_eq!((f.oas, f.oas_bits, f.gran4k, f.gran16k, f.gran64k), (4, 44, true, false, true));
+        assert_eq!(
+            (f.oas, f.oas_bits, f.gran4k, f.gran16k, f.gran64k),
+            (4, 44, true, false, true)
+        );
         assert_eq!(f.check_stage2(44), Ok(()));
         assert_eq!(
             f.check_stage2(48),
-            Err(SmmuError::IpaTooWide { ipa_bits: 48, oas_bits: 44 })
+            Err(SmmuError::IpaTooWide {
+                ipa_bits: 48,
+                oas_bits: 44
+            })
         );
     }
 
@@ -436,9 +479,15 @@ mod tests {
         let check = |idr0: u32, idr5: u32| Features::decode(idr0, 16, idr5, 0).check_stage2(40);
         assert_eq!(check(good, idr5), Ok(()));
         assert_eq!(check(good & !1, idr5), Err(SmmuError::NoStage2));
-        assert_eq!(check(good & !(0b11 << 2), idr5), Err(SmmuError::NoAArch64Tables));
+        assert_eq!(
+            check(good & !(0b11 << 2), idr5),
+            Err(SmmuError::NoAArch64Tables)
+        );
         assert_eq!(check(good & !(1 << 4), idr5), Err(SmmuError::NotCoherent));
-        assert_eq!(check(good | 0b11 << 21, idr5), Err(SmmuError::BigEndianOnly));
+        assert_eq!(
+            check(good | 0b11 << 21, idr5),
+            Err(SmmuError::BigEndianOnly)
+        );
         assert_eq!(check(good | 2 << 24, idr5), Err(SmmuError::StallOnly));
         assert_eq!(check(good, 5 | 1 << 6), Err(SmmuError::No4KGranule));
     }
@@ -450,7 +499,10 @@ mod tests {
         let vtcr = 20 | 2 << 6 | 1 << 8 | 1 << 10 | 3 << 12 | 5 << 16 | 1 << 31;
         let vttbr = 0x4123_4000 | 7 << 48;
         let ste = ste_stage2(7, vttbr, vtcr, 4);
-        assert_eq!(ste[0], 0b1101, "V, Config = stage 1 bypass, stage 2 translate");
+        assert_eq!(
+            ste[0], 0b1101,
+            "V, Config = stage 1 bypass, stage 2 translate"
+        );
         assert_eq!(ste[1], 1 << 44, "SHCFG: incoming");
         assert_eq!(ste[2] & 0xffff, 7, "S2VMID");
         assert_eq!((ste[2] >> 32) & 0x3f, 20, "S2T0SZ");
@@ -506,13 +558,34 @@ mod tests {
     }
 
     #[test]
+    fn names_global_errors() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            GlobalErrors(0x4).to_string(),
+            "event queue full, events lost (EVTQ_ABT_ERR)"
+        );
+        assert_eq!(
+            GlobalErrors(0x101).to_string(),
+            "command queue error (CMDQ_ERR); service failure mode (SFM_ERR)"
+        );
+        assert_eq!(GlobalErrors(0x2).to_string(), "0x2");
+    }
+
+    #[test]
     fn decodes_events() {
         // F_TRANSLATION, stream 0x10, a stage-2 write at 0x7000_0040.
         let r = [0x10_0000_0010, 1 << 39, 0x7000_0040, 0x7000_0000];
         let e = Event::decode(&r);
         assert_eq!(
             e,
-            Event { kind: 0x10, sid: 0x10, addr: Some(0x7000_0040), read: Some(false), stage2: true }
+            Event {
+                kind: 0x10,
+                sid: 0x10,
+                addr: Some(0x7000_0040),
+                read: Some(false),
+                stage2: true
+            }
         );
         assert!(e.name().contains("F_TRANSLATION"));
         // A read permission fault.

@@ -8,8 +8,8 @@
 //! The in-memory formats are in [`format`] (portable, host-tested); this
 //! file moves them between memory and registers.
 
-pub mod format;
 #[cfg(target_os = "none")]
 mod driver;
+pub mod format;
 #[cfg(target_os = "none")]
 pub use driver::Smmu;
