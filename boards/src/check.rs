@@ -527,6 +527,12 @@ fn check_pci(
             );
         }
     }
+    if vm.dma_fault == crate::parse::DmaFaultCfg::Fault && vm.pci.is_empty() {
+        s.err(
+            e,
+            "dma_fault = \"fault\" but the VM lists no PCI functions (pci = [...])",
+        );
+    }
     for (j, f) in vm.pci.iter().enumerate() {
         let Some(func) = PciFunction::parse(f) else {
             s.err(

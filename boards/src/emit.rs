@@ -4,7 +4,7 @@
 use std::prelude::rust_2021::*;
 
 use crate::model::*;
-use crate::parse::{Board, FaultCfg, RangeCfg};
+use crate::parse::{Board, DmaFaultCfg, FaultCfg, RangeCfg};
 
 // The tables want `&'static` data; a build script or tool runs once, so
 // leaking the few kilobytes a plan takes is the simple way to get it.
@@ -110,6 +110,7 @@ impl Board {
                     FaultCfg::Stop => FaultPolicy::Stop,
                     FaultCfg::Restart => FaultPolicy::Restart,
                 },
+                dma_fault_is_fault: vm.dma_fault == DmaFaultCfg::Fault,
             })
             .collect();
         let shared = self
@@ -311,7 +312,8 @@ rust_struct!(Vm {
     devices,
     spis,
     pci,
-    fault
+    fault,
+    dma_fault_is_fault
 });
 rust_struct!(Peer {
     vm,

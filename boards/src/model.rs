@@ -242,6 +242,9 @@ pub struct Vm {
     /// SMMU with this VM's stage 2); every other function reaches nothing.
     pub pci: &'static [PciFunction],
     pub fault: FaultPolicy,
+    /// Whether a blocked DMA of its functions counts as a fault of the VM
+    /// (`fault` then applies) or is only logged.
+    pub dma_fault_is_fault: bool,
 }
 
 impl Vm {
@@ -434,6 +437,7 @@ mod tests {
                 spis: &[],
                 pci: &[],
                 fault: FaultPolicy::Stop,
+                dma_fault_is_fault: false,
             },
             Vm {
                 name: "b",
@@ -457,6 +461,7 @@ mod tests {
                 spis: &[Spi(2)],
                 pci: &[],
                 fault: FaultPolicy::Restart,
+                dma_fault_is_fault: false,
             },
         ],
         shared: &[SharedRegion {

@@ -116,6 +116,9 @@ pub struct VmCfg {
     /// that may do DMA: only these get SMMU stream-table entries.
     #[serde(default)]
     pub pci: Vec<String>,
+    /// What a DMA fault by one of those functions does to the VM.
+    #[serde(default)]
+    pub dma_fault: DmaFaultCfg,
     #[serde(default)]
     pub fault: FaultCfg,
 }
@@ -133,6 +136,16 @@ pub struct MemCfg {
 pub struct ImageCfg {
     pub name: String,
     pub ipa: u64,
+}
+
+/// `dma_fault`: "log" (the VM runs on; the SMMU blocked the access) or
+/// "fault" (treated as the VM's own fault: its `fault` policy applies).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmaFaultCfg {
+    #[default]
+    Log,
+    Fault,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -678,6 +678,34 @@ fn pci_functions_are_checked() {
     );
     assert!(b.devices[0].pci_host);
     assert_error(
+        &[
+            smmu,
+            host,
+            (B_DEVICES, "devices = [\"pcie\"]\ndma_fault = \"fault\""),
+        ],
+        "t.toml: vm \"b\": dma_fault = \"fault\" but the VM lists no PCI functions (pci = [...])",
+    );
+    let contained = board(&[
+        smmu,
+        host,
+        (
+            B_DEVICES,
+            "devices = [\"pcie\"]\npci = [\"00:02.0\"]\ndma_fault = \"fault\"",
+        ),
+    ]);
+    assert!(
+        load_str("t.toml", &contained)
+            .unwrap()
+            .plan()
+            .vm("b")
+            .unwrap()
+            .dma_fault_is_fault
+    );
+    assert!(
+        !plan.vm("b").unwrap().dma_fault_is_fault,
+        "log is the default"
+    );
+    assert_error(
         &[smmu, host, (B_DEVICES, "devices = [\"pcie\"]\npci = [\"00:20.0\"]")],
         "t.toml: vm \"b\": pci[0] \"00:20.0\" is not a PCI function (\"bus:device.function\", hex, e.g. \"00:02.0\")",
     );

@@ -24,18 +24,24 @@ fn finished(out: &str) -> bool {
     done("d1") && done("d0") || out.contains("FAIL")
 }
 
-#[test]
-fn device_dma_stays_in_its_owners_memory() {
-    let mut r = run_image("tessera-test-dma.bin", Boot::Direct, "dma");
-    // edu's DMA engine needs a mask wide enough for RAM at 0x4000_0000
-    // (its default is 28 bits); `edu` is a conventional PCI device, which
-    // QEMU's SMMUv3 translates like any other.
+/// A run of a DMA board's image with two `edu` devices, at 00:02.0 and
+/// 00:03.0. edu's DMA engine needs a mask wide enough for RAM at
+/// 0x4000_0000 (its default is 28 bits); it is a conventional PCI device,
+/// which QEMU's SMMUv3 translates like any other.
+fn run_with_edus(image: &str, name: &str) -> qemu_virt::Run {
+    let mut r = run_image(image, Boot::Direct, name);
     for slot in [2, 3] {
         r.extra_args.extend([
             "-device".to_string(),
             format!("edu,addr={slot},dma_mask=0xffffffffff"),
         ]);
     }
+    r
+}
+
+#[test]
+fn device_dma_stays_in_its_owners_memory() {
+    let r = run_with_edus("tessera-test-dma.bin", "dma");
     let limit = Duration::from_secs(240);
     let out = r.run(limit, finished).expect("QEMU runs");
     let text = &out.output;
@@ -80,5 +86,35 @@ fn device_dma_stays_in_its_owners_memory() {
         problems.is_empty(),
         "{}\n\noutput:\n{text}",
         problems.join("\n")
+    );
+}
+
+/// `dma_fault = "fault"`: d0's stray DMA stops d0 (its fault policy), and
+/// its check never completes.
+#[test]
+fn dma_fault_policy_stops_the_owner() {
+    let r = run_with_edus("tessera-test-dma-contain.bin", "dma-contain");
+    let stopped =
+        "VM d0: its device's DMA was blocked by the SMMU (dma_fault = \"fault\"): stopping it";
+    let limit = Duration::from_secs(240);
+    let out = r
+        .run(limit, |o| o.contains(stopped) || o.contains("FAIL"))
+        .expect("QEMU runs");
+    let text = &out.output;
+    assert!(!out.timed_out, "no stop within {limit:?}:\n{text}");
+    assert!(
+        text.contains("d0 | check dma-roundtrip: pass"),
+        "the owner's own DMA works first:\n{text}"
+    );
+    let fault = text
+        .find("SMMU: VM d0, PCI 00:02.0 (stream 0x10): DMA write at 0x49000000 blocked")
+        .expect("the blocked DMA is logged");
+    assert!(
+        text.find(stopped).unwrap() > fault,
+        "stopped after the fault line:\n{text}"
+    );
+    assert!(
+        !text.contains("d0 | check dma-outside"),
+        "d0 ran on past its stray DMA:\n{text}"
     );
 }

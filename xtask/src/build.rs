@@ -67,6 +67,7 @@ pub const BOARDS: &[(&str, &str)] = &[
     ("qemu-virt", "tessera"),
     ("test-partition", "tessera-test-partition"),
     ("test-dma", "tessera-test-dma"),
+    ("test-dma-contain", "tessera-test-dma-contain"),
 ];
 
 /// EL2 is built soft-float: the compiler then never uses the FP/SIMD

@@ -12,7 +12,7 @@ use crate::drivers::smmuv3::format::{self, Event, SmmuError};
 use crate::drivers::smmuv3::Smmu;
 use crate::fdt::firmware::{Pcie, Platform};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use spin::{Mutex, Once};
 use tessera_boards::{PciFunction, Vm};
 
@@ -32,6 +32,11 @@ static LOG_LIMIT: Mutex<RateLimit> = Mutex::new(RateLimit::new(16, 0));
 /// The same for the SMMU's global errors (a full event queue, mostly).
 static ERROR_LIMIT: Mutex<RateLimit> = Mutex::new(RateLimit::new(4, 0));
 
+/// VMs (by plan index) whose device faulted under `dma_fault = "fault"`:
+/// one of their vCPUs applies the fault policy when kicked.
+static CONTAIN: [AtomicBool; MAX_VMS] = [const { AtomicBool::new(false) }; MAX_VMS];
+const MAX_VMS: usize = 16;
+
 /// PCI command register: bus master enable.
 const PCI_COMMAND: u64 = 0x04;
 const PCI_COMMAND_MASTER: u16 = 1 << 2;
@@ -49,6 +54,16 @@ pub fn probe(platform: &Platform) -> Option<u8> {
     // MMU (boot.md); this is the only `Smmu`.
     match unsafe { Smmu::abort_all(range.base) } {
         Ok(s) => {
+            let idr = s.id_registers();
+            log::info!(
+                "SMMUv3 IDR0-5: {:#010x} {:#010x} {:#010x} {:#010x} {:#010x} {:#010x}",
+                idr[0],
+                idr[1],
+                idr[2],
+                idr[3],
+                idr[4],
+                idr[5]
+            );
             log::info!("{}", s.features);
             let oas = s.features.oas_bits;
             SMMU.call_once(|| Mutex::new(s));
@@ -281,6 +296,11 @@ pub fn on_interrupt() {
     });
     drop(smmu);
     let streams = STREAMS.lock();
+    for (event, _) in &kinds {
+        if let Some(owner) = streams.iter().find(|s| s.0 == event.sid) {
+            contain(owner.2);
+        }
+    }
     for (event, more) in &kinds {
         let Some(held) = LOG_LIMIT.lock().check(timer::now()) else {
             continue;
@@ -335,6 +355,39 @@ impl core::fmt::Display for Who {
             None => write!(f, "stream {:#x}", self.sid),
         }
     }
+}
+
+/// A device of `vm` faulted: under `dma_fault = "fault"`, one of its vCPUs
+/// is kicked to apply the VM's fault policy (`take_contain`).
+fn contain(vm: &str) {
+    let Some(index) = super::plan().vm_index(vm) else {
+        return;
+    };
+    let Some(state) = super::vms().get(index) else {
+        return;
+    };
+    if !state.cfg.dma_fault_is_fault || index >= MAX_VMS || state.stopping.load(Ordering::Acquire) {
+        return;
+    }
+    if CONTAIN[index].swap(true, Ordering::AcqRel) {
+        return;
+    }
+    match state.vcpus.iter().find(|v| v.power() == super::Power::On) {
+        Some(v) => gicv3::send_sgi(super::vcpu::SGI_KICK, v.mpidr),
+        None => CONTAIN[index].store(false, Ordering::Release),
+    }
+}
+
+/// Whether `vm`'s device faulted under `dma_fault = "fault"` since the last
+/// call: the kicked vCPU then applies the fault policy.
+#[inline]
+pub fn take_contain(vm: &VmState) -> bool {
+    // `cfg` points into the plan's VM table: its index without a search.
+    let base = super::plan().vms.as_ptr() as usize;
+    let index = (vm.cfg as *const Vm as usize).wrapping_sub(base) / core::mem::size_of::<Vm>();
+    index < MAX_VMS
+        && CONTAIN[index].load(Ordering::Relaxed)
+        && CONTAIN[index].swap(false, Ordering::AcqRel)
 }
 
 /// "(N more like it)" in this batch, "[M lines held back]" by the limit.

@@ -66,6 +66,24 @@ pub fn fault(vm: &'static VmState, vi: usize, frame: &Frame, esr: u64, kind: Fau
     }
 }
 
+/// A device of the VM made a DMA the SMMU blocked, and its board entry says
+/// `dma_fault = "fault"`: the VM's fault policy applies, as for a fault of
+/// its own (the SMMU line before this one names the device and address).
+pub fn dma_fault(vm: &'static VmState, vi: usize) -> ! {
+    let policy = match vm.cfg.fault {
+        FaultPolicy::Stop => "stopping it",
+        FaultPolicy::Restart => "restarting it",
+    };
+    log::error!(
+        "VM {}: its device's DMA was blocked by the SMMU (dma_fault = \"fault\"): {policy}",
+        vm.name()
+    );
+    match vm.cfg.fault {
+        FaultPolicy::Stop => stop(vm, vi),
+        FaultPolicy::Restart => restart(vm, vi),
+    }
+}
+
 /// Claims the stop of `vm` for this vCPU: only one vCPU stops or restarts
 /// a VM at a time. The loser just leaves; the winner is taking it out of
 /// its guest anyway.

@@ -80,6 +80,10 @@ fn for_vcpu(here: Option<(&'static VmState, usize)>, intid: u32) -> Irq {
         // list registers are loaded when it enters.
         SGI_KICK | MAINTENANCE_INTID if vm.vcpus[vi].power() != Power::On => Irq::Handled,
         SGI_KICK | MAINTENANCE_INTID => {
+            if intid == SGI_KICK && super::dma::take_contain(vm) {
+                gicv3::deactivate(intid);
+                super::fault::dma_fault(vm, vi);
+            }
             vcpu::refresh_lrs(vm, vi);
             Irq::Handled
         }

@@ -14,7 +14,7 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod dma;
 #[cfg(target_os = "none")]
-mod fault;
+pub(crate) mod fault;
 #[cfg(target_os = "none")]
 pub mod hypercall;
 #[cfg(target_os = "none")]

@@ -11,7 +11,9 @@ register_structs! {
     Page0 {
         (0x00 => idr0: ReadOnly<u32>),
         (0x04 => idr1: ReadOnly<u32>),
-        (0x08 => _idr2_4),
+        (0x08 => idr2: ReadOnly<u32>),
+        (0x0c => idr3: ReadOnly<u32>),
+        (0x10 => idr4: ReadOnly<u32>),
         (0x14 => idr5: ReadOnly<u32>),
         (0x18 => _iidr),
         (0x1c => aidr: ReadOnly<u32>),
@@ -156,6 +158,19 @@ impl Smmu {
         // Firmware may have left it on with tables Tessera does not know.
         smmu.set_cr0(0)?;
         Ok(smmu)
+    }
+
+    /// SMMU_IDR0-5 as read, for the boot log.
+    pub fn id_registers(&self) -> [u32; 6] {
+        let r = self.p0;
+        [
+            r.idr0.get(),
+            r.idr1.get(),
+            r.idr2.get(),
+            r.idr3.get(),
+            r.idr4.get(),
+            r.idr5.get(),
+        ]
     }
 
     fn set_cr0(&self, value: u32) -> Result<(), SmmuError> {
