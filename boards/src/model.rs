@@ -101,6 +101,10 @@ pub struct Platform {
     pub uart: Uart,
     pub gic: Gic,
     pub smmu: Option<Range>,
+    /// Where the boot loader places the guest images that are not embedded
+    /// (Linux kernels, initramfs). Tessera only reads it, no VM maps it: it
+    /// is the clean copy every VM start copies from.
+    pub staging: Option<Range>,
     /// Physical range the hypervisor keeps for itself (firmware DTB, image,
     /// heap); no VM or shared region is ever placed there.
     pub hypervisor: Range,
@@ -169,6 +173,30 @@ pub struct Image {
     pub ipa: u64,
 }
 
+/// A file the boot loader places in the staging area: at physical `pa`, at
+/// most `max` bytes. The loader says how many it loaded (`docs/boot.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    pub file: &'static str,
+    pub pa: u64,
+    pub max: u64,
+}
+
+impl Staged {
+    pub const fn slot(&self) -> Range {
+        Range::new(self.pa, self.max)
+    }
+}
+
+/// A VM that boots Linux: the kernel `Image` goes to the start of its first
+/// RAM region plus the header's `text_offset`, the initramfs near the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linux {
+    pub kernel: Staged,
+    pub initrd: Option<Staged>,
+    pub bootargs: &'static str,
+}
+
 /// What the hypervisor does with a VM that faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPolicy {
@@ -192,6 +220,8 @@ pub struct Vm {
     /// sorted.
     pub spis: &'static [Spi],
     pub fault: FaultPolicy,
+    /// Boots Linux from the staging area (else the embedded `images`).
+    pub linux: Option<Linux>,
 }
 
 impl Vm {
@@ -362,6 +392,7 @@ mod tests {
                 redistributor_stride: 0x2_0000,
             },
             smmu: None,
+            staging: None,
             hypervisor: Range::new(0x4000_0000, 0x400_0000),
             devices: &[DEV],
             gpu_device: None,
@@ -382,6 +413,7 @@ mod tests {
                 devices: &[],
                 spis: &[],
                 fault: FaultPolicy::Stop,
+                linux: None,
             },
             Vm {
                 name: "b",
@@ -404,6 +436,7 @@ mod tests {
                 devices: &[DEV],
                 spis: &[Spi(2)],
                 fault: FaultPolicy::Restart,
+                linux: None,
             },
         ],
         shared: &[SharedRegion {

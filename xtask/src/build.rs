@@ -66,6 +66,7 @@ pub(crate) fn flat_binary(elf: &[u8]) -> Result<Vec<u8>> {
 pub const BOARDS: &[(&str, &str)] = &[
     ("qemu-virt", "tessera"),
     ("test-partition", "tessera-test-partition"),
+    ("test-linux", "tessera-test-linux"),
 ];
 
 /// EL2 is built soft-float: the compiler then never uses the FP/SIMD

@@ -19,6 +19,10 @@ pub const TIERS: &[(&str, &str)] = &[
         "three bare-metal test guests side by side on QEMU: isolation, timer, SGIs, PSCI, doorbells, reset",
     ),
     (
+        "linux",
+        "Linux VMs beside a bare-metal one on QEMU: Tessera's check of the staged kernel and initramfs",
+    ),
+    (
         "gpu",
         "gpu-share on the host: front-end and back-end against Mesa, piglit, decoder fuzzing",
     ),
@@ -129,6 +133,7 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         ),
         // --nocapture: the test prints the table of checks.
         "partition" => qemu_tests(&["partition"], &["--nocapture"], tally),
+        "linux" => qemu_tests(&["linux"], &["--test-threads=2"], tally),
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");
             if !script.exists() {

@@ -183,7 +183,9 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         .collect();
     vm::probe_firmware(platform.psci);
     let ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
-    vm::build_all(&mpidrs, ipa_bits, gicd);
+    vm::build_all(&mpidrs, ipa_bits, gicd, &|file| {
+        bootargs::loaded(platform.bootargs, file)
+    });
     vm::start_all();
     vm::console::start_input(gicd);
     START_VMS.store(true, Ordering::Release);
