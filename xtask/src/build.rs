@@ -140,8 +140,9 @@ pub fn images() -> Result<Images> {
         &images.boot_scr,
         &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT),
     )?;
+    crate::linux::images()?;
     println!(
-        "images: in {}: also boot.cmd, boot.scr, guests/",
+        "images: in {}: also boot.cmd, boot.scr, guests/, linux/",
         images.dir.display()
     );
     Ok(images)

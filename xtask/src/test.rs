@@ -12,7 +12,7 @@ pub const TIERS: &[(&str, &str)] = &[
     ),
     (
         "boot",
-        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts; its image has no FP/SIMD instruction",
+        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts; its image has no FP/SIMD instruction; the test guest and the Linux guest images natively",
     ),
     (
         "partition",
@@ -127,7 +127,7 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         }
         // Each QEMU uses several host threads; two at a time suits 2 cores.
         "boot" => qemu_tests(
-            &["boot", "guest_native", "el2_image"],
+            &["boot", "guest_native", "linux_native", "el2_image"],
             &["--test-threads=2"],
             tally,
         ),
