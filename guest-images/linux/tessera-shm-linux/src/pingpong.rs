@@ -208,12 +208,32 @@ fn once(link: &dyn Link, side: Side, n: u32, stats: &mut Stats) -> Result<Outcom
     // The peer's READY may have been its ring: ring again so it sees ours.
     link.ring().map_err(err)?;
 
-    // 2. The exchange.
+    // 2. The exchange. A peer that restarts mid-way leaves its words in any
+    // state; whatever that trips over here, the generation tells.
+    let dirs = (out_dir, in_dir);
+    match exchange(link, side, n, (&tx, &rx), dirs, generation, stats) {
+        Err(_) if link.generation().map_err(err)? != generation => Ok(Outcome::Restart),
+        r => r,
+    }
+}
+
+fn exchange(
+    link: &dyn Link,
+    side: Side,
+    n: u32,
+    (tx, rx): (&Producer, &Consumer),
+    (out_dir, in_dir): (u8, u8),
+    generation: u32,
+    stats: &mut Stats,
+) -> Result<Outcome, String> {
     let (mut sent, mut received) = (0u32, 0u32);
     let mut pending: Option<u32> = None; // B: an answer that did not fit yet
     let mut buf = Vec::new();
     let mut quiet_since = Instant::now();
     while sent < n || received < n {
+        if link.generation().map_err(err)? != generation {
+            return Ok(Outcome::Restart);
+        }
         let mut progress = false;
         match side {
             Side::A => {
@@ -249,9 +269,6 @@ fn once(link: &dyn Link, side: Side, n: u32, stats: &mut Stats) -> Result<Outcom
             link.ring().map_err(err)?;
             quiet_since = Instant::now();
             continue;
-        }
-        if link.generation().map_err(err)? != generation {
-            return Ok(Outcome::Restart);
         }
         if quiet_since.elapsed() > TIMEOUT {
             return Err(format!(
@@ -386,6 +403,34 @@ mod tests {
         let sb = t.join().unwrap().unwrap();
         assert_eq!((sa.messages, sb.messages, sa.restarts), (10_000, 10_000, 0));
         assert_eq!(sa.bytes, sb.bytes);
+        drop(mem);
+    }
+
+    #[test]
+    fn a_restart_mid_exchange_starts_both_over() {
+        let (a, b, mem) = pair(16 * 1024);
+        let (g, bells) = (a.generation.clone(), (a.mine.clone(), a.peers.clone()));
+        let head_a_to_b = mem.as_ptr() as usize + RINGS;
+        // The "hypervisor": once 100 KB went A to B, a peer restarted.
+        let hv = std::thread::spawn(move || {
+            // SAFETY: the A->B ring's head word, in `mem` (alive until
+            // the exchange, which outlasts this, is over).
+            let head = unsafe { &*(head_a_to_b as *const AtomicU32) };
+            while head.load(Ordering::Acquire) < 100_000 {
+                std::thread::yield_now();
+            }
+            g.fetch_add(1, Ordering::AcqRel);
+            for bell in [bells.0, bells.1] {
+                *bell.count.lock().unwrap() += 1;
+                bell.cv.notify_all();
+            }
+        });
+        let t = std::thread::spawn(move || run(&b, Side::B, 20_000));
+        let sa = run(&a, Side::A, 20_000).unwrap();
+        let sb = t.join().unwrap().unwrap();
+        hv.join().unwrap();
+        assert_eq!((sa.messages, sb.messages), (20_000, 20_000));
+        assert_eq!((sa.restarts, sb.restarts), (1, 1));
         drop(mem);
     }
 
