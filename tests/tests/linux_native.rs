@@ -33,10 +33,8 @@ fn run(initrd: &str, smp: u32, test_name: &str) -> Run {
     r.virtualization = false;
     r.smp = smp;
     r.memory = "512M".into();
-    r.extra_args = ["-nodefaults", "-serial", "mon:stdio", "-initrd"]
-        .map(String::from)
-        .to_vec();
-    r.extra_args.push(dir.join(initrd).display().to_string());
+    r.nodefaults = true;
+    r.extra_args = vec!["-initrd".into(), dir.join(initrd).display().to_string()];
     r
 }
 

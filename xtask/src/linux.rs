@@ -571,6 +571,8 @@ pub fn native_run(imgs: &LinuxImages, bootargs: &str) -> qemu_virt::Run {
     r.memory = "512M".into();
     r.bootargs = format!("console=ttyAMA0 {bootargs}").trim().to_string();
     let initrd = imgs.gpu_initrd.display().to_string();
+    // No default devices; the console on this terminal with QEMU's
+    // monitor (Ctrl-A C) as usual.
     r.extra_args = ["-nodefaults", "-serial", "mon:stdio", "-initrd", &initrd]
         .map(String::from)
         .to_vec();
