@@ -2,7 +2,8 @@
 //! region without an explicit `phys` is carved out of RAM, first fit from the
 //! lowest address, 2 MiB aligned (so stage-2 can use block mappings), in
 //! file order: all VM memory (VM by VM), then the shared regions. The
-//! hypervisor's range and explicit `phys` regions are taken out first.
+//! hypervisor's range, the staging area and explicit `phys` regions are
+//! taken out first.
 
 use std::prelude::rust_2021::*;
 
@@ -47,6 +48,9 @@ pub fn assign(board: &mut Board, errors: &mut Errors) {
     ram.sort_unstable();
     let mut free = Free(ram);
     free.take(Range::new(p.hypervisor.base, p.hypervisor.size.0));
+    if let Some(st) = &p.staging {
+        free.take(Range::new(st.base, st.size.0));
+    }
     let explicit = board
         .vms
         .iter()

@@ -83,6 +83,112 @@ pub fn check(board: &Board, errors: &mut Errors) {
     check_vms(board, &mut s);
     check_shared(board, &mut s);
     check_owners(board, &mut s);
+    check_staging(board, &mut s);
+}
+
+/// Longest staged file name: it is a property name in the DTB the loader
+/// hands over (`/chosen/tessera-loaded`), and those are at most 31 bytes.
+pub const MAX_FILE_NAME: usize = 31;
+
+/// Linux VMs and the staging area their files are loaded into.
+fn check_staging(board: &Board, s: &mut Sink) {
+    let p = &board.platform;
+    let staging = p.staging.as_ref().map(range);
+    if let Some(st) = &staging {
+        check_addr(s, "platform.staging", "base", st.base);
+        check_size(s, "platform.staging", st.size);
+        if !p.ram.iter().any(|r| range(r).contains_range(st)) {
+            s.err(
+                "platform.staging",
+                format!("range {} is outside RAM", fmt_range(st)),
+            );
+        }
+    }
+    // Every slot once, by file: two VMs may boot the same file from one slot.
+    let mut slots: Vec<(String, &str, Range)> = Vec::new();
+    for vm in &board.vms {
+        let Some(linux) = &vm.linux else { continue };
+        let e = vm_entry(&vm.name);
+        if !vm.images.is_empty() {
+            s.err(
+                &e,
+                "boots Linux, so it takes no `image` (its files come from platform.staging)",
+            );
+        }
+        if vm.entry.is_some() {
+            s.err(
+                &e,
+                "boots Linux, so it takes no `entry` (RAM base + the Image's text_offset)",
+            );
+        }
+        if let Some(m) = vm.memory.first() {
+            if !m.ipa.is_multiple_of(crate::assign::BLOCK) {
+                s.err(
+                    &format!("{e} memory[0]"),
+                    format!(
+                        "ipa {:#x} is not 2 MiB aligned, as a Linux kernel's RAM base must be",
+                        m.ipa
+                    ),
+                );
+            }
+        }
+        if linux.bootargs.contains('\0') {
+            s.err(&format!("{e} linux.bootargs"), "contains a NUL byte");
+        }
+        for (key, f) in [
+            ("kernel", Some(&linux.kernel)),
+            ("initrd", linux.initrd.as_ref()),
+        ] {
+            let Some(f) = f else { continue };
+            let fe = format!("{e} linux.{key}");
+            let name_ok = !f.file.is_empty()
+                && f.file.len() <= MAX_FILE_NAME
+                && f.file
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+            if !name_ok {
+                s.err(
+                    &fe,
+                    format!(
+                        "file name \"{}\" must be 1 to {MAX_FILE_NAME} characters of A-Z a-z 0-9 . _ + -",
+                        f.file
+                    ),
+                );
+            }
+            check_addr(s, &fe, "at", f.at);
+            check_size(s, &fe, f.max.0);
+            let slot = Range::new(f.at, f.max.0);
+            match &staging {
+                None => s.err(&fe, "needs platform.staging to be loaded into"),
+                Some(st) if !st.contains_range(&slot) => s.err(
+                    &fe,
+                    format!(
+                        "slot {} is outside platform.staging ({})",
+                        fmt_range(&slot),
+                        fmt_range(st)
+                    ),
+                ),
+                Some(_) => {}
+            }
+            match slots.iter().find(|(_, file, _)| *file == f.file) {
+                Some((other, _, r)) if *r != slot => s.err(
+                    &fe,
+                    format!(
+                        "file \"{}\" is already loaded at {} by {other}",
+                        f.file,
+                        fmt_range(r)
+                    ),
+                ),
+                Some(_) => {}
+                None => slots.push((fe, &f.file, slot)),
+            }
+        }
+    }
+    let labelled: Vec<(String, Range)> = slots
+        .into_iter()
+        .map(|(e, file, r)| (format!("{e} (\"{file}\")"), r))
+        .collect();
+    check_overlaps(s, "staging", &labelled);
 }
 
 fn check_platform(board: &Board, s: &mut Sink) {
@@ -478,6 +584,9 @@ pub fn check_placement(board: &Board, errors: &mut Errors) {
     };
     let p = &board.platform;
     let mut placed = vec![(String::from("platform.hypervisor"), range(&p.hypervisor))];
+    if let Some(st) = &p.staging {
+        placed.push(("platform.staging".into(), range(st)));
+    }
     for vm in &board.vms {
         for (j, m) in vm.memory.iter().enumerate() {
             let pa = m.phys.expect("assigned");
@@ -491,7 +600,9 @@ pub fn check_placement(board: &Board, errors: &mut Errors) {
         let pa = sh.phys.expect("assigned");
         placed.push((shared_entry(&sh.name), Range::new(pa, sh.size.0)));
     }
-    for (e, r) in &placed[1..] {
+    // The hypervisor and staging ranges are checked against RAM by `check`.
+    let fixed = 1 + p.staging.is_some() as usize;
+    for (e, r) in &placed[fixed..] {
         if !p.ram.iter().any(|ram| range(ram).contains_range(r)) {
             s.err(e, format!("physical range {} is outside RAM", fmt_range(r)));
         }

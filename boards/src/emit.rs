@@ -4,7 +4,7 @@
 use std::prelude::rust_2021::*;
 
 use crate::model::*;
-use crate::parse::{Board, DmaFaultCfg, FaultCfg, RangeCfg};
+use crate::parse::{Board, DmaFaultCfg, FaultCfg, RangeCfg, StagedCfg};
 
 // The tables want `&'static` data; a build script or tool runs once, so
 // leaking the few kilobytes a plan takes is the simple way to get it.
@@ -18,6 +18,14 @@ fn leak_str(s: &str) -> &'static str {
 
 fn range(r: &RangeCfg) -> Range {
     Range::new(r.base, r.size.0)
+}
+
+fn staged(f: &StagedCfg) -> Staged {
+    Staged {
+        file: leak_str(&f.file),
+        pa: f.at,
+        max: f.max.0,
+    }
 }
 
 impl Board {
@@ -59,6 +67,7 @@ impl Board {
                 redistributor_stride: p.gic.redistributor_stride.0,
             },
             smmu: p.smmu.as_ref().map(range),
+            staging: p.staging.as_ref().map(range),
             hypervisor: range(&p.hypervisor),
             devices,
             gpu_device: p.gpu.as_deref().map(leak_str),
@@ -111,6 +120,11 @@ impl Board {
                     FaultCfg::Restart => FaultPolicy::Restart,
                 },
                 dma_fault_is_fault: vm.dma_fault == DmaFaultCfg::Fault,
+                linux: vm.linux.as_ref().map(|l| Linux {
+                    kernel: staged(&l.kernel),
+                    initrd: l.initrd.as_ref().map(staged),
+                    bootargs: leak_str(&l.bootargs),
+                }),
             })
             .collect();
         let shared = self
@@ -295,6 +309,7 @@ rust_struct!(Platform {
     uart,
     gic,
     smmu,
+    staging,
     hypervisor,
     devices,
     gpu_device,
@@ -313,7 +328,14 @@ rust_struct!(Vm {
     spis,
     pci,
     fault,
-    dma_fault_is_fault
+    dma_fault_is_fault,
+    linux
+});
+rust_struct!(Staged { file, pa, max });
+rust_struct!(Linux {
+    kernel,
+    initrd,
+    bootargs
 });
 rust_struct!(Peer {
     vm,

@@ -103,6 +103,10 @@ pub struct Platform {
     pub uart: Uart,
     pub gic: Gic,
     pub smmu: Option<Range>,
+    /// Where the boot loader places the guest images that are not embedded
+    /// (Linux kernels, initramfs). Tessera only reads it, no VM maps it: it
+    /// is the clean copy every VM start copies from.
+    pub staging: Option<Range>,
     /// Physical range the hypervisor keeps for itself (firmware DTB, image,
     /// heap); no VM or shared region is ever placed there.
     pub hypervisor: Range,
@@ -216,6 +220,30 @@ impl core::fmt::Display for PciFunction {
     }
 }
 
+/// A file the boot loader places in the staging area: at physical `pa`, at
+/// most `max` bytes. The loader says how many it loaded (`docs/boot.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    pub file: &'static str,
+    pub pa: u64,
+    pub max: u64,
+}
+
+impl Staged {
+    pub const fn slot(&self) -> Range {
+        Range::new(self.pa, self.max)
+    }
+}
+
+/// A VM that boots Linux: the kernel `Image` goes to the start of its first
+/// RAM region plus the header's `text_offset`, the initramfs near the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linux {
+    pub kernel: Staged,
+    pub initrd: Option<Staged>,
+    pub bootargs: &'static str,
+}
+
 /// What the hypervisor does with a VM that faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPolicy {
@@ -245,6 +273,8 @@ pub struct Vm {
     /// Whether a blocked DMA of its functions counts as a fault of the VM
     /// (`fault` then applies) or is only logged.
     pub dma_fault_is_fault: bool,
+    /// Boots Linux from the staging area (else the embedded `images`).
+    pub linux: Option<Linux>,
 }
 
 impl Vm {
@@ -416,6 +446,7 @@ mod tests {
                 redistributor_stride: 0x2_0000,
             },
             smmu: None,
+            staging: None,
             hypervisor: Range::new(0x4000_0000, 0x400_0000),
             devices: &[DEV],
             gpu_device: None,
@@ -438,6 +469,7 @@ mod tests {
                 pci: &[],
                 fault: FaultPolicy::Stop,
                 dma_fault_is_fault: false,
+                linux: None,
             },
             Vm {
                 name: "b",
@@ -462,6 +494,7 @@ mod tests {
                 pci: &[],
                 fault: FaultPolicy::Restart,
                 dma_fault_is_fault: false,
+                linux: None,
             },
         ],
         shared: &[SharedRegion {

@@ -34,6 +34,10 @@ pub struct PlatformCfg {
     pub uart: UartCfg,
     pub gic: GicCfg,
     pub smmu: Option<RangeCfg>,
+    /// Where the boot loader places the guest images Tessera does not embed
+    /// (Linux kernels, initramfs); they stay there as the clean copy each VM
+    /// start copies from.
+    pub staging: Option<RangeCfg>,
     #[serde(default, rename = "device")]
     pub devices: Vec<DeviceCfg>,
     pub gpu: Option<String>,
@@ -121,6 +125,28 @@ pub struct VmCfg {
     pub dma_fault: DmaFaultCfg,
     #[serde(default)]
     pub fault: FaultCfg,
+    /// Boots a Linux kernel `Image` (with an initramfs) from the staging
+    /// area instead of embedded bare-metal images.
+    pub linux: Option<LinuxCfg>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxCfg {
+    pub kernel: StagedCfg,
+    pub initrd: Option<StagedCfg>,
+    #[serde(default)]
+    pub bootargs: String,
+}
+
+/// A file the boot loader places at `at` (physical, inside
+/// `platform.staging`), at most `max` bytes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagedCfg {
+    pub file: String,
+    pub at: u64,
+    pub max: Size,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -294,7 +320,8 @@ impl VmCfg {
     }
 
     /// Where the boot vCPU starts: `entry`, else the first image, else the
-    /// start of the first memory region.
+    /// start of the first memory region (for Linux, the hypervisor adds the
+    /// kernel's `text_offset` to it at boot).
     pub fn entry_ipa(&self) -> u64 {
         self.entry
             .or(self.images.first().map(|i| i.ipa))

@@ -29,6 +29,9 @@ pub fn summary(board: &Board) -> String {
         ram.join(", "),
         fmt_range(&p.hypervisor)
     );
+    if let Some(st) = &p.staging {
+        let _ = writeln!(s, "  staging {} ({})", fmt_range(st), mib(st.size));
+    }
     for vm in plan.vms {
         let _ = writeln!(
             s,
@@ -46,6 +49,19 @@ pub fn summary(board: &Board) -> String {
         }
         for i in vm.images {
             let _ = writeln!(s, "    image \"{}\" at ipa {:#x}", i.name, i.ipa);
+        }
+        if let Some(l) = &vm.linux {
+            for (what, f) in [("kernel", Some(&l.kernel)), ("initrd", l.initrd.as_ref())] {
+                if let Some(f) = f {
+                    let _ = writeln!(
+                        s,
+                        "    linux {what} \"{}\" staged at {}",
+                        f.file,
+                        fmt_range(&f.slot())
+                    );
+                }
+            }
+            let _ = writeln!(s, "    linux bootargs {:?}", l.bootargs);
         }
         for d in vm.devices {
             let mmio: Vec<String> = d.mmio.iter().map(fmt_range).collect();

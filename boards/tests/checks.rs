@@ -71,6 +71,15 @@ fn assert_error(edits: &[(&str, &str)], expected: &str) {
     );
 }
 
+/// Each of `expected` among the errors of one broken board.
+#[track_caller]
+fn assert_errors(edits: &[(&str, &str)], expected: &[&str]) {
+    let errs = errors(edits);
+    for e in expected {
+        assert!(errs.iter().any(|x| x == e), "{e:?} not in {errs:#?}");
+    }
+}
+
 const A_MEM: &str = r#"memory = [{ ipa = 0x4000_0000, size = "16M" }]
 devices"#;
 
@@ -723,5 +732,154 @@ fn pci_functions_are_checked() {
     assert_error(
         &[smmu, host, ("name = \"a\"\ncores = [0]\n", "name = \"a\"\ncores = [0]\npci = [\"00:03.0\"]\n")],
         "t.toml: vm \"a\": pci[0] 00:03.0: the VM owns no PCIe host (a device with pci_host = true)",
+    );
+}
+
+// Linux VMs and the staging area.
+
+const STAGING: (&str, &str) = (
+    "gpu = \"pcie\"",
+    "gpu = \"pcie\"\nstaging = { base = 0x4800_0000, size = \"64M\" }",
+);
+const A_LINUX: &str = r#"memory = [{ ipa = 0x4000_0000, size = "16M" }]
+linux = { kernel = { file = "Image", at = 0x4800_0000, max = "32M" }, initrd = { file = "a.cpio", at = 0x4A00_0000, max = "16M" }, bootargs = "console=ttyAMA0" }
+
+[[vm]]
+name = "b""#;
+const A_MEMORY_B: &str = r#"memory = [{ ipa = 0x4000_0000, size = "16M" }]
+
+[[vm]]
+name = "b""#;
+
+#[test]
+fn linux_vm_is_staged_and_placed_around_the_staging_area() {
+    let text = board(&[STAGING, (A_MEMORY_B, A_LINUX)]);
+    let plan = load_str("t.toml", &text).unwrap().plan();
+    let st = plan.platform.staging.unwrap();
+    assert_eq!((st.base, st.size), (0x4800_0000, 64 << 20));
+    let a = plan.vm("a").unwrap();
+    let l = a.linux.unwrap();
+    assert_eq!(
+        (l.kernel.file, l.kernel.pa, l.kernel.max),
+        ("Image", 0x4800_0000, 32 << 20)
+    );
+    assert_eq!(l.initrd.unwrap().file, "a.cpio");
+    assert_eq!(l.bootargs, "console=ttyAMA0");
+    assert_eq!(a.entry, 0x4000_0000);
+    assert!(plan.vm("b").unwrap().linux.is_none());
+    for vm in plan.vms {
+        for m in vm.memory {
+            assert!(
+                !m.pa_range().overlaps(&st),
+                "{} placed over staging",
+                vm.name
+            );
+        }
+    }
+}
+
+#[test]
+fn linux_without_staging_area() {
+    assert_error(
+        &[(A_MEMORY_B, A_LINUX)],
+        "t.toml: vm \"a\" linux.kernel: needs platform.staging to be loaded into",
+    );
+}
+
+#[test]
+fn staging_outside_ram_or_over_the_hypervisor() {
+    let outside = (
+        "gpu = \"pcie\"",
+        "gpu = \"pcie\"\nstaging = { base = 0x8000_0000, size = \"64M\" }",
+    );
+    assert_error(
+        &[outside],
+        "t.toml: platform.staging: range 0x80000000..0x84000000 is outside RAM",
+    );
+    let over = (
+        "gpu = \"pcie\"",
+        "gpu = \"pcie\"\nstaging = { base = 0x4000_0000, size = \"64M\" }",
+    );
+    assert_error(
+        &[over],
+        "t.toml: platform.staging: physical range 0x40000000..0x44000000 overlaps platform.hypervisor (0x40000000..0x41000000)",
+    );
+}
+
+#[test]
+fn staged_slot_outside_the_staging_area() {
+    let text = A_LINUX.replace(
+        "at = 0x4A00_0000, max = \"16M\"",
+        "at = 0x4B00_0000, max = \"32M\"",
+    );
+    assert_error(
+        &[STAGING, (A_MEMORY_B, &text)],
+        "t.toml: vm \"a\" linux.initrd: slot 0x4b000000..0x4d000000 is outside platform.staging (0x48000000..0x4c000000)",
+    );
+}
+
+#[test]
+fn staged_slots_overlap() {
+    let text = A_LINUX.replace("at = 0x4A00_0000", "at = 0x4900_0000");
+    assert_error(
+        &[STAGING, (A_MEMORY_B, &text)],
+        "t.toml: vm \"a\" linux.initrd (\"a.cpio\"): staging range 0x49000000..0x4a000000 overlaps vm \"a\" linux.kernel (\"Image\") (0x48000000..0x4a000000)",
+    );
+}
+
+#[test]
+fn same_file_two_slots() {
+    let b_linux = (
+        "devices = [\"pcie\"]",
+        "devices = [\"pcie\"]\nlinux = { kernel = { file = \"Image\", at = 0x4A00_0000, max = \"16M\" } }",
+    );
+    assert_error(
+        &[STAGING, (A_MEMORY_B, A_LINUX), b_linux],
+        "t.toml: vm \"b\" linux.kernel: file \"Image\" is already loaded at 0x48000000..0x4a000000 by vm \"a\" linux.kernel",
+    );
+    // The same file from the same slot is how two VMs share a kernel.
+    let shared = (
+        "devices = [\"pcie\"]",
+        "devices = [\"pcie\"]\nlinux = { kernel = { file = \"Image\", at = 0x4800_0000, max = \"32M\" } }",
+    );
+    load_str("t.toml", &board(&[STAGING, (A_MEMORY_B, A_LINUX), shared])).unwrap();
+}
+
+#[test]
+fn linux_vm_with_image_entry_or_unaligned_ram() {
+    let with_image = A_LINUX.replace(
+        "linux = {",
+        "image = [{ name = \"x.bin\", ipa = 0x4000_0000 }]\nentry = 0x4000_0000\nlinux = {",
+    );
+    assert_errors(
+        &[STAGING, (A_MEMORY_B, &with_image)],
+        &[
+            "t.toml: vm \"a\": boots Linux, so it takes no `image` (its files come from platform.staging)",
+            "t.toml: vm \"a\": boots Linux, so it takes no `entry` (RAM base + the Image's text_offset)",
+        ],
+    );
+    let unaligned = A_LINUX.replace("ipa = 0x4000_0000, size", "ipa = 0x4010_0000, size");
+    assert_error(
+        &[STAGING, (A_MEMORY_B, &unaligned)],
+        "t.toml: vm \"a\" memory[0]: ipa 0x40100000 is not 2 MiB aligned, as a Linux kernel's RAM base must be",
+    );
+}
+
+#[test]
+fn staged_file_names_and_sizes() {
+    let bad = A_LINUX
+        .replace("file = \"a.cpio\"", "file = \"a b/c\"")
+        .replace("max = \"32M\"", "max = 0x1800");
+    assert_errors(
+        &[STAGING, (A_MEMORY_B, &bad)],
+        &[
+            "t.toml: vm \"a\" linux.initrd: file name \"a b/c\" must be 1 to 31 characters of A-Z a-z 0-9 . _ + -",
+            "t.toml: vm \"a\" linux.kernel: size 0x1800 is not a multiple of 4 KiB",
+        ],
+    );
+    let nul = A_LINUX.replace("console=ttyAMA0", "a\\u0000b");
+    assert_error(
+        &[STAGING, (A_MEMORY_B, &nul)],
+        "t.toml: vm \"a\" linux.bootargs: contains a NUL byte",
     );
 }

@@ -60,6 +60,9 @@ pub struct Run {
     /// ticks count instructions (for benchmarks).
     pub icount: bool,
     pub extra_args: Vec<String>,
+    /// `-nodefaults` (no default NIC or other devices; the serial port is
+    /// added back): only what the run names exists.
+    pub nodefaults: bool,
     /// Typed at the console, in order: each entry's bytes are sent once its
     /// text has appeared in the output (after the previous entry's).
     pub input: Vec<(String, Vec<u8>)>,
@@ -79,6 +82,7 @@ impl Run {
             memory: "2G".into(),
             icount: false,
             extra_args: Vec::new(),
+            nodefaults: false,
             input: Vec::new(),
             work_dir: work_dir.to_path_buf(),
         }
@@ -108,6 +112,9 @@ impl Run {
         ]);
         if self.icount {
             c.args(["-icount", "shift=0"]);
+        }
+        if self.nodefaults {
+            c.args(["-nodefaults", "-serial", "stdio"]);
         }
         let image = self.image.display().to_string();
         match &self.boot {

@@ -68,6 +68,7 @@ pub const BOARDS: &[(&str, &str)] = &[
     ("test-partition", "tessera-test-partition"),
     ("test-dma", "tessera-test-dma"),
     ("test-dma-contain", "tessera-test-dma-contain"),
+    ("test-linux", "tessera-test-linux"),
 ];
 
 /// EL2 is built soft-float: the compiler then never uses the FP/SIMD
@@ -141,8 +142,9 @@ pub fn images() -> Result<Images> {
         &images.boot_scr,
         &qemu_virt::uboot::script_image("Tessera boot script", qemu_virt::BOOT_SCRIPT),
     )?;
+    crate::linux::images()?;
     println!(
-        "images: in {}: also boot.cmd, boot.scr, guests/",
+        "images: in {}: also boot.cmd, boot.scr, guests/, linux/",
         images.dir.display()
     );
     Ok(images)

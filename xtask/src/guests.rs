@@ -60,13 +60,5 @@ pub fn command(args: &[String]) -> Result {
         "-kernel",
     ])
     .arg(&image);
-    println!("$ {}   (Ctrl-A X quits)", crate::test::show(&cmd));
-    let status = cmd
-        .status()
-        .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("QEMU exited with {status}"))
-    }
+    crate::qemu_interactive(cmd, "   (Ctrl-A X quits)")
 }

@@ -4,7 +4,9 @@
 mod bench;
 mod build;
 mod conformance;
+mod cpio;
 mod guests;
+mod linux;
 mod setup;
 mod test;
 
@@ -16,11 +18,12 @@ usage: cargo xtask <command>
   demo               set up, build and boot Tessera on QEMU (Ctrl-A X quits)
   test [TIER...]     run test tiers (default: all): host, boot, partition, gpu, conformance;
                      conformance-full runs the whole dEQP-GLES2 mustpass both ways
-  build              build the images into target/images/
+  build              build the images into target/images/ (Linux guests: target/images/linux/)
+  linux-images [--run [BOOTARGS...]]  build the Linux guest images; --run boots the GPU VM's natively on QEMU virt
   guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU
   bench [boot|gpu]   print benchmark figures (instruction counts under -icount)
-  setup              install what the build and tests need (Rust targets, QEMU 10, U-Boot, dEQP's run-time libraries)";
+  setup              install what the build and tests need (Rust targets, QEMU 10, U-Boot, the Linux images' tools, dEQP's run-time libraries)";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +45,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::all().and_then(|_| setup::conformance()),
-        Some("build") => setup::rust_target().and_then(|_| build::images().map(|_| ())),
+        Some("build") => setup::rust_target()
+            .and_then(|_| setup::linux())
+            .and_then(|_| build::images().map(|_| ())),
+        Some("linux-images") => setup::rust_target()
+            .and_then(|_| setup::linux())
+            .and_then(|_| linux::command(&args[1..])),
         Some("guest") => setup::rust_target().and_then(|_| guests::command(&args[1..])),
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo(),
@@ -123,8 +131,12 @@ fn boot_interactive(images: &build::Images, uboot: bool, bootargs: &str) -> Resu
     );
     r.boot_script = Some(images.boot_scr.clone());
     r.bootargs = bootargs.to_string();
-    let mut cmd = r.command()?;
-    println!("$ {}", test::show(&cmd));
+    qemu_interactive(r.command()?, "")
+}
+
+/// Runs QEMU on this terminal (the command line shown first) until it exits.
+pub fn qemu_interactive(mut cmd: std::process::Command, note: &str) -> Result {
+    println!("$ {}{note}", test::show(&cmd));
     let status = cmd
         .status()
         .map_err(|e| format!("qemu-system-aarch64: {e}"))?;

@@ -21,9 +21,17 @@ fn log_path() -> std::path::PathBuf {
 
 /// Runs one set-up step quietly: one line says what it does, its output
 /// goes to target/setup.log and is shown (the end of it) only on failure.
-fn quiet(what: &str, cmd: &str, args: &[&str]) -> Result {
+pub(crate) fn quiet(what: &str, cmd: &str, args: &[&str]) -> Result {
+    let mut c = Command::new(cmd);
+    c.args(args);
+    quiet_cmd(what, c)
+}
+
+/// [`quiet`] for a command already set up (environment, directory).
+pub(crate) fn quiet_cmd(what: &str, mut c: Command) -> Result {
     use std::io::Write;
     println!("setup: {what}");
+    let shown = crate::test::show(&c);
     let path = log_path();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -33,15 +41,14 @@ fn quiet(what: &str, cmd: &str, args: &[&str]) -> Result {
         .append(true)
         .open(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let _ = writeln!(log, "$ {cmd} {}", args.join(" "));
+    let _ = writeln!(log, "$ {shown}");
     let start = log.metadata().map(|m| m.len()).unwrap_or(0);
     let err = log.try_clone().map_err(|e| e.to_string())?;
-    let s = Command::new(cmd)
-        .args(args)
+    let s = c
         .stdout(log)
         .stderr(err)
         .status()
-        .map_err(|e| format!("{cmd}: {e}"))?;
+        .map_err(|e| format!("{shown}: {e}"))?;
     if s.success() {
         return Ok(());
     }
@@ -52,8 +59,7 @@ fn quiet(what: &str, cmd: &str, args: &[&str]) -> Result {
         eprintln!("  | {l}");
     }
     Err(format!(
-        "`{cmd} {}` failed ({s}); its output is in {}",
-        args.join(" "),
+        "`{shown}` failed ({s}); its output is in {}",
         path.display()
     ))
 }
@@ -62,7 +68,11 @@ fn quiet(what: &str, cmd: &str, args: &[&str]) -> Result {
 /// never touch the guests' FP/SIMD registers).
 pub fn rust_target() -> Result {
     let installed = have("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    for target in [crate::build::GUEST_TARGET, crate::build::EL2_TARGET] {
+    for target in [
+        crate::build::GUEST_TARGET,
+        crate::build::EL2_TARGET,
+        crate::linux::TOOLS_TARGET,
+    ] {
         if !installed.lines().any(|l| l.trim() == target) {
             quiet(
                 &format!("adding the Rust target {target}"),
@@ -166,8 +176,35 @@ pub fn qemu() -> Result {
     Ok(())
 }
 
+/// What building the Linux guest images needs on the host: the arm64 C
+/// cross compiler (the kernel module; the linker and static C library of
+/// the Rust tools), make (kbuild) and depmod.
+pub fn linux() -> Result {
+    let mut missing = Vec::new();
+    if have("aarch64-linux-gnu-gcc", &["--version"]).is_none() {
+        missing.push("gcc-aarch64-linux-gnu");
+    }
+    if !installed("libc6-dev-arm64-cross", false) {
+        missing.push("libc6-dev-arm64-cross");
+    }
+    if have("make", &["--version"]).is_none() {
+        missing.push("make");
+    }
+    if !["/usr/sbin/depmod", "/sbin/depmod"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists())
+    {
+        missing.push("kmod");
+    }
+    if !missing.is_empty() {
+        apt_install(&missing, false)?;
+    }
+    Ok(())
+}
+
 pub fn all() -> Result {
     rust_target()?;
+    linux()?;
     qemu()
 }
 

@@ -12,7 +12,7 @@ pub const TIERS: &[(&str, &str)] = &[
     ),
     (
         "boot",
-        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts; its image has no FP/SIMD instruction",
+        "the hypervisor booted on QEMU: directly, through U-Boot, and from bad starts; its image has no FP/SIMD instruction; the test guest and the Linux guest images natively",
     ),
     (
         "partition",
@@ -21,6 +21,10 @@ pub const TIERS: &[(&str, &str)] = &[
     (
         "dma",
         "device DMA through the SMMUv3 on QEMU: edu devices translated with their VM's stage 2, strays and unlisted functions blocked and logged, DMA in flight across a restart",
+    ),
+    (
+        "linux",
+        "Linux VMs beside a bare-metal one on QEMU: Tessera's check of the staged kernel and initramfs",
     ),
     (
         "gpu",
@@ -127,13 +131,14 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         }
         // Each QEMU uses several host threads; two at a time suits 2 cores.
         "boot" => qemu_tests(
-            &["boot", "guest_native", "el2_image"],
+            &["boot", "guest_native", "linux_native", "el2_image"],
             &["--test-threads=2"],
             tally,
         ),
         // --nocapture: the test prints the table of checks.
         "partition" => qemu_tests(&["partition"], &["--nocapture"], tally),
         "dma" => qemu_tests(&["dma"], &["--nocapture"], tally),
+        "linux" => qemu_tests(&["linux"], &["--test-threads=2"], tally),
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");
             if !script.exists() {

@@ -21,6 +21,7 @@
 //! | `t1`, boot 3 | reset, irq-after-reset, then `SYSTEM_OFF` |
 //! | `t2`, boot 0 | memory, timer, psci (2 vCPUs), sgi, cpu-off-on, hvc bench, smccc, psci32, cpu-on-race, doorbell (responder), doorbell-storm (masked), heartbeat; vCPU 1 floods; then both vCPUs fault at once |
 //! | `t2`, boot 1 | restart-once |
+//! | `bm` (the `linux` tier) | memory, timer, psci, hvc bench, smccc, psci32, then `heartbeat <n>` every second for good |
 //!
 //! The doorbell protocol is described in [`protocol`]; it is unit-tested on
 //! the host (`cargo test -p test-guest`).
@@ -263,6 +264,10 @@ mod guest {
                         summary();
                         lifecycle::fault_in_irq(checks::outside_address(vm));
                     }
+                    "bm" => {
+                        summary();
+                        beat_forever();
+                    }
                     _ => summary(),
                 }
                 if matches!(name, "t0" | "t2") {
@@ -273,6 +278,19 @@ mod guest {
                 }
             }
         }
+    }
+
+    /// `heartbeat <n>` once a second for good: the `linux` tier watches it
+    /// while the Linux VMs crash, reboot and power off.
+    fn beat_forever() -> ! {
+        use crate::timer::{ms, now, wait_until};
+        let mut next = now();
+        for n in 0.. {
+            next += ms(1000);
+            wait_until(next, || false);
+            console::line(format_args!("heartbeat {n}"));
+        }
+        unreachable!()
     }
 
     /// t2 after both its vCPUs faulted at once: back exactly once, and

@@ -41,11 +41,35 @@ pub fn parse(bootargs: &str) -> Options<'_> {
             "tessera.exit=idle" => o.on_complete = OnBootComplete::Idle,
             "tessera.test=crash" => o.self_test = SelfTest::Crash,
             "tessera.test=firmware-traps" => o.firmware_traps = true,
+            w if w.starts_with(LOADED) && parse_loaded(w).is_some() => {}
             w if w.starts_with("tessera.") && o.unknown.is_none() => o.unknown = Some(w),
             _ => {}
         }
     }
     o
+}
+
+const LOADED: &str = "tessera.loaded=";
+
+/// `tessera.loaded=FILE:SIZE` (SIZE `0x` hex, as U-Boot's `0x${filesize}`,
+/// or decimal): how many bytes of a staged file the loader placed.
+fn parse_loaded(word: &str) -> Option<(&str, u64)> {
+    let (file, size) = word.strip_prefix(LOADED)?.rsplit_once(':')?;
+    let size = match size.strip_prefix("0x").or(size.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => size.parse().ok()?,
+    };
+    (!file.is_empty()).then_some((file, size))
+}
+
+/// The size the loader reported for `file` (the last report wins).
+pub fn loaded(bootargs: &str, file: &str) -> Option<u64> {
+    bootargs
+        .split_ascii_whitespace()
+        .rev()
+        .filter_map(parse_loaded)
+        .find(|(f, _)| *f == file)
+        .map(|(_, size)| size)
 }
 
 #[cfg(test)]
@@ -60,5 +84,26 @@ mod tests {
         assert_eq!(o.unknown, None);
         assert_eq!(parse("").on_complete, OnBootComplete::Idle);
         assert_eq!(parse("tessera.exit=off").unknown, Some("tessera.exit=off"));
+    }
+
+    #[test]
+    fn loaded_sizes() {
+        let a = "tessera.loaded=Image:0x1f2e000 tessera.loaded=ivi.cpio:4096 x";
+        assert_eq!(parse(a).unknown, None);
+        assert_eq!(loaded(a, "Image"), Some(0x1f2_e000));
+        assert_eq!(loaded(a, "ivi.cpio"), Some(4096));
+        assert_eq!(loaded(a, "gpu.cpio"), None);
+        assert_eq!(
+            loaded("tessera.loaded=a:1 tessera.loaded=a:0x2", "a"),
+            Some(2)
+        );
+        for bad in [
+            "tessera.loaded=Image",
+            "tessera.loaded=Image:0xZZ",
+            "tessera.loaded=:5",
+        ] {
+            assert_eq!(parse(bad).unknown, Some(bad));
+            assert_eq!(loaded(bad, "Image"), None);
+        }
     }
 }

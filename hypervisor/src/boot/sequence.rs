@@ -187,7 +187,9 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
     let cpu_ipa_bits = if mmu::pa_bits().0 >= 48 { 48 } else { 39 };
     let ipa_bits = smmu_oas.map_or(cpu_ipa_bits, |oas| cpu_ipa_bits.min(oas));
     vm::dma::enable(platform, ipa_bits, gicd);
-    vm::build_all(&mpidrs, ipa_bits, gicd);
+    vm::build_all(&mpidrs, ipa_bits, gicd, &|file| {
+        bootargs::loaded(platform.bootargs, file)
+    });
     vm::start_all();
     vm::console::start_input(gicd);
     START_VMS.store(true, Ordering::Release);

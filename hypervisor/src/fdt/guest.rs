@@ -99,6 +99,8 @@ pub struct GuestDtb<'a> {
     pub bootargs: &'a str,
     /// 0 at first boot, +1 at each restart of this VM.
     pub boot_count: u32,
+    /// A Linux initramfs: (ipa, length), for `linux,initrd-start`/`-end`.
+    pub initrd: Option<(u64, u64)>,
 }
 
 /// A node name with a unit address: `prefix@<hex, no leading zeros>`.
@@ -179,6 +181,11 @@ pub fn build(spec: &GuestDtb, out: &mut [u8]) -> Result<usize, FdtWriteError> {
     w.property_string("bootargs", spec.bootargs)?;
     w.property_string("tessera,vm-name", spec.vm_name)?;
     w.property_u32("tessera,boot-count", spec.boot_count)?;
+    if let Some((ipa, len)) = spec.initrd {
+        // 64-bit values: Linux reads these by their length.
+        w.property_u64("linux,initrd-start", ipa)?;
+        w.property_u64("linux,initrd-end", ipa + len)?;
+    }
     w.end_node()?;
 
     for &(ipa, size) in spec.memory {
@@ -407,6 +414,7 @@ mod tests {
             pci: None,
             bootargs: "console=ttyAMA0 earlycon",
             boot_count: 3,
+            initrd: Some((0x4f00_0000, 0x12_3456)),
         }
     }
 
@@ -552,6 +560,14 @@ mod tests {
             [3]
         );
         assert_eq!(fdt.chosen().stdout().unwrap().name, "pl011@9000000");
+        assert_eq!(
+            cells(prop(&fdt, chosen, "linux,initrd-start").unwrap()),
+            [0, 0x4f00_0000]
+        );
+        assert_eq!(
+            cells(prop(&fdt, chosen, "linux,initrd-end").unwrap()),
+            [0, 0x4f12_3456]
+        );
 
         let mem = "/memory@40000000";
         assert_eq!(
@@ -702,6 +718,7 @@ mod tests {
             pci: None,
             bootargs: "",
             boot_count: 0,
+            initrd: None,
         };
         let blob = build_vec(&s);
         dtb::validate(&blob).unwrap();
@@ -770,6 +787,7 @@ mod tests {
             pci: None,
             bootargs: "",
             boot_count: 0,
+            initrd: None,
         };
         let blob = build_vec(&s);
         let p = dtb::parse(&blob).unwrap();
@@ -778,6 +796,7 @@ mod tests {
         assert_eq!(p.ram[1].base, 0x8_0000_0000);
         let fdt = Fdt::new(&blob).unwrap();
         assert_eq!(prop(&fdt, "/chosen", "bootargs"), Some(&b"\0"[..]));
+        assert_eq!(prop(&fdt, "/chosen", "linux,initrd-start"), None);
         assert_eq!(
             cells(prop(&fdt, "/chosen", "tessera,boot-count").unwrap()),
             [0]
@@ -828,6 +847,7 @@ mod tests {
             pci: None,
             bootargs: "console=ttyAMA0 earlycon root=/dev/vda rw quiet loglevel=3",
             boot_count: u32::MAX,
+            initrd: None,
         };
         let blob = build_vec(&s);
         assert!(blob.len() < MAX_GUEST_DTB_SIZE);

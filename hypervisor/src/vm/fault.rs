@@ -156,7 +156,7 @@ pub fn restart(vm: &VmState, vi: usize) -> ! {
     vm.reloaded();
     vm.stopping.store(false, Ordering::Release);
     let v0 = &vm.vcpus[0];
-    if v0.request_on(vm.cfg.entry, vm.dtb_ipa).is_ok() && v0.core != cpu::core_index() {
+    if v0.request_on(vm.entry, vm.dtb_ipa).is_ok() && v0.core != cpu::core_index() {
         gicv3::send_sgi(SGI_KICK, v0.mpidr);
     }
     vcpu::park()

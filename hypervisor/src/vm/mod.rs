@@ -7,6 +7,7 @@
 // machine and the feature-ID policy, tested on the host.
 pub mod console_input;
 pub mod features;
+pub mod linux;
 pub mod partition;
 
 #[cfg(target_os = "none")]

@@ -3,6 +3,7 @@
 //! physical core for good (static partitioning), so "running a vCPU" is
 //! entering EL1 on that core; there is nothing to schedule.
 
+use super::linux::{self, Layout};
 use super::partition;
 use crate::arch::pagetable::{MapError, PageTable, Stage, TableMemory};
 use crate::arch::{cpu, mmu};
@@ -136,7 +137,13 @@ pub struct VmState {
     pub doorbells: Vec<Vec<(usize, u32)>>,
     gic_config: (Vec<u32>, Vec<u32>),
     pub dtb_ipa: u64,
-    /// Why the VM cannot run (an image missing from this build), if so.
+    /// Where vCPU 0 starts (for Linux: RAM base + the Image's text_offset).
+    pub entry: u64,
+    /// A Linux VM's files, checked once at boot: the staging area they are
+    /// copied from at every start does not change.
+    linux: Option<LinuxBoot>,
+    /// Why the VM cannot run (an image missing from this build, a bad Linux
+    /// image), if so.
     pub unrunnable: Option<&'static str>,
     /// Counter value when vCPU 0 last started, and faults in a row that came
     /// soon after a start.
@@ -201,8 +208,16 @@ impl VmState {
         super::shm::note_restart(self);
     }
 
-    /// Copies the images into the VM's RAM and writes its DTB.
+    /// Copies the images into the VM's RAM (a Linux VM's from the staging
+    /// area) and writes its DTB.
     pub fn load(&self) -> Result<(), &'static str> {
+        if let Some(l) = &self.linux {
+            let (kernel, initrd) = l.staged();
+            self.write_guest(l.layout.kernel_ipa, kernel)?;
+            if let (Some((ipa, _)), Some(bytes)) = (l.layout.initrd, initrd) {
+                self.write_guest(ipa, bytes)?;
+            }
+        }
         for image in self.cfg.images {
             let bytes = GUEST_IMAGES
                 .iter()
@@ -268,8 +283,9 @@ impl VmState {
                 intx_mask: p.intx_mask,
                 intx: &p.intx,
             }),
-            bootargs: "",
+            bootargs: self.cfg.linux.map_or("", |l| l.bootargs),
             boot_count: self.boot_count.load(Ordering::Relaxed),
+            initrd: self.linux.as_ref().and_then(|l| l.layout.initrd),
         };
         let mut buf = alloc::vec![0u8; DTB_MAX];
         let n = guest_dtb::build(&spec, &mut buf).map_err(|_| "guest DTB does not fit")?;
@@ -295,6 +311,69 @@ impl VmState {
         });
         Ok(())
     }
+}
+
+/// A Linux VM's kernel and initramfs in the staging area, and where they go.
+struct LinuxBoot {
+    kernel_pa: u64,
+    initrd_pa: u64,
+    layout: Layout,
+}
+
+impl LinuxBoot {
+    /// The staged kernel and initramfs bytes.
+    fn staged(&self) -> (&'static [u8], Option<&'static [u8]>) {
+        // SAFETY: both lie in their slots of the staging area (their sizes
+        // were checked against the slots), which the board checker keeps in
+        // RAM (mapped at EL2, checked against the DTB at boot) and outside
+        // every VM and the hypervisor: only the loader wrote it, nothing
+        // writes it after.
+        unsafe {
+            (
+                core::slice::from_raw_parts(
+                    self.kernel_pa as *const u8,
+                    self.layout.kernel_len as usize,
+                ),
+                self.layout.initrd.map(|(_, len)| {
+                    core::slice::from_raw_parts(self.initrd_pa as *const u8, len as usize)
+                }),
+            )
+        }
+    }
+}
+
+/// Checks a Linux VM's staged files (`loaded` gives the sizes the loader
+/// reported) and lays them out; the reason as one line if refused.
+fn check_linux(
+    vm: &Vm,
+    dtb_ipa: u64,
+    loaded: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Option<LinuxBoot>, &'static str> {
+    let Some(cfg) = vm.linux else { return Ok(None) };
+    let refuse =
+        |r: linux::Refusal| -> &'static str { alloc::string::ToString::to_string(&r).leak() };
+    let k = cfg.kernel;
+    let kernel_len = linux::loaded_size(k.file, loaded(k.file), k.max).map_err(refuse)?;
+    let initrd = match cfg.initrd {
+        None => None,
+        Some(i) => Some((
+            i,
+            linux::loaded_size(i.file, loaded(i.file), i.max).map_err(refuse)?,
+        )),
+    };
+    // SAFETY: as in `LinuxBoot::staged`: inside the kernel's slot.
+    let kernel = unsafe { core::slice::from_raw_parts(k.pa as *const u8, kernel_len as usize) };
+    let ram = linux::Ram {
+        base: vm.memory[0].ipa,
+        dtb_ipa,
+    };
+    let layout =
+        linux::layout(k.file, kernel, initrd.map(|(i, n)| (i.file, n)), ram).map_err(refuse)?;
+    Ok(Some(LinuxBoot {
+        kernel_pa: k.pa,
+        initrd_pa: initrd.map_or(0, |(i, _)| i.pa),
+        layout,
+    }))
 }
 
 static VMS: Once<Vec<VmState>> = Once::new();
@@ -352,9 +431,15 @@ fn build_stage2(vm: &Vm, ipa_bits: u8) -> Result<u64, MapError> {
     Ok(t.root())
 }
 
-/// Builds every VM of the plan; `mpidr_of(logical core)` says which physical
-/// core each logical index is.
-pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
+/// Builds every VM of the plan; `mpidrs[logical core]` says which physical
+/// core each logical index is; `loaded(file)`, how many bytes of a staged
+/// file the loader placed.
+pub fn build_all(
+    mpidrs: &[u64],
+    ipa_bits: u8,
+    gicd: &gicv3::Distributor,
+    loaded: &dyn Fn(&str) -> Option<u64>,
+) {
     IPA_BITS.store(ipa_bits as u32, Ordering::Relaxed);
     let mut core_vcpu = alloc::vec![None; mpidrs.len()];
     let mut vms = Vec::new();
@@ -401,6 +486,8 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             super::console::vm_line,
         ))));
         let mmio = emulated_devices(vgic, uart, vcpus.len());
+        let dtb_ipa = first.ipa + first.size - DTB_BELOW_END;
+        let linux = check_linux(vm, dtb_ipa, loaded);
         let mut state = VmState {
             cfg: vm,
             vttbr,
@@ -411,8 +498,13 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             mmio,
             doorbells: doorbell_targets(vm),
             gic_config: (hw_spis, virtual_spis),
-            dtb_ipa: first.ipa + first.size - DTB_BELOW_END,
-            unrunnable: None,
+            dtb_ipa,
+            entry: match &linux {
+                Ok(Some(l)) => l.layout.kernel_ipa,
+                _ => vm.entry,
+            },
+            unrunnable: linux.as_ref().err().copied(),
+            linux: linux.ok().flatten(),
             started_at: AtomicU64::new(0),
             quick_faults: AtomicU32::new(0),
             log_limit: Mutex::new(RateLimit::new(
@@ -421,7 +513,9 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
             )),
             vcpus,
         };
-        if vttbr == 0 {
+        if state.unrunnable.is_some() {
+            // A refused Linux image: said below, with the VM's name.
+        } else if vttbr == 0 {
             state.unrunnable = Some("no stage-2 map");
         } else if state.vcpus.len() != vm.cores.len() {
             state.unrunnable = Some("a core of its plan is not online");
@@ -447,7 +541,7 @@ pub fn build_all(mpidrs: &[u64], ipa_bits: u8, gicd: &gicv3::Distributor) {
                 vm.cores,
                 vm.ram_size() >> 20,
                 first.pa,
-                vm.entry,
+                state.entry,
                 state.dtb_ipa
             ),
             Some(why) => log::warn!("VM {}: not started: {why}", vm.name),
@@ -533,7 +627,7 @@ fn emulated_devices(
 pub fn start_all() {
     for vm in vms() {
         if vm.unrunnable.is_none() {
-            let _ = vm.vcpus[0].request_on(vm.cfg.entry, vm.dtb_ipa);
+            let _ = vm.vcpus[0].request_on(vm.entry, vm.dtb_ipa);
         }
     }
 }

@@ -1,0 +1,117 @@
+//! The `linux` tier: Linux VMs beside a bare-metal one
+//! (`boards/test-linux.toml`). This part needs no kernel: Tessera's own
+//! check of the staged images refuses bad ones with one line naming the VM
+//! and the reason, and the other VMs run.
+
+use qemu_virt::{Boot, Outcome};
+use tessera_tests::{boot_until, expect_all, run_image};
+
+/// The staging slots of `boards/test-linux.toml`.
+const KERNEL_AT: u64 = 0xA000_0000;
+const IVI_INITRD_AT: u64 = 0xA400_0000;
+const GPU_INITRD_AT: u64 = 0xAC00_0000;
+
+/// An EFI-stub arm64 Image header whose one section claims `claimed` bytes
+/// of file, cut to `len` bytes: a truncated copy.
+fn truncated_efi_image(claimed: u32, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; claimed as usize];
+    b[0..2].copy_from_slice(b"MZ");
+    b[16..24].copy_from_slice(&(2u64 << 20).to_le_bytes()); // image_size
+    b[24..32].copy_from_slice(&0xau64.to_le_bytes());
+    b[56..60].copy_from_slice(b"ARM\x64");
+    b[60..64].copy_from_slice(&0x40u32.to_le_bytes());
+    b[0x40..0x44].copy_from_slice(b"PE\0\0");
+    b[0x46..0x48].copy_from_slice(&1u16.to_le_bytes());
+    b[0x54..0x56].copy_from_slice(&0xa0u16.to_le_bytes());
+    let s = 0x40 + 24 + 0xa0;
+    b[s + 16..s + 20].copy_from_slice(&(claimed - 0x1000).to_le_bytes());
+    b[s + 20..s + 24].copy_from_slice(&0x1000u32.to_le_bytes());
+    b.truncate(len);
+    b
+}
+
+/// Boots the test-linux build with `files` placed by `-device loader` at
+/// their slots and `loaded` as the sizes the loader reports.
+fn staged_run(name: &str, files: &[(&str, u64, Vec<u8>)], loaded: &str) -> Outcome {
+    let mut r = run_image("tessera-test-linux.bin", Boot::Direct, name);
+    r.nodefaults = true;
+    std::fs::create_dir_all(&r.work_dir).unwrap();
+    for (file, at, bytes) in files {
+        let path = r.work_dir.join(file);
+        std::fs::write(&path, bytes).unwrap();
+        r.extra_args.extend([
+            "-device".into(),
+            format!("loader,file={},addr={at:#x},force-raw=on", path.display()),
+        ]);
+    }
+    r.bootargs = loaded.into();
+    let out = boot_until(&r, "bm | heartbeat 2");
+    // The bare-metal VM ran its checks, all passed, and beats on.
+    expect_all(
+        &out,
+        &["bm | summary: ", " passed, 0 failed", "bm | heartbeat 1"],
+    );
+    out
+}
+
+fn refused(out: &Outcome, vm: &str, why: &str) {
+    expect_all(out, &[&format!("VM {vm}: not started: {why}")]);
+    let started = format!("VM {vm} (VMID");
+    assert!(!out.output.contains(&started), "{}", out.output);
+    assert!(!out.output.contains(&format!("{vm} | ")), "{}", out.output);
+}
+
+#[test]
+fn wrong_magic_and_missing_images_are_refused() {
+    let elf = [b"\x7fELF".as_slice(), &[0u8; 4092]].concat();
+    let out = staged_run(
+        "linux-wrong-magic",
+        &[
+            ("Image", KERNEL_AT, elf),
+            ("ivi-initrd.cpio", IVI_INITRD_AT, vec![0; 4096]),
+        ],
+        // gpu-initrd.cpio is not reported: as if its `load` failed.
+        "tessera.loaded=Image:0x1000 tessera.loaded=ivi-initrd.cpio:4096",
+    );
+    refused(
+        &out,
+        "ivi",
+        "kernel \"Image\" is not an arm64 Image (magic 00 00 00 00 at 0x38, expected 41 52 4d 64)",
+    );
+    refused(
+        &out,
+        "gpu",
+        "\"gpu-initrd.cpio\" was not loaded (no tessera.loaded=gpu-initrd.cpio:SIZE from the loader)",
+    );
+}
+
+#[test]
+fn truncated_empty_and_oversized_images_are_refused() {
+    let image = truncated_efi_image(0x10_0000, 0x8_0000);
+    let out = staged_run(
+        "linux-truncated",
+        &[
+            ("Image", KERNEL_AT, image),
+            ("gpu-initrd.cpio", GPU_INITRD_AT, vec![0; 4096]),
+        ],
+        "tessera.loaded=Image:0x80000 tessera.loaded=ivi-initrd.cpio:0 tessera.loaded=gpu-initrd.cpio:0x1000",
+    );
+    refused(&out, "ivi", "\"ivi-initrd.cpio\" is empty (0 bytes loaded)");
+    refused(
+        &out,
+        "gpu",
+        "kernel \"Image\" is truncated: 0x80000 bytes loaded, its PE/COFF header says 0x100000",
+    );
+    let out = staged_run(
+        "linux-oversized",
+        &[],
+        "tessera.loaded=Image:0x4000001 tessera.loaded=ivi-initrd.cpio:1 tessera.loaded=gpu-initrd.cpio:1",
+    );
+    for vm in ["ivi", "gpu"] {
+        refused(
+            &out,
+            vm,
+            "\"Image\": 0x4000001 bytes loaded, more than its 0x4000000-byte staging slot",
+        );
+    }
+}
