@@ -240,3 +240,41 @@ fn linux_vms_boot_from_the_medium_crash_reboot_and_power_off() {
         beats.len()
     );
 }
+
+/// The same medium with the kernel cut to 4 MiB and the GPU VM's initramfs
+/// missing (`tessera-test-linux-broken-disk.img`): U-Boot's script reports
+/// what did load, and Tessera refuses both Linux VMs by name, with U-Boot's
+/// own `filesize` as the evidence; the bare-metal VM runs.
+#[test]
+fn broken_medium_is_refused_through_uboot() {
+    let disk = tessera_tests::images().join("tessera-test-linux-broken-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test linux` writes it",
+        disk.display()
+    );
+    let mut r = run_image(
+        "tessera-test-linux.bin",
+        Boot::Disk(disk),
+        "linux-broken-medium",
+    );
+    r.nodefaults = true;
+    let out = boot_until(&r, "bm | heartbeat 2");
+    expect_all(
+        &out,
+        &[
+            "Tessera: gpu-initrd.cpio did not load; its VM will not start",
+            "tessera.loaded=Image:0x400000 ",
+            "bm | summary: ",
+        ],
+    );
+    let o = &out.output;
+    let kernel = "kernel \"Image\" is truncated: 0x400000 bytes loaded, its PE/COFF header says 0x";
+    refused(&out, "ivi", kernel);
+    refused(
+        &out,
+        "gpu",
+        "\"gpu-initrd.cpio\" was not loaded (no tessera.loaded=gpu-initrd.cpio:SIZE from the loader)",
+    );
+    assert!(o.contains(" passed, 0 failed"), "{o}");
+}

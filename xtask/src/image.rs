@@ -160,6 +160,9 @@ pub fn build(board: &str) -> Result<PathBuf> {
     files.push(("boot.scr".into(), scr));
     let out = dir.join(format!("{stem}-disk.img"));
     let size = write_disk(&out, &files)?;
+    if board == "test-linux" {
+        broken_medium(&dir, &stem, &files)?;
+    }
     println!(
         "images: {} for board {board} ({} MiB: MBR, FAT partition with {})",
         out.display(),
@@ -171,6 +174,32 @@ pub fn build(board: &str) -> Result<PathBuf> {
             .join(", ")
     );
     Ok(out)
+}
+
+/// For the `linux` tier: the same medium with the kernel cut to its first
+/// 4 MiB and `gpu-initrd.cpio` left out, so U-Boot's real `load` and
+/// `filesize` feed Tessera's check (`<stem>-broken-disk.img`).
+fn broken_medium(dir: &Path, stem: &str, files: &[(String, PathBuf)]) -> Result {
+    let cut = dir.join(format!("{stem}-Image-cut"));
+    let kernel = files
+        .iter()
+        .find(|(n, _)| n == "Image")
+        .ok_or("test-linux stages no Image")?;
+    let mut data = io(&kernel.1, std::fs::read(&kernel.1))?;
+    data.truncate(4 << 20);
+    io(&cut, std::fs::write(&cut, &data))?;
+    let broken: Vec<(String, PathBuf)> = files
+        .iter()
+        .filter(|(n, _)| n != "gpu-initrd.cpio")
+        .map(|(n, p)| {
+            (
+                n.clone(),
+                if n == "Image" { cut.clone() } else { p.clone() },
+            )
+        })
+        .collect();
+    write_disk(&dir.join(format!("{stem}-broken-disk.img")), &broken)?;
+    Ok(())
 }
 
 pub fn command(args: &[String]) -> Result {
