@@ -172,8 +172,11 @@ ck_cluster_first() {
     # The cluster goes first across regions too: while the IVI's region
     # floods the GPU (heavy draws, 40 per glFinish), a cluster on the
     # cluster's region (the board's `cluster = true` area) waits at most
-    # for the flood's work in flight. Bound as in the gpu tier's socket
-    # check: 3 flood draws plus 100 ms per frame.
+    # for the flood's work in flight. Bounds: the 95th percentile of its
+    # frame times under 3 flood draws plus 100 ms (the gpu tier's socket
+    # check; the longest is reported, not bounded: on a shared machine it
+    # measures the host's scheduling), the mean under 2 flood draws plus
+    # 20 ms.
     local ivi cl fpid rc one worst mean
     ivi=$(ck_pid ivi); cl=$(ck_pid cluster)
     kill -STOP "$ivi" "$cl"
@@ -191,12 +194,12 @@ ck_cluster_first() {
     kill -CONT "$ivi" "$cl"
     grep -h -E "one draw|longest" "$CK/flood.log" "$CK/first.log"
     one=$(awk '/one draw/{print $4}' "$CK/flood.log")
-    worst=$(awk '/longest/{print $5}' "$CK/first.log")
-    [ $rc = 0 ] && [ -n "$one" ] && [ -n "$worst" ] || return 1
-        mean=$(awk '/longest/{print $8}' "$CK/first.log")
+    worst=$(awk '/longest/{print $9}' "$CK/first.log")
+    mean=$(awk '/longest/{print $12}' "$CK/first.log")
+    [ $rc = 0 ] && [ -n "$one" ] && [ -n "$worst" ] && [ -n "$mean" ] || return 1
     # Mean: the cluster's own frame plus about one flood draw in flight.
     python3 -c 'import sys; one, worst, mean = map(float, sys.argv[1:]); b, m = 3 * one + 100, 2 * one + 20
-print(f"cluster frame during the flood: worst {worst} ms (bound {b:.1f}), mean {mean} ms (bound {m:.1f})")
+print(f"cluster frame during the flood: 95th percentile {worst} ms (bound {b:.1f}), mean {mean} ms (bound {m:.1f})")
 sys.exit(worst > b or mean > m)' "$one" "$worst" "$mean" || return 1
     # Both supervised clients lost their regions to the newcomers: they
     # connect again (the IVI by restarting).

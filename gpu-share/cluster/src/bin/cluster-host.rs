@@ -15,8 +15,8 @@
 //! `--region` picks another region of `TESSERA_SHM` than `gpu-cluster`.
 //! `--ref N OUT` draws frame N and writes it, read back, to OUT (raw RGBA,
 //! bottom row first): the reference rendering of that frame.
-//! `--stats` prints the longest and mean frame time (drawing to the end of
-//! eglSwapBuffers) when done. `--flood` draws no cluster but floods the
+//! `--stats` prints the longest, 95th percentile and mean frame time
+//! (drawing to the end of eglSwapBuffers) when done. `--flood` draws no cluster but floods the
 //! GPU instead (the cluster-first check): it prints one heavy draw's time,
 //! then draws 40 of them per glFinish until killed.
 
@@ -104,18 +104,23 @@ fn frames<D: Doorbell>(
     if a.flood {
         return flood(&mut cl.c);
     }
-    let (mut worst, mut total, mut timed) = (Duration::ZERO, Duration::ZERO, 0u32);
+    let mut times: Vec<Duration> = Vec::new();
     let mut drawn = 0;
     let mut next = Instant::now();
     loop {
         if a.count.is_some_and(|c| *n >= a.start + c) {
             // Make sure the last frame reached the server.
             cl.c.get_error().map_err(|e| format!("{e:?}"))?;
-            if a.stats && timed > 0 {
+            if a.stats && !times.is_empty() {
+                times.sort();
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                let mean = times.iter().sum::<Duration>() / times.len() as u32;
                 eprintln!(
-                    "cluster: {timed} frames: longest {:.1} ms, mean {:.1} ms",
-                    worst.as_secs_f64() * 1e3,
-                    total.as_secs_f64() * 1e3 / timed as f64
+                    "cluster: {} frames: longest {:.1} ms, 95th percentile {:.1} ms, mean {:.1} ms",
+                    times.len(),
+                    ms(times[times.len() - 1]),
+                    ms(times[times.len() * 95 / 100]),
+                    ms(mean)
                 );
             }
             return Ok(());
@@ -133,9 +138,7 @@ fn frames<D: Doorbell>(
         let dt = t.elapsed();
         // The first frames compile and warm up.
         if drawn >= 3 {
-            worst = worst.max(dt);
-            total += dt;
-            timed += 1;
+            times.push(dt);
         }
         if n.is_multiple_of(100) {
             eprintln!("cluster: frame {}", *n);
