@@ -18,6 +18,8 @@ mod assign;
 #[cfg(feature = "build")]
 mod check;
 #[cfg(feature = "build")]
+pub mod cockpit;
+#[cfg(feature = "build")]
 mod emit;
 #[cfg(feature = "build")]
 mod error;
@@ -53,6 +55,7 @@ mod build_api {
         let mut board = crate::parse::parse(file, text)?;
         let mut errors = Errors::new();
         crate::check::check(&board, &mut errors);
+        crate::cockpit::check(&board, &mut errors);
         if errors.is_empty() {
             // Placement is only meaningful on a structurally sound plan.
             crate::assign::assign(&mut board, &mut errors);

@@ -22,6 +22,8 @@ pub struct Board {
     pub vms: Vec<VmCfg>,
     #[serde(default)]
     pub shared: Vec<SharedCfg>,
+    /// The compositor's layout (`crate::cockpit`).
+    pub cockpit: Option<crate::cockpit::CockpitCfg>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

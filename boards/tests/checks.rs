@@ -883,3 +883,62 @@ fn staged_file_names_and_sizes() {
         "t.toml: vm \"a\" linux.bootargs: contains a NUL byte",
     );
 }
+
+const COCKPIT: &str = r#"
+[cockpit]
+output = { width = 512, height = 256 }
+no_signal_ms = 1000
+[[cockpit.area]]
+shared = "ab"
+x = 0
+y = 0
+width = 256
+height = 256
+cluster = true
+"#;
+
+fn cockpit_errors(edits: &[(&str, &str)]) -> Vec<String> {
+    let mut text = BASE.to_string() + COCKPIT;
+    for (from, to) in edits {
+        assert!(text.contains(from), "edit target {from:?} not in the board");
+        text = text.replacen(from, to, 1);
+    }
+    match load_str("t.toml", &text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn cockpit_layout_is_checked() {
+    assert_eq!(cockpit_errors(&[]), Vec::<String>::new());
+    let one = |edits: &[(&str, &str)], want: &str| {
+        let errs = cockpit_errors(edits);
+        assert!(
+            errs.iter().any(|e| e == want),
+            "expected {want:?} among {errs:#?}"
+        );
+    };
+    one(
+        &[("x = 0", "x = 300")],
+        "t.toml: cockpit.area[0] (ab): 256x256 at (300, 0) is not inside the 512x256 output",
+    );
+    one(
+        &[("shared = \"ab\"", "shared = \"nope\"")],
+        "t.toml: cockpit.area[0] (nope): no shared region of that name",
+    );
+    one(
+        &[("gpu = \"b\"", "gpu = \"c\"")],
+        "t.toml: cockpit.area[0] (ab): the GPU owner is not a peer of this region",
+    );
+    let two = COCKPIT.to_string()
+        + "[[cockpit.area]]\nshared = \"ab\"\nx = 100\ny = 0\nwidth = 10\nheight = 10\n";
+    one(
+        &[(COCKPIT, &two)],
+        "t.toml: cockpit.area[0] (ab): overlaps cockpit.area[1] (ab)",
+    );
+    one(
+        &[("no_signal_ms = 1000", "no_signal_ms = 0")],
+        "t.toml: cockpit: no_signal_ms must be more than 0",
+    );
+}

@@ -5,6 +5,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . gpu-share/ci/common.sh
+. gpu-share/ci/cockpit.sh
 
 PASSED=0
 FAILED=0
@@ -18,14 +19,14 @@ step() { # step NAME COMMAND...: runs one check and counts it
         FAILED=$((FAILED + 1)); FAILURES="$FAILURES\n  $name"; echo "--- FAILED: $name"
     fi
 }
-trap 'gpu_stop_server' EXIT
+trap 'gpu_stop_server; ck_stop' EXIT
 
 step "install dependencies" gpu_install_deps
 step "build (release) and install front-end" gpu_build
-GPU_CRATES="-p gpu-wire -p gpu-gen -p gpu-codec -p gpu-frontend -p gpu-transport -p gpu-capi -p gpu-server"
+GPU_CRATES="-p gpu-wire -p gpu-gen -p gpu-codec -p gpu-frontend -p gpu-transport -p gpu-capi -p gpu-server -p gpu-xvm -p cockpit-cluster --features gpu-xvm/host"
 step "unit tests (wire, generator, codec, server)" cargo test $GPU_CRATES
 step "decoder fuzz, 2M records" env GPU_FUZZ_ITERS=2000000 cargo test --release -p gpu-codec --test fuzz -- --nocapture
-step "front-end builds for aarch64-unknown-none" cargo build -p gpu-frontend --target aarch64-unknown-none
+step "front-end and cluster build for aarch64-unknown-none" cargo build -p gpu-frontend -p cockpit-cluster --target aarch64-unknown-none
 aarch64_linux() {
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         cargo build --release -p gpu-capi -p gpu-server --target aarch64-unknown-linux-gnu || return 1
@@ -133,6 +134,9 @@ server_death() {
     [ "$rc" -ne 124 ] && grep -q "session closed" "$GPU_OUT/death.log"
 }
 step "a client outlives its server's death without hanging" server_death
+
+# The cockpit over the cross-VM transport, emulated on the host.
+ck_steps
 
 step "piglit GLES2, full set, native vs remoted" python3 gpu-share/ci/piglit.py \
     --lib "$PWD/$GPU_OUT/lib" --server "$PWD/target/release/gpu-server" --out "$GPU_OUT/piglit.md"

@@ -38,6 +38,10 @@ pub enum Boot {
     /// U-Boot as `-bios`; image and `boot.scr` placed in RAM by `-device
     /// loader`; an environment flash whose `bootcmd` runs the script.
     UBoot,
+    /// U-Boot as `-bios` and nothing else: it finds `boot.scr` on this boot
+    /// medium (`cargo xtask image`), a virtio block device on virtio-mmio,
+    /// and loads everything from it. `Run::image` is not used.
+    Disk(PathBuf),
     /// The image in RAM and the core started at it with x0 = 0 (no DTB).
     NoDtb,
     /// As `NoDtb`, but x0 points at this (damaged) DTB blob.
@@ -163,6 +167,18 @@ impl Run {
                         layout::UBOOT_STAGING
                     ),
                 ]);
+            }
+            Boot::Disk(disk) => {
+                c.args(["-bios", UBOOT_BIN]);
+                // Read-only: U-Boot never writes it, and tests share it.
+                c.args([
+                    "-drive",
+                    &format!(
+                        "if=none,format=raw,readonly=on,id=boot,file={}",
+                        disk.display()
+                    ),
+                ]);
+                c.args(["-device", "virtio-blk-device,drive=boot"]);
             }
             Boot::NoDtb => {
                 c.args([

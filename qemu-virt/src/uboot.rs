@@ -71,6 +71,40 @@ pub fn env_image(vars: &[(&str, &str)], size: usize) -> Result<Vec<u8>, String> 
     Ok(out)
 }
 
+/// Where the boot medium's script loads `tessera.bin` (any free RAM outside
+/// the staging area; `booti` moves it to its link address).
+pub const MEDIUM_TESSERA_ADDR: u64 = 0x4800_0000;
+
+/// The boot medium's `boot.scr` source: loads `tessera.bin` and each staged
+/// file (name, physical address) from the partition U-Boot found the script
+/// on (`devtype`, `devnum`, `distro_bootpart`: distro boot and standard boot
+/// set them, from `mmc` on a board as from `virtio` on QEMU), reports each
+/// loaded size to Tessera as `tessera.loaded=FILE:0xSIZE`, and boots.
+/// A file that does not load is left out of the report, so Tessera refuses
+/// its VM by name instead of booting a stale size.
+pub fn medium_script(board: &str, staged: &[(&str, u64)]) -> String {
+    let mut s = format!(
+        "# Tessera boot script for U-Boot, made by `cargo xtask image` for {board}.\n\
+         # Optional: set tessera_args in the environment for Tessera's own options.\n\
+         setenv tessera_dev \"${{devtype}} ${{devnum}}:${{distro_bootpart}}\"\n\
+         setenv tessera_loaded\n"
+    );
+    for (file, at) in staged {
+        s.push_str(&format!(
+            "if load ${{tessera_dev}} {at:#x} {file}; then \
+             setenv tessera_loaded \"${{tessera_loaded}} tessera.loaded={file}:0x${{filesize}}\"; \
+             else echo \"Tessera: {file} did not load; its VM will not start\"; fi\n"
+        ));
+    }
+    s.push_str(&format!(
+        "load ${{tessera_dev}} {MEDIUM_TESSERA_ADDR:#x} tessera.bin\n\
+         setenv bootargs \"${{tessera_args}}${{tessera_loaded}}\"\n\
+         echo \"Tessera: booting with bootargs ${{bootargs}}\"\n\
+         booti {MEDIUM_TESSERA_ADDR:#x} - ${{fdtcontroladdr}}\n"
+    ));
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +128,17 @@ mod tests {
             u32::from_be_bytes(img[24..28].try_into().unwrap()),
             crc32(&img[64..])
         );
+    }
+
+    #[test]
+    fn medium_script_loads_and_reports_each_file() {
+        let s = medium_script("b.toml", &[("Image", 0xa000_0000), ("i.cpio", 0xa400_0000)]);
+        assert!(s.contains(
+            "if load ${tessera_dev} 0xa0000000 Image; then setenv tessera_loaded \"${tessera_loaded} tessera.loaded=Image:0x${filesize}\"; else"
+        ));
+        assert!(s.contains("load ${tessera_dev} 0xa4000000 i.cpio;"));
+        assert!(s.contains("load ${tessera_dev} 0x48000000 tessera.bin\n"));
+        assert!(s.ends_with("booti 0x48000000 - ${fdtcontroladdr}\n"));
     }
 
     #[test]

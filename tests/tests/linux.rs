@@ -115,3 +115,166 @@ fn truncated_empty_and_oversized_images_are_refused() {
         );
     }
 }
+
+/// Lines of one VM's console, prefix removed.
+fn vm_lines<'a>(out: &'a str, vm: &str) -> Vec<&'a str> {
+    let tag = format!("{vm} | ");
+    out.lines()
+        .filter_map(|l| l.trim_start().strip_prefix(tag.as_str()))
+        .collect()
+}
+
+/// Where `needle` occurs in `out` for the `n`th time (0-based).
+fn nth(out: &str, needle: &str, n: usize) -> Option<usize> {
+    out.match_indices(needle).nth(n).map(|(i, _)| i)
+}
+
+/// The whole story through U-Boot from the boot medium
+/// (`tessera-test-linux-disk.img`, made by the tier): both Linux VMs reach
+/// user space and pass their self-checks (the SMP one takes cpu1 offline
+/// and back); a crash (`echo c > /proc/sysrq-trigger`) and `reboot -f` bring
+/// the IVI back each time; `poweroff -f` stops the GPU VM alone; the
+/// bare-metal VM's heartbeat goes on throughout.
+#[test]
+fn linux_vms_boot_from_the_medium_crash_reboot_and_power_off() {
+    let dir = tessera_tests::images();
+    let disk = dir.join("tessera-test-linux-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test linux` writes it",
+        disk.display()
+    );
+    let mut r = run_image("tessera-test-linux.bin", Boot::Disk(disk), "linux-medium");
+    r.nodefaults = true;
+    const SHELL: &str = "tessera-linux: shell";
+    r.input = vec![
+        (
+            format!("ivi | {SHELL}"),
+            b"\x141echo c > /proc/sysrq-trigger\r".to_vec(),
+        ),
+        (format!("ivi | {SHELL}"), b"reboot -f\r".to_vec()),
+        (format!("ivi | {SHELL}"), b"\x142poweroff -f\r".to_vec()),
+    ];
+    let off = "VM gpu: SYSTEM_OFF from vCPU 0: stopped";
+    let limit = std::time::Duration::from_secs(420);
+    let out = r
+        .run(limit, |o| {
+            o.find(off)
+                .is_some_and(|at| o[at..].matches("bm | heartbeat").count() >= 3)
+        })
+        .expect("QEMU runs");
+    let o = &out.output;
+    assert!(!out.timed_out, "timed out after {limit:?}:\n{o}");
+    expect_all(
+        &out,
+        &[
+            // U-Boot found the script on the medium and loaded everything.
+            "U-Boot 20",
+            "Found U-Boot script /boot.scr",
+            "tessera.loaded=Image:0x",
+            "tessera.loaded=ivi-initrd.cpio:0x",
+            "tessera.loaded=gpu-initrd.cpio:0x",
+            "VM ivi (VMID 2): 1 vCPU(s)",
+            "VM gpu (VMID 3): 2 vCPU(s)",
+            "gpu | tessera-linux: PASS cpus 2 online",
+            "gpu | tessera-linux: PASS hotplug",
+            "ivi | tessera-linux: PASS cpus 1 online",
+            "sysrq triggered crash",
+            "VM ivi: SYSTEM_RESET from vCPU 0: restarting",
+            off,
+        ],
+    );
+    let ivi = vm_lines(o, "ivi");
+    let gpu = vm_lines(o, "gpu");
+    // The IVI reached user space three times: first boot, after the crash,
+    // after the reboot; each self-check passed in full.
+    let inits = ivi
+        .iter()
+        .filter(|l| l.starts_with("tessera-linux: init at"))
+        .count();
+    assert_eq!(inits, 3, "IVI boots:\n{o}");
+    for (vm, lines, runs) in [("ivi", &ivi, 3), ("gpu", &gpu, 1)] {
+        let done: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains("tessera-linux: DONE"))
+            .collect();
+        assert_eq!(done.len(), runs, "{vm} self-check runs:\n{o}");
+        assert!(
+            done.iter().all(|l| l.ends_with(" 0 failed")),
+            "{vm}: {done:?}\n{o}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains("tessera-linux: FAIL")),
+            "{vm}:\n{o}"
+        );
+    }
+    // The reboot came back through SYSTEM_RESET too.
+    assert!(
+        nth(o, "VM ivi: SYSTEM_RESET from vCPU 0", 1).is_some(),
+        "{o}"
+    );
+    // Powered off alone: nothing more from it; the others went on.
+    let at = o.find(off).unwrap();
+    assert!(
+        !o[at..].contains("gpu | "),
+        "gpu printed after SYSTEM_OFF:\n{o}"
+    );
+    assert!(
+        !o.contains("VM ivi: SYSTEM_OFF") && !o.contains("VM bm: SYSTEM"),
+        "{o}"
+    );
+    // bm's heartbeat never stalled: consecutive beats, before and after.
+    let beats: Vec<u64> = vm_lines(o, "bm")
+        .iter()
+        .filter_map(|l| l.strip_prefix("heartbeat ")?.parse().ok())
+        .collect();
+    assert!(
+        beats.windows(2).all(|w| w[1] == w[0] + 1),
+        "bm beats {beats:?}"
+    );
+    let first_crash = o.find("sysrq triggered crash").unwrap();
+    assert!(o[..first_crash].contains("bm | heartbeat"), "{o}");
+    println!(
+        "linux-medium: {:.1} s wall, bm beat {} times",
+        out.elapsed.as_secs_f64(),
+        beats.len()
+    );
+}
+
+/// The same medium with the kernel cut to 4 MiB and the GPU VM's initramfs
+/// missing (`tessera-test-linux-broken-disk.img`): U-Boot's script reports
+/// what did load, and Tessera refuses both Linux VMs by name, with U-Boot's
+/// own `filesize` as the evidence; the bare-metal VM runs.
+#[test]
+fn broken_medium_is_refused_through_uboot() {
+    let disk = tessera_tests::images().join("tessera-test-linux-broken-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test linux` writes it",
+        disk.display()
+    );
+    let mut r = run_image(
+        "tessera-test-linux.bin",
+        Boot::Disk(disk),
+        "linux-broken-medium",
+    );
+    r.nodefaults = true;
+    let out = boot_until(&r, "bm | heartbeat 2");
+    expect_all(
+        &out,
+        &[
+            "Tessera: gpu-initrd.cpio did not load; its VM will not start",
+            "tessera.loaded=Image:0x400000 ",
+            "bm | summary: ",
+        ],
+    );
+    let o = &out.output;
+    let kernel = "kernel \"Image\" is truncated: 0x400000 bytes loaded, its PE/COFF header says 0x";
+    refused(&out, "ivi", kernel);
+    refused(
+        &out,
+        "gpu",
+        "\"gpu-initrd.cpio\" was not loaded (no tessera.loaded=gpu-initrd.cpio:SIZE from the loader)",
+    );
+    assert!(o.contains(" passed, 0 failed"), "{o}");
+}

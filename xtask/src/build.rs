@@ -71,6 +71,14 @@ pub const BOARDS: &[(&str, &str)] = &[
     ("test-linux", "tessera-test-linux"),
 ];
 
+/// The image stem for `board`: as in [`BOARDS`], else `tessera-<board>`.
+pub fn stem_of(board: &str) -> String {
+    BOARDS
+        .iter()
+        .find(|(b, _)| *b == board)
+        .map_or_else(|| format!("tessera-{board}"), |(_, s)| s.to_string())
+}
+
 /// EL2 is built soft-float: the compiler then never uses the FP/SIMD
 /// registers, which belong to the guests (a host test checks the image).
 pub const EL2_TARGET: &str = "aarch64-unknown-none-softfloat";

@@ -6,6 +6,7 @@ mod build;
 mod conformance;
 mod cpio;
 mod guests;
+mod image;
 mod linux;
 mod setup;
 mod test;
@@ -20,6 +21,7 @@ usage: cargo xtask <command>
                      conformance-full runs the whole dEQP-GLES2 mustpass both ways
   build              build the images into target/images/ (Linux guests: target/images/linux/)
   linux-images [--run [BOOTARGS...]]  build the Linux guest images; --run boots the GPU VM's natively on QEMU virt
+  image [BOARD]      write the boot medium for a board (default qemu-virt): target/images/<stem>-disk.img
   guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU
   bench [boot|gpu]   print benchmark figures (instruction counts under -icount)
@@ -51,6 +53,9 @@ fn main() -> ExitCode {
         Some("linux-images") => setup::rust_target()
             .and_then(|_| setup::linux())
             .and_then(|_| linux::command(&args[1..])),
+        Some("image") => setup::rust_target()
+            .and_then(|_| setup::linux())
+            .and_then(|_| image::command(&args[1..])),
         Some("guest") => setup::rust_target().and_then(|_| guests::command(&args[1..])),
         Some("test") => test::run(&args[1..]),
         Some("demo") => demo(),

@@ -4,7 +4,9 @@
 //! loader maps it once since both names resolve to the same file.
 //!
 //! The connection is made on the first call, to the server named by
-//! `TESSERA_GPU_SOCKET`. All calls of the process go through one connection
+//! `TESSERA_GPU_SOCKET`, or, where `TESSERA_SHM` names shared regions (a
+//! guest's, or `tessera-shm-host`'s emulation of them), over the region
+//! `TESSERA_GPU_REGION` (default: the first one) with `gpu-xvm`. All calls of the process go through one connection
 //! under a lock, so a multi-threaded application works but its threads share
 //! one current context.
 
@@ -18,7 +20,55 @@ mod abi;
 mod custom;
 mod local;
 
-type Conn = Client<FutexBell>;
+type Conn = Client<Bell>;
+
+/// The doorbell of either transport.
+pub(crate) enum Bell {
+    Socket(FutexBell),
+    Region(gpu_xvm::ClientBell<gpu_xvm::host::HostPort>),
+}
+
+impl gpu_wire::Doorbell for Bell {
+    fn notify(&self, w: &core::sync::atomic::AtomicU32) {
+        match self {
+            Bell::Socket(b) => b.notify(w),
+            Bell::Region(b) => b.notify(w),
+        }
+    }
+    fn wait(&self, w: &core::sync::atomic::AtomicU32, seen: u32, ms: u32) -> gpu_wire::Wait {
+        match self {
+            Bell::Socket(b) => b.wait(w, seen, ms),
+            Bell::Region(b) => b.wait(w, seen, ms),
+        }
+    }
+    fn peer_alive(&self) -> bool {
+        match self {
+            Bell::Socket(b) => b.peer_alive(),
+            Bell::Region(b) => b.peer_alive(),
+        }
+    }
+    fn relax(&self) {
+        match self {
+            Bell::Socket(b) => b.relax(),
+            Bell::Region(b) => b.relax(),
+        }
+    }
+}
+
+/// Connects over a shared region: the gpu-share region and its bell.
+fn connect_region() -> Result<(&'static gpu_wire::Region, Bell), String> {
+    let name = std::env::var("TESSERA_GPU_REGION").ok();
+    let port = gpu_xvm::host::HostPort::from_env(name.as_deref()).map_err(|e| e.to_string())?;
+    let port: &'static gpu_xvm::host::HostPort = Box::leak(Box::new(port));
+    let (att, gpu, len) = gpu_xvm::link::connect(port, 5000).map_err(|e| e.to_string())?;
+    // SAFETY: the port (and its mapping) is leaked: it lives as long as
+    // the process.
+    let region = unsafe { gpu_wire::Region::new(gpu, len) }.map_err(|e| e.to_string())?;
+    Ok((
+        Box::leak(Box::new(region)),
+        Bell::Region(gpu_xvm::ClientBell::new(port, att)),
+    ))
+}
 
 enum State {
     Unconnected,
@@ -29,9 +79,18 @@ enum State {
 static STATE: Mutex<State> = Mutex::new(State::Unconnected);
 
 fn connect() -> Option<Box<Conn>> {
+    if std::env::var_os("TESSERA_SHM").is_some() {
+        return match connect_region() {
+            Ok((region, bell)) => Some(Box::new(Client::new(region, bell))),
+            Err(e) => {
+                eprintln!("gpu-share: {e}");
+                None
+            }
+        };
+    }
     match gpu_transport::connect(gpu_wire::Layout::DEFAULT) {
         Ok((map, sock)) => {
-            let bell = FutexBell::new(&sock);
+            let bell = Bell::Socket(FutexBell::new(&sock));
             // The mapping and socket live as long as the process: GL has no
             // "unload" and the region must outlive every queued call.
             let map: &'static gpu_transport::Mapping = Box::leak(Box::new(map));

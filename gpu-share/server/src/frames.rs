@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 pub struct Frame {
@@ -12,14 +13,16 @@ pub struct Frame {
     pub seq: u64,
 }
 
+/// Each client's newest frame and when it came (the compositor's "no
+/// signal" timeout).
 #[derive(Clone, Default)]
-pub struct Frames(Arc<Mutex<HashMap<u64, Frame>>>);
+pub struct Frames(Arc<Mutex<HashMap<u64, (Frame, Instant)>>>);
 
 impl Frames {
     pub fn put(&self, client: u64, mut f: Frame) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        f.seq = m.get(&client).map_or(1, |o| o.seq + 1);
-        m.insert(client, f);
+        f.seq = m.get(&client).map_or(1, |o| o.0.seq + 1);
+        m.insert(client, (f, Instant::now()));
     }
     /// Forgets a client's frame (its session ended).
     pub fn remove(&self, client: u64) {
@@ -40,7 +43,15 @@ impl Frames {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&client)
-            .cloned()
+            .map(|f| f.0.clone())
+    }
+    /// The newest frame of `client` and how long ago it came.
+    pub fn get_with_age(&self, client: u64) -> Option<(Frame, Duration)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&client)
+            .map(|(f, at)| (f.clone(), at.elapsed()))
     }
     /// Writes the newest frame of `client` as `dir/client-N.png`.
     pub fn write_png(

@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+pub mod compositor;
 pub mod driver;
 pub mod exec;
 pub mod frames;
@@ -17,5 +18,6 @@ pub mod png;
 pub mod sched;
 pub mod serve;
 pub mod session;
+pub mod xvm;
 
 pub use session::{Session, SessionError};

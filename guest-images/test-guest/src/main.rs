@@ -281,13 +281,16 @@ mod guest {
     }
 
     /// `heartbeat <n>` once a second for good: the `linux` tier watches it
-    /// while the Linux VMs crash, reboot and power off.
+    /// while the Linux VMs crash, reboot and power off. It sleeps in WFI
+    /// between ticks of the virtual timer (WFE with the event stream would
+    /// keep a host core busy under QEMU, slowing the Linux VMs).
     fn beat_forever() -> ! {
-        use crate::timer::{ms, now, wait_until};
-        let mut next = now();
-        for n in 0.. {
-            next += ms(1000);
-            wait_until(next, || false);
+        use crate::timer;
+        timer::start_ticks(timer::frequency(), u64::MAX);
+        for n in 1.. {
+            while timer::ticks() < n {
+                aarch64_cpu::asm::wfi();
+            }
             console::line(format_args!("heartbeat {n}"));
         }
         unreachable!()

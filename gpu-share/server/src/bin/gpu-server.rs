@@ -9,6 +9,14 @@
 //! of `gpu_server::limits::Limits` (printed at start-up). Sessions that
 //! connect to the --cluster-socket are the cluster's: served first (see
 //! `gpu_server::sched`); give that socket to the cluster only (file mode).
+//!
+//! Across VMs (docs/cockpit.md): `--board FILE` reads the board's
+//! `[cockpit]` layout; every shared region named in `TESSERA_SHM` (set by
+//! `tessera-shm-host`; in the service VM, its regions) is served as one
+//! client's, the layout's cluster area first, and the compositor places
+//! each client's frames on one output: `--screenshots DIR` writes it as
+//! `DIR/screen.png` every `--screenshot-ms` (default 200). Without
+//! `--socket` no Unix socket is opened then.
 
 use gpu_server::frames::Frames;
 use gpu_server::limits::Limits;
@@ -41,7 +49,10 @@ impl Drop for Registered {
 }
 
 fn main() {
-    let mut socket = gpu_transport::socket_path();
+    let mut socket = None;
+    let mut board: Option<std::path::PathBuf> = None;
+    let mut screenshots: Option<std::path::PathBuf> = None;
+    let mut screenshot_ms = 200u64;
     let mut frames_dir: Option<std::path::PathBuf> = None;
     let mut egl = "libEGL.so.1".to_string();
     let mut gles = "libGLESv2.so.2".to_string();
@@ -54,7 +65,14 @@ fn main() {
                 .unwrap_or_else(|| die(&format!("{a} needs a value")))
         };
         match a.as_str() {
-            "--socket" => socket = val(),
+            "--socket" => socket = Some(val()),
+            "--board" => board = Some(val().into()),
+            "--screenshots" => screenshots = Some(val().into()),
+            "--screenshot-ms" => {
+                screenshot_ms = val()
+                    .parse()
+                    .unwrap_or_else(|_| die("--screenshot-ms takes a number"))
+            }
             "--frames" => frames_dir = Some(val().into()),
             "--egl" => egl = val(),
             "--gles" => gles = val(),
@@ -71,9 +89,21 @@ fn main() {
     }
     let loaded = gpu_server::driver::load(&egl, &gles).unwrap_or_else(|e| die(&e));
     let drv: &'static gpu_server::driver::Driver = &Box::leak(Box::new(loaded)).drv;
-    let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).unwrap_or_else(|e| die(&format!("{socket}: {e}")));
-    eprintln!("gpu-server: listening on {socket}");
+    let layout = board
+        .as_ref()
+        .map(|b| gpu_server::compositor::Layout::from_board(b).unwrap_or_else(|e| die(&e)));
+    // Across VMs the regions are the transport; a socket only if asked.
+    let socket = match (socket, &layout) {
+        (Some(s), _) => Some(s),
+        (None, None) => Some(gpu_transport::socket_path()),
+        (None, Some(_)) => None,
+    };
+    let listener = socket.map(|socket| {
+        let _ = std::fs::remove_file(&socket);
+        let l = UnixListener::bind(&socket).unwrap_or_else(|e| die(&format!("{socket}: {e}")));
+        eprintln!("gpu-server: listening on {socket}");
+        l
+    });
     let cluster = cluster_socket.map(|path| {
         let _ = std::fs::remove_file(&path);
         let l = UnixListener::bind(&path).unwrap_or_else(|e| die(&format!("{path}: {e}")));
@@ -88,13 +118,21 @@ fn main() {
         frames_dir,
         active: Arc::new(AtomicU64::new(0)),
         in_use: InUse::default(),
-        next_id: AtomicU64::new(1),
+        next_id: Arc::new(AtomicU64::new(1)),
     });
     if let Some(l) = cluster {
         let srv = server.clone();
         std::thread::spawn(move || srv.listen(l, true));
     }
-    server.listen(listener, false);
+    if let Some(layout) = layout {
+        server.cockpit(layout, screenshots, screenshot_ms);
+    }
+    match listener {
+        Some(l) => server.listen(l, false),
+        None => loop {
+            std::thread::park();
+        },
+    }
 }
 
 /// What every session thread shares.
@@ -105,10 +143,82 @@ struct Server {
     frames_dir: Option<std::path::PathBuf>,
     active: Arc<AtomicU64>,
     in_use: InUse,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
 }
 
 impl Server {
+    /// Serves the regions of `TESSERA_SHM` and runs the compositor.
+    fn cockpit(
+        &self,
+        layout: gpu_server::compositor::Layout,
+        screenshots: Option<std::path::PathBuf>,
+        every_ms: u64,
+    ) {
+        use gpu_server::compositor::{Compositor, Output, PngSink, Showing};
+        let spec = std::env::var("TESSERA_SHM").unwrap_or_default();
+        let regions = gpu_xvm::host::parse_spec(&spec).unwrap_or_else(|e| die(&e.to_string()));
+        if regions.is_empty() {
+            die("--board needs the regions to serve in TESSERA_SHM (run under tessera-shm-host)");
+        }
+        let shown = gpu_server::compositor::Shown::default();
+        for (name, prefix, peer) in regions {
+            let port = gpu_xvm::host::HostPort::open(&prefix, peer)
+                .unwrap_or_else(|e| die(&format!("region {name}: {e}")));
+            let rs = gpu_server::xvm::RegionServer {
+                cluster: layout.areas.iter().any(|a| a.shared == name && a.cluster),
+                name,
+                port: Box::leak(Box::new(port)),
+                drv: self.drv,
+                limits: self.limits,
+                frames: self.frames.clone(),
+                shown: shown.clone(),
+                next_id: self.next_id.clone(),
+            };
+            std::thread::spawn(move || rs.run());
+        }
+        let c = Compositor::new(layout, self.frames.clone(), shown);
+        let mut sink = screenshots.map(|dir| {
+            let _ = std::fs::create_dir_all(&dir);
+            eprintln!(
+                "gpu-server: screenshots in {}",
+                dir.join("screen.png").display()
+            );
+            PngSink { dir, written: 0 }
+        });
+        std::thread::spawn(move || {
+            let mut last: Vec<Showing> = Vec::new();
+            loop {
+                let (rgba, showing) = c.compose();
+                // A change between a frame and "no signal" is worth a line.
+                let kinds = |v: &[Showing]| -> Vec<bool> {
+                    v.iter().map(|s| matches!(s, Showing::NoSignal)).collect()
+                };
+                if kinds(&showing) != kinds(&last) {
+                    let areas: Vec<String> = c
+                        .layout
+                        .areas
+                        .iter()
+                        .zip(&showing)
+                        .map(|(a, s)| match s {
+                            Showing::NoSignal => format!("{}: no signal", a.shared),
+                            Showing::Frame { session, .. } => {
+                                format!("{}: client {session}", a.shared)
+                            }
+                        })
+                        .collect();
+                    eprintln!("gpu-server: compositor: {}", areas.join(", "));
+                }
+                last = showing;
+                if let Some(s) = sink.as_mut() {
+                    if let Err(e) = s.show(&rgba, c.layout.width, c.layout.height) {
+                        eprintln!("gpu-server: screenshot: {e}");
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(every_ms.max(10)));
+            }
+        });
+    }
+
     /// Accepts sessions on `listener`; `cluster` ones are served first.
     fn listen(self: &Arc<Self>, listener: UnixListener, cluster: bool) {
         for conn in listener.incoming() {

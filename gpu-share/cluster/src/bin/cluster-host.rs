@@ -1,0 +1,225 @@
+//! The cluster program on the host: over the emulated cross-VM transport
+//! (region `gpu-cluster` from `TESSERA_SHM`, as `tessera-shm-host` sets it),
+//! or with `--socket PATH` over the host transport (reference renderings).
+//!
+//! Usage: cluster-host [--socket PATH] [--region NAME] [--start N]
+//!                     [--count N] [--period-ms MS] [--hostile-after N]
+//!        cluster-host --socket PATH --ref N OUT
+//!
+//! Draws frames N, N+1, ... every MS (default 33), `--count` of them
+//! (default: forever). Across VMs a lost session (server restarted or
+//! gone) is reported and the program connects again, as the bare-metal
+//! cluster does; the frame number keeps counting. `--hostile-after N`
+//! sends one malformed record after N frames of each session (the server
+//! must end only that session, and this program connects again).
+//! `--region` picks another region of `TESSERA_SHM` than `gpu-cluster`.
+//! `--ref N OUT` draws frame N and writes it, read back, to OUT (raw RGBA,
+//! bottom row first): the reference rendering of that frame.
+//! `--stats` prints the longest, 95th percentile and mean frame time
+//! (drawing to the end of eglSwapBuffers) when done. `--flood` draws no cluster but floods the
+//! GPU instead (the cluster-first check): it prints one heavy draw's time,
+//! then draws 40 of them per glFinish until killed.
+
+use cockpit_cluster::Cluster;
+use gpu_frontend::Client;
+use gpu_wire::{Doorbell, Region};
+use gpu_xvm::host::HostPort;
+use gpu_xvm::ClientBell;
+use std::time::{Duration, Instant};
+
+struct Args {
+    socket: Option<String>,
+    start: u32,
+    count: Option<u32>,
+    period: Duration,
+    hostile_after: Option<u32>,
+    region: String,
+    reference: Option<String>,
+    stats: bool,
+    flood: bool,
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("cluster: {msg}");
+    std::process::exit(2)
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        socket: None,
+        start: 0,
+        count: None,
+        period: Duration::from_millis(33),
+        hostile_after: None,
+        region: "gpu-cluster".into(),
+        reference: None,
+        stats: false,
+        flood: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || {
+            it.next()
+                .unwrap_or_else(|| die(&format!("{k} needs a value")))
+        };
+        let mut num = || {
+            v().parse::<u32>()
+                .unwrap_or_else(|_| die("expected a number"))
+        };
+        match k.as_str() {
+            "--socket" => {
+                a.socket = Some(it.next().unwrap_or_else(|| die("--socket needs a path")))
+            }
+            "--start" => a.start = num(),
+            "--count" => a.count = Some(num()),
+            "--period-ms" => a.period = Duration::from_millis(num() as u64),
+            "--hostile-after" => a.hostile_after = Some(num()),
+            "--region" => a.region = v(),
+            "--stats" => a.stats = true,
+            "--flood" => a.flood = true,
+            "--ref" => {
+                a.start = num();
+                a.reference = Some(v());
+            }
+            _ => die(&format!("unknown argument {k}")),
+        }
+    }
+    a
+}
+
+/// Draws until the count is done (Ok) or the session fails (Err).
+fn frames<D: Doorbell>(
+    c: Client<D>,
+    a: &Args,
+    n: &mut u32,
+    hostile_sent: &mut bool,
+) -> Result<(), String> {
+    let mut cl = Cluster::new(c).map_err(|e| format!("set-up: {e:?}"))?;
+    if let Some(out) = &a.reference {
+        let mut px = vec![0u8; (cockpit_cluster::WIDTH * cockpit_cluster::HEIGHT * 4) as usize];
+        cl.render(*n).map_err(|e| format!("{e:?}"))?;
+        cl.read_back(&mut px).map_err(|e| format!("{e:?}"))?;
+        return std::fs::write(out, px).map_err(|e| format!("{out}: {e}"));
+    }
+    if a.flood {
+        return flood(&mut cl.c);
+    }
+    let mut times: Vec<Duration> = Vec::new();
+    let mut drawn = 0;
+    let mut next = Instant::now();
+    loop {
+        if a.count.is_some_and(|c| *n >= a.start + c) {
+            // Make sure the last frame reached the server.
+            cl.c.get_error().map_err(|e| format!("{e:?}"))?;
+            if a.stats && !times.is_empty() {
+                times.sort();
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                let mean = times.iter().sum::<Duration>() / times.len() as u32;
+                eprintln!(
+                    "cluster: {} frames: longest {:.1} ms, 95th percentile {:.1} ms, mean {:.1} ms",
+                    times.len(),
+                    ms(times[times.len() - 1]),
+                    ms(times[times.len() * 95 / 100]),
+                    ms(mean)
+                );
+            }
+            return Ok(());
+        }
+        if a.hostile_after == Some(drawn) && !*hostile_sent {
+            *hostile_sent = true;
+            use gpu_codec::Wire;
+            eprintln!("cluster: sending a malformed record");
+            let _ = cl.c.begin(0xFFFF);
+            let _ = cl.c.finish_async();
+            cl.c.flush();
+        }
+        let t = Instant::now();
+        cl.draw(*n).map_err(|e| format!("frame {}: {e:?}", *n))?;
+        let dt = t.elapsed();
+        // The first frames compile and warm up.
+        if drawn >= 3 {
+            times.push(dt);
+        }
+        if n.is_multiple_of(100) {
+            eprintln!("cluster: frame {}", *n);
+        }
+        *n += 1;
+        drawn += 1;
+        next += a.period;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
+        }
+    }
+}
+
+/// The flood (see the module comment).
+fn flood<D: Doorbell>(c: &mut Client<D>) -> Result<(), String> {
+    let e = |r: Result<(), gpu_codec::EncodeError>| r.map_err(|e| format!("flood: {e:?}"));
+    cockpit_cluster::program(
+        c,
+        b"precision highp float; varying vec2 v;
+        void main() { vec4 c = vec4(v, 0.5, 1.0);
+          for (int i = 0; i < 30; i++) { c = sin(c * 1.7 + c.yzwx); } gl_FragColor = c; }",
+    )
+    .map_err(|e| format!("flood program: {e:?}"))?;
+    let mut one = Duration::ZERO;
+    for _ in 0..3 {
+        let t = Instant::now();
+        e(cockpit_cluster::quad(c))?;
+        e(gpu_codec::enc::glFinish(c))?;
+        one = t.elapsed();
+    }
+    eprintln!("flood: one draw {:.1} ms", one.as_secs_f64() * 1e3);
+    loop {
+        for _ in 0..40 {
+            e(cockpit_cluster::quad(c))?;
+        }
+        e(gpu_codec::enc::glFinish(c))?;
+    }
+}
+
+fn main() {
+    let a = args();
+    let mut n = a.start;
+    if let Some(path) = &a.socket {
+        let (map, sock) = gpu_transport::connect_to(path, gpu_wire::Layout::DEFAULT)
+            .unwrap_or_else(|e| die(&e.to_string()));
+        let map: &'static gpu_transport::Mapping = Box::leak(Box::new(map));
+        // SAFETY: the mapping is leaked: it lives as long as the process.
+        let region =
+            unsafe { Region::new(map.ptr(), map.len()) }.unwrap_or_else(|e| die(&e.to_string()));
+        let bell = gpu_transport::FutexBell::new(&sock);
+        let c = Client::new(Box::leak(Box::new(region)), bell);
+        frames(c, &a, &mut n, &mut false).unwrap_or_else(|e| die(&e));
+        return;
+    }
+    let port: &'static HostPort = Box::leak(Box::new(
+        HostPort::from_env(Some(&a.region)).unwrap_or_else(|e| die(&e.to_string())),
+    ));
+    let mut hostile_sent = false;
+    loop {
+        let (att, gpu, len) = match gpu_xvm::link::connect(port, 2000) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cluster: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        // SAFETY: the port's mapping lives as long as the process; one small
+        // Region is leaked per connection.
+        let region = match unsafe { Region::new(gpu, len) } {
+            Ok(r) => &*Box::leak(Box::new(r)),
+            Err(e) => die(&e.to_string()),
+        };
+        eprintln!("cluster: connected (hello {}), from frame {n}", att.hello);
+        let c = Client::new(region, ClientBell::new(port, att));
+        match frames(c, &a, &mut n, &mut hostile_sent) {
+            Ok(()) => return,
+            Err(e) => eprintln!("cluster: session lost ({e}); connecting again"),
+        }
+    }
+}

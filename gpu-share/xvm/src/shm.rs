@@ -1,0 +1,118 @@
+//! The hypervisor's header page of a shared region (docs/guest-abi.md,
+//! "Header page"): read and checked here; [`write_header`] is for the host
+//! emulation, which plays the hypervisor.
+
+use crate::link::XvmError;
+use crate::Port;
+
+pub const MAGIC: u32 = 0x4D48_5354; // "TSHM"
+pub const VERSION: u32 = 1;
+pub const PAGE: usize = 0x1000;
+/// Most peers whose boot counts fit this crate's snapshot.
+pub const MAX_PEERS: usize = 8;
+
+const OFF_MAGIC: usize = 0x00;
+const OFF_VERSION: usize = 0x04;
+pub(crate) const OFF_GENERATION: usize = 0x08;
+const OFF_PEERS: usize = 0x0C;
+const OFF_DATA: usize = 0x10;
+pub(crate) const OFF_BOOT: usize = 0x20;
+
+pub(crate) fn read32(base: *const u8, off: usize) -> u32 {
+    // SAFETY: callers pass offsets inside the mapped header page, 4-aligned.
+    u32::from_le(unsafe { core::ptr::read_volatile(base.add(off) as *const u32) })
+}
+
+/// What the header page says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShmHeader {
+    pub generation: u32,
+    pub peers: u32,
+    pub data_offset: u32,
+    pub boot: [u32; MAX_PEERS],
+}
+
+impl ShmHeader {
+    /// Reads and checks the header of `port`'s region.
+    pub fn read(port: &impl Port) -> Result<ShmHeader, XvmError> {
+        let b = port.base();
+        if port.len() < 2 * PAGE {
+            return Err(XvmError::RegionTooSmall);
+        }
+        if read32(b, OFF_MAGIC) != MAGIC {
+            return Err(XvmError::NoHeader(read32(b, OFF_MAGIC)));
+        }
+        // Everything after the magic was written before it.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        if read32(b, OFF_VERSION) != VERSION {
+            return Err(XvmError::HeaderVersion(read32(b, OFF_VERSION)));
+        }
+        let peers = read32(b, OFF_PEERS);
+        let data_offset = read32(b, OFF_DATA);
+        if peers as usize > MAX_PEERS || port.peer_index() >= peers {
+            return Err(XvmError::BadPeers(peers));
+        }
+        if !(data_offset as usize).is_multiple_of(PAGE)
+            || data_offset == 0
+            || data_offset as usize + 2 * PAGE > port.len()
+        {
+            return Err(XvmError::BadDataOffset(data_offset));
+        }
+        let mut boot = [0; MAX_PEERS];
+        for (i, c) in boot.iter_mut().enumerate().take(peers as usize) {
+            *c = read32(b, OFF_BOOT + 4 * i);
+        }
+        Ok(ShmHeader {
+            generation: read32(b, OFF_GENERATION),
+            peers,
+            data_offset,
+            boot,
+        })
+    }
+
+    /// Whether a peer other than `me` restarted between `self` and `now`.
+    pub fn other_restarted(&self, now: &ShmHeader, me: u32) -> bool {
+        (0..self.peers as usize).any(|i| i != me as usize && self.boot[i] != now.boot[i])
+    }
+}
+
+/// Writes a fresh header page as the hypervisor does at boot: every field,
+/// then the magic last.
+///
+/// # Safety
+/// `base` must point to a writable page no peer uses yet.
+#[cfg(feature = "host")]
+pub unsafe fn write_header(base: *mut u8, peers: u32) {
+    let w = |off: usize, v: u32| {
+        // SAFETY: inside the page the caller gave.
+        unsafe { core::ptr::write_volatile(base.add(off) as *mut u32, v.to_le()) }
+    };
+    // SAFETY: as above.
+    unsafe { core::ptr::write_bytes(base, 0, PAGE) };
+    w(OFF_VERSION, VERSION);
+    w(OFF_GENERATION, 0);
+    w(OFF_PEERS, peers);
+    w(OFF_DATA, PAGE as u32);
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    w(OFF_MAGIC, MAGIC);
+}
+
+/// A peer restarted: its boot count and the generation go up (the caller
+/// then rings the other peers), as the hypervisor does before the VM runs
+/// again.
+///
+/// # Safety
+/// `base` must point to a header page written by [`write_header`].
+#[cfg(feature = "host")]
+pub unsafe fn bump_boot(base: *mut u8, peer: u32) {
+    let bump = |off: usize| {
+        // SAFETY: inside the header page.
+        unsafe {
+            let p = base.add(off) as *mut u32;
+            core::ptr::write_volatile(p, (u32::from_le(*p).wrapping_add(1)).to_le());
+        }
+    };
+    bump(OFF_BOOT + 4 * peer as usize);
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    bump(OFF_GENERATION);
+}
