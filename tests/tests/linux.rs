@@ -278,3 +278,58 @@ fn broken_medium_is_refused_through_uboot() {
     );
     assert!(o.contains(" passed, 0 failed"), "{o}");
 }
+
+/// Shared regions between the Linux VMs (`tessera-test-linux-shm-disk.img`,
+/// `boards/test-linux-shm.toml`): both find them with the right sizes and
+/// access; 10,000 odd-sized messages each way over `ivi-gpu` with doorbells,
+/// from user space through the tessera_shm module; the IVI's write to the
+/// read-only `gpu-ro` is refused by Linux, then (written past Linux) faults
+/// at stage 2 and stops the IVI alone while the others run on.
+#[test]
+fn linux_shared_regions_ping_pong_and_read_only_fault() {
+    let disk = tessera_tests::images().join("tessera-test-linux-shm-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test linux` writes it",
+        disk.display()
+    );
+    let mut r = run_image("tessera-test-linux-shm.bin", Boot::Disk(disk), "linux-shm");
+    r.nodefaults = true;
+    let stopped = "VM ivi vCPU 0 fault";
+    let limit = std::time::Duration::from_secs(420);
+    let out = r
+        .run(limit, |o| {
+            o.find(stopped)
+                .is_some_and(|at| o[at..].matches("gpu | tessera-linux: heartbeat").count() >= 3)
+        })
+        .expect("QEMU runs");
+    let o = &out.output;
+    assert!(!out.timed_out, "timed out after {limit:?}:\n{o}");
+    expect_all(
+        &out,
+        &[
+            "ivi | tessera-linux: PASS devices",
+            "gpu | tessera-linux: PASS devices",
+            "ivi | tessera-linux: PASS pingpong",
+            "gpu | tessera-linux: PASS pingpong",
+            "ivi | tessera-linux: PASS rofault",
+            "ivi | tessera-linux: DONE 3 passed, 0 failed",
+            "gpu | tessera-linux: DONE 2 passed, 0 failed",
+            "ivi | tessera-linux: rofault-stage2: writing read-only gpu-ro",
+            stopped,
+        ],
+    );
+    let at = o.find(stopped).unwrap();
+    assert!(
+        !o[at..].contains("ivi | tessera-linux"),
+        "the IVI ran on:\n{o}"
+    );
+    assert!(!o.contains("FAIL rofault-stage2"), "{o}");
+    assert!(o[at..].contains("bm | heartbeat"), "{o}");
+    for l in vm_lines(o, "ivi").iter().chain(&vm_lines(o, "gpu")) {
+        if l.starts_with("tessera-linux: PASS") {
+            println!("linux-shm: {l}");
+        }
+    }
+    println!("linux-shm: {:.1} s wall", out.elapsed.as_secs_f64());
+}

@@ -69,6 +69,7 @@ pub const BOARDS: &[(&str, &str)] = &[
     ("test-dma", "tessera-test-dma"),
     ("test-dma-contain", "tessera-test-dma-contain"),
     ("test-linux", "tessera-test-linux"),
+    ("test-linux-shm", "tessera-test-linux-shm"),
 ];
 
 /// The image stem for `board`: as in [`BOARDS`], else `tessera-<board>`.

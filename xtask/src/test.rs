@@ -150,6 +150,7 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         "linux" => {
             setup::all()?;
             crate::image::build("test-linux")?;
+            crate::image::build("test-linux-shm")?;
             run_qemu_tests(&["linux"], &["--test-threads=1", "--nocapture"], tally)
         }
         "gpu" => {
