@@ -119,13 +119,18 @@ pub fn write_disk(out: &Path, files: &[(String, PathBuf)]) -> Result<u64> {
     Ok(disk_size)
 }
 
-/// Builds Tessera for `board` and writes its boot medium; returns its path.
+/// Builds the images, then writes `board`'s boot medium; returns its path.
 pub fn build(board: &str) -> Result<PathBuf> {
+    // The test guest and the Linux guests first: a board's bare-metal VMs
+    // embed their images, its Linux VMs stage theirs.
+    let dir = build::images()?.dir;
+    write_medium(&dir, board)
+}
+
+/// Writes `board`'s boot medium into `dir`, the images being built.
+pub fn write_medium(dir: &Path, board: &str) -> Result<PathBuf> {
     let board_file = root().join("boards").join(format!("{board}.toml"));
     let stem = build::stem_of(board);
-    // The test guest and the other boards' images first: a board's
-    // bare-metal VMs embed their images.
-    let dir = build::images()?.dir;
     let bin = if build::BOARDS.iter().any(|(b, _)| *b == board) {
         dir.join(format!("{stem}.bin"))
     } else {
@@ -161,7 +166,7 @@ pub fn build(board: &str) -> Result<PathBuf> {
     let out = dir.join(format!("{stem}-disk.img"));
     let size = write_disk(&out, &files)?;
     if board == "test-linux" {
-        broken_medium(&dir, &stem, &files)?;
+        broken_medium(dir, &stem, &files)?;
     }
     println!(
         "images: {} for board {board} ({} MiB: MBR, FAT partition with {})",

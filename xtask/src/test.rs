@@ -149,8 +149,9 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         // accuracy their self-checks demand.
         "linux" => {
             setup::all()?;
-            crate::image::build("test-linux")?;
-            crate::image::build("test-linux-shm")?;
+            let dir = build::images()?.dir;
+            crate::image::write_medium(&dir, "test-linux")?;
+            crate::image::write_medium(&dir, "test-linux-shm")?;
             run_qemu_tests(&["linux"], &["--test-threads=1", "--nocapture"], tally)
         }
         "gpu" => {
