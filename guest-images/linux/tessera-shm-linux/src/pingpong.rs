@@ -31,8 +31,11 @@ pub const READY_B: u32 = 0x4250_4C54; // "TLPB"
 const RINGS: usize = 0x100;
 const MAX_CAP: u32 = 64 * 1024;
 const MAX_BODY: u32 = 251;
-/// A silent peer for this long is an error.
+/// A silent peer for this long mid-exchange is an error.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a peer may take to be ready: long enough for a restarted
+/// Linux VM to boot again and reach its exchange.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -145,9 +148,20 @@ fn ring_err(e: RingError) -> String {
 
 /// Runs the exchange as `side`; returns when `n` messages went each way.
 pub fn run(link: &dyn Link, side: Side, n: u32) -> Result<Stats, String> {
+    run_observed(link, side, n, &mut |_| {})
+}
+
+/// [`run`], calling `received(count)` after each message received (a test
+/// uses it to crash mid-exchange).
+pub fn run_observed(
+    link: &dyn Link,
+    side: Side,
+    n: u32,
+    received: &mut dyn FnMut(u32),
+) -> Result<Stats, String> {
     let mut stats = Stats::default();
     loop {
-        match once(link, side, n, &mut stats)? {
+        match once(link, side, n, &mut stats, received)? {
             Outcome::Done => return Ok(stats),
             Outcome::Restart => {
                 stats.restarts += 1;
@@ -159,7 +173,13 @@ pub fn run(link: &dyn Link, side: Side, n: u32) -> Result<Stats, String> {
     }
 }
 
-fn once(link: &dyn Link, side: Side, n: u32, stats: &mut Stats) -> Result<Outcome, String> {
+fn once(
+    link: &dyn Link,
+    side: Side,
+    n: u32,
+    stats: &mut Stats,
+    observe: &mut dyn FnMut(u32),
+) -> Result<Outcome, String> {
     let cap = layout(link)?;
     let ring_bytes = crate::ring::HEADER + cap as usize;
     let a_to_b = RINGS;
@@ -197,10 +217,10 @@ fn once(link: &dyn Link, side: Side, n: u32, stats: &mut Stats) -> Result<Outcom
         if link.generation().map_err(err)? != generation {
             return Ok(Outcome::Restart);
         }
-        if start.elapsed() > TIMEOUT {
+        if start.elapsed() > READY_TIMEOUT {
             return Err(format!(
                 "the peer was not ready within {} s",
-                TIMEOUT.as_secs()
+                READY_TIMEOUT.as_secs()
             ));
         }
         link.wait(Duration::from_millis(100)).map_err(err)?;
@@ -210,22 +230,44 @@ fn once(link: &dyn Link, side: Side, n: u32, stats: &mut Stats) -> Result<Outcom
 
     // 2. The exchange. A peer that restarts mid-way leaves its words in any
     // state; whatever that trips over here, the generation tells.
-    let dirs = (out_dir, in_dir);
-    match exchange(link, side, n, (&tx, &rx), dirs, generation, stats) {
+    let ends = Ends {
+        side,
+        tx: &tx,
+        rx: &rx,
+        out_dir,
+        in_dir,
+    };
+    match exchange(link, &ends, n, generation, stats, observe) {
         Err(_) if link.generation().map_err(err)? != generation => Ok(Outcome::Restart),
         r => r,
     }
 }
 
+/// This side's view of the two rings.
+struct Ends<'a> {
+    side: Side,
+    tx: &'a Producer,
+    rx: &'a Consumer,
+    /// Direction bytes of what we send and what we receive.
+    out_dir: u8,
+    in_dir: u8,
+}
+
 fn exchange(
     link: &dyn Link,
-    side: Side,
+    ends: &Ends,
     n: u32,
-    (tx, rx): (&Producer, &Consumer),
-    (out_dir, in_dir): (u8, u8),
     generation: u32,
     stats: &mut Stats,
+    observe: &mut dyn FnMut(u32),
 ) -> Result<Outcome, String> {
+    let Ends {
+        side,
+        tx,
+        rx,
+        out_dir,
+        in_dir,
+    } = *ends;
     let (mut sent, mut received) = (0u32, 0u32);
     let mut pending: Option<u32> = None; // B: an answer that did not fit yet
     let mut buf = Vec::new();
@@ -264,6 +306,7 @@ fn exchange(
                 }
             }
             received += 1;
+            observe(received);
         }
         if progress {
             link.ring().map_err(err)?;

@@ -10,6 +10,10 @@
 //!   must fault; with `:stage2` (and `tessera_shm.stage2_test=1`) one
 //!   write then goes past Linux to the hypervisor, which must stop or
 //!   restart the VM.
+//! - `tessera.crash=pingpong:N`: on the VM's first boot only (`/chosen`
+//!   `tessera,boot-count` 0), crash the kernel (`echo c >
+//!   /proc/sysrq-trigger`) once N messages have arrived, so the peer sees a
+//!   restart mid-exchange (boot with `panic=-1` so the crash resets the VM).
 
 use tessera_shm_linux::pingpong::Side;
 
@@ -31,6 +35,8 @@ pub struct Config {
     pub shm: Vec<Shm>,
     pub pingpong: Option<(String, Side, u32)>,
     pub rofault: Option<(String, bool)>,
+    /// Crash after this many ping-pong messages (first boot only).
+    pub crash_after: Option<u32>,
 }
 
 fn number(s: &str) -> Result<u64, String> {
@@ -48,6 +54,7 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
         shm: Vec::new(),
         pingpong: None,
         rofault: None,
+        crash_after: None,
     };
     let mut checks = None;
     for arg in cmdline.split_whitespace() {
@@ -99,6 +106,10 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
                 };
                 c.rofault = Some((name.into(), stage2));
             }
+            "tessera.crash" => match value.strip_prefix("pingpong:") {
+                Some(n) => c.crash_after = Some(number(n)? as u32),
+                None => return Err(format!("tessera.crash: '{value}' is not pingpong:N")),
+            },
             _ => {}
         }
     }
@@ -186,6 +197,7 @@ mod tests {
         );
         assert_eq!(c.pingpong, Some(("ivi-gpu".into(), Side::B, 500)));
         assert_eq!(c.rofault, Some(("ro-buf".into(), true)));
+        assert_eq!(c.crash_after, None);
         assert_eq!(
             c.checks,
             ["cpus", "sleep", "fpsimd", "devices", "pingpong", "rofault"]
@@ -193,6 +205,8 @@ mod tests {
         let c = parse("tessera.checks=sleep tessera.pingpong=x:a", "gpu").unwrap();
         assert_eq!(c.checks, ["sleep"]);
         assert_eq!(c.pingpong, Some(("x".into(), Side::A, 10_000)));
+        let c = parse("tessera.pingpong=x:a tessera.crash=pingpong:3000", "ivi").unwrap();
+        assert_eq!(c.crash_after, Some(3000));
     }
 
     #[test]
