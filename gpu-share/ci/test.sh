@@ -26,8 +26,13 @@ step "build (release) and install front-end" gpu_build
 GPU_CRATES="-p gpu-wire -p gpu-gen -p gpu-codec -p gpu-frontend -p gpu-transport -p gpu-capi -p gpu-server -p gpu-xvm -p cockpit-cluster --features gpu-xvm/host"
 step "unit tests (wire, generator, codec, server)" cargo test $GPU_CRATES
 step "decoder fuzz, 2M records" env GPU_FUZZ_ITERS=2000000 cargo test --release -p gpu-codec --test fuzz -- --nocapture
-step "front-end and cluster build for aarch64-unknown-none" cargo build -p gpu-frontend -p cockpit-cluster --target aarch64-unknown-none
+step "front-end, cluster and cluster image build for aarch64-unknown-none" \
+    cargo build -p gpu-frontend -p cockpit-cluster -p cluster-guest --target aarch64-unknown-none
 aarch64_linux() {
+    # .cargo/config.toml links aarch64 Linux programs statically (the Linux
+    # guests' initramfs tools); the front-end is a shared library, and
+    # RUSTFLAGS replaces the config's flags for this build.
+    RUSTFLAGS="-C target-feature=-crt-static" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
         cargo build --release -p gpu-capi -p gpu-server --target aarch64-unknown-linux-gnu || return 1
     # The aarch64 library must export the same GL/EGL entry points.

@@ -3,10 +3,13 @@
 //! connection); the install step links both names to it, and the dynamic
 //! loader maps it once since both names resolve to the same file.
 //!
-//! The connection is made on the first call, to the server named by
-//! `TESSERA_GPU_SOCKET`, or, where `TESSERA_SHM` names shared regions (a
-//! guest's, or `tessera-shm-host`'s emulation of them), over the region
-//! `TESSERA_GPU_REGION` (default: the first one) with `gpu-xvm`. All calls of the process go through one connection
+//! The connection is made on the first call, over a shared region with
+//! `gpu-xvm` where `TESSERA_SHM` names emulated ones (`tessera-shm-host`;
+//! the one named by `TESSERA_GPU_REGION`, default the first); else to the
+//! server socket named by `TESSERA_GPU_SOCKET`; else, in a Linux guest of
+//! Tessera, over the `tessera_shm` region named by `TESSERA_GPU_REGION`
+//! (default: the first whose name starts with `gpu-`); else to the default
+//! socket. All calls of the process go through one connection
 //! under a lock, so a multi-threaded application works but its threads share
 //! one current context.
 
@@ -26,48 +29,71 @@ type Conn = Client<Bell>;
 pub(crate) enum Bell {
     Socket(FutexBell),
     Region(gpu_xvm::ClientBell<gpu_xvm::host::HostPort>),
+    Guest(gpu_xvm::ClientBell<gpu_xvm::linux::LinuxPort>),
+}
+
+/// Calls `$f` on whichever bell `$b` is.
+macro_rules! each_bell {
+    ($b:expr, $x:ident => $e:expr) => {
+        match $b {
+            Bell::Socket($x) => $e,
+            Bell::Region($x) => $e,
+            Bell::Guest($x) => $e,
+        }
+    };
 }
 
 impl gpu_wire::Doorbell for Bell {
     fn notify(&self, w: &core::sync::atomic::AtomicU32) {
-        match self {
-            Bell::Socket(b) => b.notify(w),
-            Bell::Region(b) => b.notify(w),
-        }
+        each_bell!(self, b => b.notify(w))
     }
     fn wait(&self, w: &core::sync::atomic::AtomicU32, seen: u32, ms: u32) -> gpu_wire::Wait {
-        match self {
-            Bell::Socket(b) => b.wait(w, seen, ms),
-            Bell::Region(b) => b.wait(w, seen, ms),
-        }
+        each_bell!(self, b => b.wait(w, seen, ms))
     }
     fn peer_alive(&self) -> bool {
-        match self {
-            Bell::Socket(b) => b.peer_alive(),
-            Bell::Region(b) => b.peer_alive(),
-        }
+        each_bell!(self, b => b.peer_alive())
     }
     fn relax(&self) {
-        match self {
-            Bell::Socket(b) => b.relax(),
-            Bell::Region(b) => b.relax(),
-        }
+        each_bell!(self, b => b.relax())
     }
 }
 
 /// Connects over a shared region: the gpu-share region and its bell.
-fn connect_region() -> Result<(&'static gpu_wire::Region, Bell), String> {
-    let name = std::env::var("TESSERA_GPU_REGION").ok();
-    let port = gpu_xvm::host::HostPort::from_env(name.as_deref()).map_err(|e| e.to_string())?;
-    let port: &'static gpu_xvm::host::HostPort = Box::leak(Box::new(port));
+fn connect_over<P: gpu_xvm::Port + Sync + 'static>(
+    port: P,
+    bell: fn(gpu_xvm::ClientBell<P>) -> Bell,
+) -> Result<(&'static gpu_wire::Region, Bell), String> {
+    let port: &'static P = Box::leak(Box::new(port));
     let (att, gpu, len) = gpu_xvm::link::connect(port, 5000).map_err(|e| e.to_string())?;
     // SAFETY: the port (and its mapping) is leaked: it lives as long as
     // the process.
     let region = unsafe { gpu_wire::Region::new(gpu, len) }.map_err(|e| e.to_string())?;
     Ok((
         Box::leak(Box::new(region)),
-        Bell::Region(gpu_xvm::ClientBell::new(port, att)),
+        bell(gpu_xvm::ClientBell::new(port, att)),
     ))
+}
+
+/// The transport the environment asks for: None for the socket.
+fn connect_region() -> Option<Result<(&'static gpu_wire::Region, Bell), String>> {
+    let name = std::env::var("TESSERA_GPU_REGION").ok();
+    if std::env::var_os("TESSERA_SHM").is_some() {
+        let port = gpu_xvm::host::HostPort::from_env(name.as_deref());
+        return Some(
+            port.map_err(|e| e.to_string())
+                .and_then(|p| connect_over(p, Bell::Region)),
+        );
+    }
+    if std::env::var_os("TESSERA_GPU_SOCKET").is_some() {
+        return None;
+    }
+    let names = gpu_xvm::linux::LinuxPort::names().unwrap_or_default();
+    let name = name.or_else(|| names.into_iter().find(|n| n.starts_with("gpu-")))?;
+    let port = gpu_xvm::linux::LinuxPort::open(&name);
+    Some(
+        port.map_err(|e| e.to_string())
+            .and_then(|p| connect_over(p, Bell::Guest)),
+    )
 }
 
 enum State {
@@ -79,8 +105,8 @@ enum State {
 static STATE: Mutex<State> = Mutex::new(State::Unconnected);
 
 fn connect() -> Option<Box<Conn>> {
-    if std::env::var_os("TESSERA_SHM").is_some() {
-        return match connect_region() {
+    if let Some(r) = connect_region() {
+        return match r {
             Ok((region, bell)) => Some(Box::new(Client::new(region, bell))),
             Err(e) => {
                 eprintln!("gpu-share: {e}");

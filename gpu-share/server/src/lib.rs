@@ -12,6 +12,7 @@ pub mod driver;
 pub mod exec;
 pub mod frames;
 pub mod hooks;
+pub mod kms;
 pub mod limits;
 pub mod names;
 pub mod png;

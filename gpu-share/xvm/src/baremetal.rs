@@ -10,6 +10,7 @@ const TESSERA_DOORBELL: u64 = 0xC600_0001;
 pub struct GuestPort {
     base: u64,
     len: usize,
+    data_offset: usize,
     index: u32,
     peer: u32,
 }
@@ -33,9 +34,12 @@ impl GuestPort {
         })?;
         let reg = node.reg()?.next()?;
         let cell = |p: &str| node.property(p).and_then(|v| be32(v.value));
-        Some(GuestPort {
+        let len = reg.size?;
+        let data_offset = cell("tessera,data-offset")? as usize;
+        (data_offset < len).then_some(GuestPort {
             base: reg.starting_address as u64,
-            len: reg.size?,
+            len,
+            data_offset,
             index: cell("tessera,index")?,
             peer: cell("tessera,peer-index")?,
         })
@@ -54,11 +58,19 @@ fn counter() -> (u64, u64) {
 
 // SAFETY: the DTB names the region and the hypervisor maps it there.
 unsafe impl Port for GuestPort {
-    fn base(&self) -> *mut u8 {
-        self.base as *mut u8
+    fn header(&self) -> Result<crate::ShmHeader, crate::XvmError> {
+        crate::ShmHeader::parse(
+            // SAFETY: offsets inside the header page the DTB names.
+            |off| unsafe { crate::shm::read32(self.base as *const u8, off) },
+            self.peer,
+            self.data_len(),
+        )
     }
-    fn len(&self) -> usize {
-        self.len
+    fn data(&self) -> *mut u8 {
+        (self.base as usize + self.data_offset) as *mut u8
+    }
+    fn data_len(&self) -> usize {
+        self.len - self.data_offset
     }
     fn peer_index(&self) -> u32 {
         self.peer

@@ -112,7 +112,8 @@ impl HostPort {
         if unsafe { libc::mprotect(shm.ptr as *mut libc::c_void, PAGE, libc::PROT_READ) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        let peers = crate::shm::read32(shm.ptr, 0x0C);
+        // SAFETY: the header page is mapped.
+        let peers = unsafe { crate::shm::read32(shm.ptr, 0x0C) };
         Ok(HostPort {
             shm,
             irq,
@@ -157,13 +158,24 @@ fn epoch() -> Instant {
     *T.get_or_init(Instant::now)
 }
 
-// SAFETY: base..base+len is the mapping, kept for the port's life.
+// SAFETY: the data is the mapping after its first page, kept for the
+// port's life.
 unsafe impl Port for HostPort {
-    fn base(&self) -> *mut u8 {
-        self.shm.ptr
+    fn header(&self) -> Result<crate::ShmHeader, crate::XvmError> {
+        crate::ShmHeader::parse(
+            // SAFETY: offsets inside the mapped header page.
+            |off| unsafe { crate::shm::read32(self.shm.ptr, off) },
+            self.peer,
+            self.data_len(),
+        )
     }
-    fn len(&self) -> usize {
-        self.shm.len
+    fn data(&self) -> *mut u8 {
+        // SAFETY: the emulated regions keep their data at 0x1000, as
+        // HostShm writes it.
+        unsafe { self.shm.ptr.add(PAGE) }
+    }
+    fn data_len(&self) -> usize {
+        self.shm.len - PAGE
     }
     fn peer_index(&self) -> u32 {
         self.peer

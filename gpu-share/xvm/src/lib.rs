@@ -11,14 +11,17 @@
 //! | `data_offset` (0x1000)    | link page: hello, answer, server instance, heartbeat |
 //! | `data_offset` + 0x1000    | the gpu-share region (`TGPU` header, rings, heap) |
 //!
+//! A port gives the header page (parsed) and the data apart, since a Linux
+//! guest maps them apart.
+//!
 //! Everything here is generic over [`Port`], "a mapped region plus its
 //! doorbell": [`host::HostPort`] emulates one with files and futexes (host
 //! tests), [`baremetal::GuestPort`] is the bare-metal guest's (hypercall
-//! doorbell, DTB), and a Linux guest's comes from its kernel module's
-//! library.
+//! doorbell, DTB), and [`linux::LinuxPort`] a Linux guest's (the
+//! `tessera_shm` module through `tessera-shm-linux`).
 #![no_std]
 
-#[cfg(feature = "host")]
+#[cfg(any(feature = "host", feature = "linux"))]
 extern crate std;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
@@ -27,6 +30,8 @@ mod bell;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod link;
+#[cfg(all(feature = "linux", target_os = "linux"))]
+pub mod linux;
 pub mod shm;
 
 pub use bell::{ClientBell, ServerBell};
@@ -36,16 +41,16 @@ pub use shm::ShmHeader;
 /// A mapped shared region and its doorbell, as one peer sees them.
 ///
 /// # Safety
-/// `base()` must point to `len()` bytes mapped for the life of the port,
-/// page aligned, the first page readable, the rest readable and writable,
-/// shared with the other peers.
+/// `data()` must point to `data_len()` bytes, page aligned, readable and
+/// writable, shared with the other peers and mapped for the life of the
+/// port.
 pub unsafe trait Port {
-    /// The region's first byte (the hypervisor's header page).
-    fn base(&self) -> *mut u8;
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    /// The hypervisor's header page as it is now (`ShmHeader::parse` reads
+    /// one from its words).
+    fn header(&self) -> Result<ShmHeader, XvmError>;
+    /// The region's data, from its data offset on: the link page first.
+    fn data(&self) -> *mut u8;
+    fn data_len(&self) -> usize;
     /// This peer's slot among the region's boot counts
     /// (`tessera,peer-index`).
     fn peer_index(&self) -> u32;

@@ -81,17 +81,16 @@ impl core::fmt::Display for XvmError {
     }
 }
 
-fn word(port: &impl Port, hdr: &ShmHeader, off: usize) -> &'static AtomicU32 {
-    // SAFETY: the data offset was checked to leave two pages in the
-    // mapping; off is inside the first; AtomicU32 has u32's layout.
-    unsafe { &*(port.base().add(hdr.data_offset as usize + off) as *const AtomicU32) }
+fn word(port: &impl Port, _hdr: &ShmHeader, off: usize) -> &'static AtomicU32 {
+    // SAFETY: a checked header means at least two pages of data; off is
+    // inside the first; AtomicU32 has u32's layout.
+    unsafe { &*(port.data().add(off) as *const AtomicU32) }
 }
 
 /// The gpu-share region inside the shared region: pointer and length.
-pub fn gpu_area(port: &impl Port, hdr: &ShmHeader) -> (*mut u8, usize) {
-    let off = hdr.data_offset as usize + PAGE;
-    // SAFETY: off < len (checked with the header).
-    (unsafe { port.base().add(off) }, port.len() - off)
+pub fn gpu_area(port: &impl Port, _hdr: &ShmHeader) -> (*mut u8, usize) {
+    // SAFETY: data_len >= 2 pages (checked with the header).
+    (unsafe { port.data().add(PAGE) }, port.data_len() - PAGE)
 }
 
 /// Section sizes for a gpu-share region of `len` bytes: commands up to

@@ -13,13 +13,17 @@ pub const MAX_PEERS: usize = 8;
 
 const OFF_MAGIC: usize = 0x00;
 const OFF_VERSION: usize = 0x04;
-pub(crate) const OFF_GENERATION: usize = 0x08;
+const OFF_GENERATION: usize = 0x08;
 const OFF_PEERS: usize = 0x0C;
 const OFF_DATA: usize = 0x10;
-pub(crate) const OFF_BOOT: usize = 0x20;
+const OFF_BOOT: usize = 0x20;
 
-pub(crate) fn read32(base: *const u8, off: usize) -> u32 {
-    // SAFETY: callers pass offsets inside the mapped header page, 4-aligned.
+/// A word of a header page mapped at `base` (host and bare-metal ports).
+///
+/// # Safety
+/// `base` must point to a mapped page; `off` < 0x1000, 4-aligned.
+pub(crate) unsafe fn read32(base: *const u8, off: usize) -> u32 {
+    // SAFETY: forwarded from the caller.
     u32::from_le(unsafe { core::ptr::read_volatile(base.add(off) as *const u32) })
 }
 
@@ -35,35 +39,64 @@ pub struct ShmHeader {
 impl ShmHeader {
     /// Reads and checks the header of `port`'s region.
     pub fn read(port: &impl Port) -> Result<ShmHeader, XvmError> {
-        let b = port.base();
-        if port.len() < 2 * PAGE {
-            return Err(XvmError::RegionTooSmall);
-        }
-        if read32(b, OFF_MAGIC) != MAGIC {
-            return Err(XvmError::NoHeader(read32(b, OFF_MAGIC)));
+        port.header()
+    }
+
+    /// Parses a header page from its words (`word(off)`, read magic
+    /// first) for a peer `peer_index` whose data part is `data_len` bytes.
+    pub fn parse(
+        word: impl Fn(usize) -> u32,
+        peer_index: u32,
+        data_len: usize,
+    ) -> Result<ShmHeader, XvmError> {
+        if word(OFF_MAGIC) != MAGIC {
+            return Err(XvmError::NoHeader(word(OFF_MAGIC)));
         }
         // Everything after the magic was written before it.
         core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
-        if read32(b, OFF_VERSION) != VERSION {
-            return Err(XvmError::HeaderVersion(read32(b, OFF_VERSION)));
+        if word(OFF_VERSION) != VERSION {
+            return Err(XvmError::HeaderVersion(word(OFF_VERSION)));
         }
-        let peers = read32(b, OFF_PEERS);
-        let data_offset = read32(b, OFF_DATA);
-        if peers as usize > MAX_PEERS || port.peer_index() >= peers {
+        let peers = word(OFF_PEERS);
+        if peers as usize > MAX_PEERS {
             return Err(XvmError::BadPeers(peers));
-        }
-        if !(data_offset as usize).is_multiple_of(PAGE)
-            || data_offset == 0
-            || data_offset as usize + 2 * PAGE > port.len()
-        {
-            return Err(XvmError::BadDataOffset(data_offset));
         }
         let mut boot = [0; MAX_PEERS];
         for (i, c) in boot.iter_mut().enumerate().take(peers as usize) {
-            *c = read32(b, OFF_BOOT + 4 * i);
+            *c = word(OFF_BOOT + 4 * i);
         }
+        ShmHeader::new(
+            word(OFF_GENERATION),
+            &boot[..peers as usize],
+            word(OFF_DATA),
+            peer_index,
+            data_len,
+        )
+    }
+
+    /// Checks what a header page says (however it was read).
+    pub fn new(
+        generation: u32,
+        boot_counts: &[u32],
+        data_offset: u32,
+        peer_index: u32,
+        data_len: usize,
+    ) -> Result<ShmHeader, XvmError> {
+        let peers = boot_counts.len() as u32;
+        if peers as usize > MAX_PEERS || peer_index >= peers {
+            return Err(XvmError::BadPeers(peers));
+        }
+        if !(data_offset as usize).is_multiple_of(PAGE) || data_offset == 0 {
+            return Err(XvmError::BadDataOffset(data_offset));
+        }
+        // The link page and at least a page of gpu-share region.
+        if data_len < 2 * PAGE {
+            return Err(XvmError::RegionTooSmall);
+        }
+        let mut boot = [0; MAX_PEERS];
+        boot[..boot_counts.len()].copy_from_slice(boot_counts);
         Ok(ShmHeader {
-            generation: read32(b, OFF_GENERATION),
+            generation,
             peers,
             data_offset,
             boot,

@@ -12,11 +12,12 @@
 //!
 //! Across VMs (docs/cockpit.md): `--board FILE` reads the board's
 //! `[cockpit]` layout; every shared region named in `TESSERA_SHM` (set by
-//! `tessera-shm-host`; in the service VM, its regions) is served as one
-//! client's, the layout's cluster area first, and the compositor places
-//! each client's frames on one output: `--screenshots DIR` writes it as
-//! `DIR/screen.png` every `--screenshot-ms` (default 200). Without
-//! `--socket` no Unix socket is opened then.
+//! `tessera-shm-host`), else each of this Linux guest's `tessera_shm`
+//! regions the layout shows, is served as one client's, the layout's
+//! cluster area first, and the compositor places each client's frames on
+//! one output every `--screenshot-ms` (default 200): `--screenshots DIR`
+//! writes it as `DIR/screen.png`, `--display /dev/dri/cardN` shows it on
+//! that DRM/KMS device. Without `--socket` no Unix socket is opened then.
 
 use gpu_server::frames::Frames;
 use gpu_server::limits::Limits;
@@ -53,6 +54,7 @@ fn main() {
     let mut board: Option<std::path::PathBuf> = None;
     let mut screenshots: Option<std::path::PathBuf> = None;
     let mut screenshot_ms = 200u64;
+    let mut display: Option<String> = None;
     let mut frames_dir: Option<std::path::PathBuf> = None;
     let mut egl = "libEGL.so.1".to_string();
     let mut gles = "libGLESv2.so.2".to_string();
@@ -68,6 +70,7 @@ fn main() {
             "--socket" => socket = Some(val()),
             "--board" => board = Some(val().into()),
             "--screenshots" => screenshots = Some(val().into()),
+            "--display" => display = Some(val()),
             "--screenshot-ms" => {
                 screenshot_ms = val()
                     .parse()
@@ -125,7 +128,23 @@ fn main() {
         std::thread::spawn(move || srv.listen(l, true));
     }
     if let Some(layout) = layout {
-        server.cockpit(layout, screenshots, screenshot_ms);
+        let mut outputs: Vec<Box<dyn gpu_server::compositor::Output + Send>> = Vec::new();
+        if let Some(dir) = screenshots {
+            let _ = std::fs::create_dir_all(&dir);
+            eprintln!(
+                "gpu-server: screenshots in {}",
+                dir.join("screen.png").display()
+            );
+            outputs.push(Box::new(gpu_server::compositor::PngSink {
+                dir,
+                written: 0,
+            }));
+        }
+        if let Some(dev) = display {
+            let kms = gpu_server::kms::KmsOutput::open(&dev).unwrap_or_else(|e| die(&e));
+            outputs.push(Box::new(kms));
+        }
+        server.cockpit(layout, outputs, screenshot_ms);
     }
     match listener {
         Some(l) => server.listen(l, false),
@@ -147,44 +166,61 @@ struct Server {
 }
 
 impl Server {
-    /// Serves the regions of `TESSERA_SHM` and runs the compositor.
+    /// Serves region `name` on its own thread, the cluster's first.
+    fn serve_region<P: gpu_xvm::Port + Sync + 'static>(
+        &self,
+        layout: &gpu_server::compositor::Layout,
+        shown: &gpu_server::compositor::Shown,
+        name: String,
+        port: &'static P,
+    ) {
+        let rs = gpu_server::xvm::RegionServer {
+            cluster: layout.areas.iter().any(|a| a.shared == name && a.cluster),
+            name,
+            port,
+            drv: self.drv,
+            limits: self.limits,
+            frames: self.frames.clone(),
+            shown: shown.clone(),
+            next_id: self.next_id.clone(),
+        };
+        std::thread::spawn(move || rs.run());
+    }
+
+    /// Serves the regions (emulated or this guest's) and runs the
+    /// compositor.
     fn cockpit(
         &self,
         layout: gpu_server::compositor::Layout,
-        screenshots: Option<std::path::PathBuf>,
+        mut outputs: Vec<Box<dyn gpu_server::compositor::Output + Send>>,
         every_ms: u64,
     ) {
-        use gpu_server::compositor::{Compositor, Output, PngSink, Showing};
-        let spec = std::env::var("TESSERA_SHM").unwrap_or_default();
-        let regions = gpu_xvm::host::parse_spec(&spec).unwrap_or_else(|e| die(&e.to_string()));
-        if regions.is_empty() {
-            die("--board needs the regions to serve in TESSERA_SHM (run under tessera-shm-host)");
-        }
+        use gpu_server::compositor::{Compositor, Showing};
         let shown = gpu_server::compositor::Shown::default();
-        for (name, prefix, peer) in regions {
-            let port = gpu_xvm::host::HostPort::open(&prefix, peer)
-                .unwrap_or_else(|e| die(&format!("region {name}: {e}")));
-            let rs = gpu_server::xvm::RegionServer {
-                cluster: layout.areas.iter().any(|a| a.shared == name && a.cluster),
-                name,
-                port: Box::leak(Box::new(port)),
-                drv: self.drv,
-                limits: self.limits,
-                frames: self.frames.clone(),
-                shown: shown.clone(),
-                next_id: self.next_id.clone(),
-            };
-            std::thread::spawn(move || rs.run());
+        // The regions: emulated ones (tessera-shm-host), else this Linux
+        // guest's, those the layout shows.
+        if let Ok(spec) = std::env::var("TESSERA_SHM") {
+            let regions = gpu_xvm::host::parse_spec(&spec).unwrap_or_else(|e| die(&e.to_string()));
+            for (name, prefix, peer) in regions {
+                let port = gpu_xvm::host::HostPort::open(&prefix, peer)
+                    .unwrap_or_else(|e| die(&format!("region {name}: {e}")));
+                self.serve_region(&layout, &shown, name, Box::leak(Box::new(port)));
+            }
+        } else {
+            let names = gpu_xvm::linux::LinuxPort::names().unwrap_or_default();
+            let shown_names: Vec<String> = layout.areas.iter().map(|a| a.shared.clone()).collect();
+            let mut any = false;
+            for name in names.into_iter().filter(|n| shown_names.contains(n)) {
+                let port = gpu_xvm::linux::LinuxPort::open(&name)
+                    .unwrap_or_else(|e| die(&format!("region {name}: {e}")));
+                self.serve_region(&layout, &shown, name, Box::leak(Box::new(port)));
+                any = true;
+            }
+            if !any {
+                die("--board: no region of the layout here (no TESSERA_SHM, no /dev/tessera region)");
+            }
         }
         let c = Compositor::new(layout, self.frames.clone(), shown);
-        let mut sink = screenshots.map(|dir| {
-            let _ = std::fs::create_dir_all(&dir);
-            eprintln!(
-                "gpu-server: screenshots in {}",
-                dir.join("screen.png").display()
-            );
-            PngSink { dir, written: 0 }
-        });
         std::thread::spawn(move || {
             let mut last: Vec<Showing> = Vec::new();
             loop {
@@ -209,9 +245,9 @@ impl Server {
                     eprintln!("gpu-server: compositor: {}", areas.join(", "));
                 }
                 last = showing;
-                if let Some(s) = sink.as_mut() {
-                    if let Err(e) = s.show(&rgba, c.layout.width, c.layout.height) {
-                        eprintln!("gpu-server: screenshot: {e}");
+                for o in outputs.iter_mut() {
+                    if let Err(e) = o.show(&rgba, c.layout.width, c.layout.height) {
+                        eprintln!("gpu-server: output: {e}");
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(every_ms.max(10)));
