@@ -98,9 +98,16 @@ impl Run {
             .map_err(|e| format!("{}: {e}", self.work_dir.display()))?;
         let mut c = Command::new("qemu-system-aarch64");
         let virt = if self.virtualization { "on" } else { "off" };
+        // With firmware (-bios), virt would build an ACPI GED where the
+        // PL061 GPIO belongs (`acpi=auto`), and a VM given the GPIO by the
+        // board file would take an external abort: the board is DT-only.
+        let acpi = match self.boot {
+            Boot::UBoot | Boot::Disk(_) => ",acpi=off",
+            _ => "",
+        };
         c.args([
             "-M",
-            &format!("virt,virtualization={virt},gic-version=3,iommu=smmuv3"),
+            &format!("virt,virtualization={virt},gic-version=3,iommu=smmuv3{acpi}"),
         ]);
         // Stage 2 in the SMMU (QEMU's model defaults to stage 1 only); no
         // default NIC, which would sit on the PCIe bus outside every plan.
@@ -401,6 +408,8 @@ mod tests {
         assert!(args
             .iter()
             .any(|a| a == "loader,file=/boot.scr,addr=0x40100000,force-raw=on"));
+        assert!(args
+            .contains(&"virt,virtualization=on,gic-version=3,iommu=smmuv3,acpi=off".to_string()));
         assert_eq!(
             std::fs::metadata(dir.join("uboot-env.img")).unwrap().len(),
             PFLASH_SIZE
