@@ -206,6 +206,21 @@ sys.exit(worst > b or mean > m)' "$one" "$worst" "$mean" || return 1
     ck_wait 30 ck_live cf
 }
 
+ck_programs() {
+    # gpu-share's test programs over the IVI's region (the cross-VM
+    # transport) print what they print natively; the real IVI waits.
+    local ivi p n r ok=0
+    ivi=$(ck_pid ivi)
+    kill -STOP "$ivi"
+    for p in $PROGS; do
+        n=$("$GPU_OUT/bin/$p" 2>&1)
+        r=$(TESSERA_SHM="gpu-ivi=$CK/shm/gpu-ivi:0" gpu_remote timeout 60 "$GPU_OUT/bin/$p" 2>&1)
+        if [ "$n" = "$r" ]; then echo "$p: identical"; else echo "$p: DIFFERS"; diff <(echo "$n") <(echo "$r") | head -5; ok=1; fi
+    done
+    kill -CONT "$ivi"
+    [ $ok = 0 ] && ck_wait 30 ck_live pr
+}
+
 ck_steps() {
     step "cockpit: build cluster, IVI, tessera-shm-host" ck_build
     if ! step "cockpit: start server, cluster and IVI over emulated regions" ck_start; then
@@ -214,6 +229,7 @@ ck_steps() {
     step "cockpit: each area matches the reference of its stamped frame" ck_matches
     step "cockpit: the check fails on a wrong layout and a stale frame" ck_fails_when_broken
     step "cockpit: frames advance in every area" ck_advance
+    step "cockpit: the gpu-share test programs across the transport match native" ck_programs
     step "cockpit: a client that stops presenting gets no signal" ck_no_signal
     step "cockpit: a cluster restart is noticed and recovers" ck_client_restart
     step "cockpit: a server restart is noticed, both clients recover" ck_server_restart
