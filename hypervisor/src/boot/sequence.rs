@@ -121,6 +121,23 @@ extern "C" fn primary_main(dtb_addr: u64, entry_ticks: u64) -> ! {
         plan.platform.name,
         plan.vms.len()
     );
+    let absent: alloc::vec::Vec<&'static str> =
+        partition::absent_devices(plan, platform, |base| dtb::node_at(blob, base))
+            .map(|d| {
+                log::error!(
+                    "board device \"{}\" at {:#x} is not in this machine's DTB: the VM that owns it will not start{}",
+                    d.name,
+                    d.mmio[0].base,
+                    if d.compatible.contains(&"arm,pl061") {
+                        " (QEMU virt booted through firmware has it only with -M virt,acpi=off)"
+                    } else {
+                        ""
+                    }
+                );
+                d.name
+            })
+            .collect();
+    vm::set_absent_devices(absent);
     let options = bootargs::parse(platform.bootargs);
     if let Some(word) = options.unknown {
         log::warn!("ignoring unknown boot option '{word}'");

@@ -713,6 +713,25 @@ fn pcie(
     })
 }
 
+/// Whether the DTB has an enabled node whose first `reg` range starts at
+/// `base`: a device a board file passes through must exist on the machine
+/// (QEMU's virt, booted through firmware with ACPI on, has an ACPI GED
+/// where the PL061 would be, and a guest probing it takes an external
+/// abort). Call on a validated blob.
+pub fn node_at(blob: &[u8], base: u64) -> bool {
+    let Ok(fdt) = Fdt::new(blob) else {
+        return false;
+    };
+    let found = fdt.all_nodes().any(|n| {
+        let okay = n
+            .property("status")
+            .and_then(|p| p.as_str())
+            .is_none_or(|s| matches!(s, "okay" | "ok"));
+        okay && first_reg(n).is_some_and(|r| r.base == base)
+    });
+    found
+}
+
 /// Just the console, from a validated blob: used before the full parse so that
 /// a later error can already be printed.
 pub fn console_uart(blob: &[u8]) -> Option<Range> {
@@ -822,6 +841,14 @@ mod tests {
     use super::*;
 
     const QEMU_VIRT: &[u8] = include_bytes!("../../tests/data/qemu-virt.dtb");
+
+    #[test]
+    fn finds_device_nodes_by_address() {
+        assert!(node_at(QEMU_VIRT, 0x0903_0000), "PL061");
+        assert!(node_at(QEMU_VIRT, 0x0901_0000), "PL031");
+        assert!(!node_at(QEMU_VIRT, 0x0904_0000), "nothing there");
+        assert!(!node_at(&QEMU_VIRT[..64], 0x0903_0000), "not a DTB");
+    }
 
     #[test]
     fn qemu_virt_smmu_and_pcie_routing() {

@@ -111,6 +111,27 @@ pub fn check_against_dtb(plan: &Plan, dtb: &Platform, image: u64) -> Result<(), 
     Ok(())
 }
 
+/// The plan's passed-through devices this machine does not have: a device
+/// the guest gets a DTB node for must have a node at its address in the
+/// firmware DTB (`present`), a PCIe host its ECAM at the DTB's. A VM that
+/// owns one is not started; the others are.
+pub fn absent_devices<'a>(
+    plan: &'a Plan,
+    dtb: &'a Platform,
+    present: impl Fn(u64) -> bool + 'a,
+) -> impl Iterator<Item = &'a tessera_boards::Device> + 'a {
+    plan.platform.devices.iter().filter(move |d| {
+        let Some(first) = d.mmio.first() else {
+            return false;
+        };
+        if d.pci_host {
+            dtb.pcie.as_ref().is_none_or(|p| p.ecam.base != first.base)
+        } else {
+            !d.compatible.is_empty() && !present(first.base)
+        }
+    })
+}
+
 /// One stage-2 mapping: guest-physical to physical, with attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
@@ -213,6 +234,28 @@ mod tests {
             check_against_dtb(plan(), &small, 0x4020_0000),
             Err(Mismatch::RamMissing { .. })
         ));
+    }
+
+    #[test]
+    fn devices_missing_from_the_machine() {
+        let board = concat!(env!("CARGO_MANIFEST_DIR"), "/../boards/qemu-virt.toml");
+        let b = tessera_boards::load(std::path::Path::new(board)).unwrap();
+        let plan: &'static Plan = Box::leak(Box::new(b.plan()));
+        let p = dtb::parse(QEMU_VIRT).unwrap();
+        let names = |present: &dyn Fn(u64) -> bool, p: &Platform| -> Vec<&str> {
+            absent_devices(plan, p, present).map(|d| d.name).collect()
+        };
+        assert!(names(&|a| dtb::node_at(QEMU_VIRT, a), &p).is_empty());
+        // No PL061 (QEMU through firmware with ACPI), no PCIe host.
+        let mut no_pcie = p.clone();
+        no_pcie.pcie = None;
+        assert_eq!(
+            names(
+                &|a| a != 0x0903_0000 && dtb::node_at(QEMU_VIRT, a),
+                &no_pcie
+            ),
+            ["pcie", "gpio"]
+        );
     }
 
     #[test]

@@ -434,6 +434,13 @@ fn build_stage2(vm: &Vm, ipa_bits: u8) -> Result<u64, MapError> {
 /// Builds every VM of the plan; `mpidrs[logical core]` says which physical
 /// core each logical index is; `loaded(file)`, how many bytes of a staged
 /// file the loader placed.
+/// Board devices the firmware DTB does not have (`partition::absent_devices`).
+static ABSENT_DEVICES: Once<Vec<&'static str>> = Once::new();
+
+pub fn set_absent_devices(names: Vec<&'static str>) {
+    ABSENT_DEVICES.call_once(|| names);
+}
+
 pub fn build_all(
     mpidrs: &[u64],
     ipa_bits: u8,
@@ -515,6 +522,12 @@ pub fn build_all(
         };
         if state.unrunnable.is_some() {
             // A refused Linux image: said below, with the VM's name.
+        } else if vm
+            .devices
+            .iter()
+            .any(|d| ABSENT_DEVICES.get().is_some_and(|a| a.contains(&d.name)))
+        {
+            state.unrunnable = Some("a device passed through to it is not on this machine");
         } else if vttbr == 0 {
             state.unrunnable = Some("no stage-2 map");
         } else if state.vcpus.len() != vm.cores.len() {
