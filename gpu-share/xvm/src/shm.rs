@@ -186,26 +186,17 @@ mod tests {
             }
         };
         assert_eq!(err(&old, 0, 2 * PAGE), Some(XvmError::HeaderVersion(2)));
-        assert_eq!(
-            err(&page(9, 0x1000), 0, 2 * PAGE),
-            Some(XvmError::BadPeers(9))
-        );
-        assert_eq!(
-            err(&page(2, 0x1000), 2, 2 * PAGE),
-            Some(XvmError::BadPeers(2))
-        );
-        assert_eq!(
-            err(&page(2, 0x800), 0, 2 * PAGE),
-            Some(XvmError::BadDataOffset(0x800))
-        );
-        assert_eq!(
-            err(&page(2, 0), 0, 2 * PAGE),
-            Some(XvmError::BadDataOffset(0))
-        );
-        assert_eq!(
-            err(&page(2, 0x1000), 0, PAGE),
-            Some(XvmError::RegionTooSmall)
-        );
+        // (peers, data offset, this peer, data bytes) -> the error.
+        let cases = [
+            ((9, 0x1000, 0, 2 * PAGE), XvmError::BadPeers(9)),
+            ((2, 0x1000, 2, 2 * PAGE), XvmError::BadPeers(2)),
+            ((2, 0x800, 0, 2 * PAGE), XvmError::BadDataOffset(0x800)),
+            ((2, 0, 0, 2 * PAGE), XvmError::BadDataOffset(0)),
+            ((2, 0x1000, 0, PAGE), XvmError::RegionTooSmall),
+        ];
+        for ((peers, data, me, len), want) in cases {
+            assert_eq!(err(&page(peers, data), me, len), Some(want));
+        }
     }
 
     #[test]
