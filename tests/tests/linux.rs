@@ -333,3 +333,44 @@ fn linux_shared_regions_ping_pong_and_read_only_fault() {
     }
     println!("linux-shm: {:.1} s wall", out.elapsed.as_secs_f64());
 }
+
+/// The cockpit's own boot medium (`cargo xtask image`, boards/qemu-virt.toml)
+/// as a user would boot it: the IVI and the GPU VM (PCIe host passed
+/// through, behind the SMMU; the PL061 GPIO) reach user space and pass their
+/// default self-checks. Without `acpi=off` the GPU VM died probing the GPIO.
+#[test]
+fn cockpit_medium_boots_both_linux_vms() {
+    let disk = tessera_tests::images().join("tessera-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test linux` writes it",
+        disk.display()
+    );
+    let mut r = run_image("tessera.bin", Boot::Disk(disk), "linux-cockpit");
+    r.nodefaults = true;
+    let limit = std::time::Duration::from_secs(300);
+    let out = r
+        .run(limit, |o| {
+            o.contains("ivi | tessera-linux: DONE") && o.contains("gpu | tessera-linux: DONE")
+                || o.contains("Kernel panic")
+        })
+        .expect("QEMU runs");
+    let o = &out.output;
+    assert!(!o.contains("Kernel panic"), "{o}");
+    assert!(!out.timed_out, "timed out after {limit:?}:\n{o}");
+    for vm in ["ivi", "gpu"] {
+        let lines = vm_lines(o, vm);
+        let done = lines
+            .iter()
+            .find(|l| l.starts_with("tessera-linux: DONE"))
+            .unwrap();
+        assert!(done.ends_with(" 0 failed"), "{vm}: {done}\n{o}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("tessera-linux: PASS devices")),
+            "{o}"
+        );
+    }
+    println!("linux-cockpit: {:.1} s wall", out.elapsed.as_secs_f64());
+}

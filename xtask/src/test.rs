@@ -152,6 +152,7 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             let dir = build::images()?.dir;
             crate::image::write_medium(&dir, "test-linux")?;
             crate::image::write_medium(&dir, "test-linux-shm")?;
+            crate::image::write_medium(&dir, "qemu-virt")?;
             run_qemu_tests(&["linux"], &["--test-threads=1", "--nocapture"], tally)
         }
         "gpu" => {

@@ -22,6 +22,7 @@ const OFF_BOOT: usize = 0x20;
 ///
 /// # Safety
 /// `base` must point to a mapped page; `off` < 0x1000, 4-aligned.
+#[cfg(any(feature = "host", target_os = "none"))]
 pub(crate) unsafe fn read32(base: *const u8, off: usize) -> u32 {
     // SAFETY: forwarded from the caller.
     u32::from_le(unsafe { core::ptr::read_volatile(base.add(off) as *const u32) })
@@ -148,4 +149,62 @@ pub unsafe fn bump_boot(base: *mut u8, peer: u32) {
     bump(OFF_BOOT + 4 * peer as usize);
     core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
     bump(OFF_GENERATION);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header page as words: magic, version, generation 5, `peers`
+    /// peers with boot counts 10, 11, ..., data offset `data`.
+    fn page(peers: u32, data: u32) -> impl Fn(usize) -> u32 {
+        move |off| match off {
+            OFF_MAGIC => MAGIC,
+            OFF_VERSION => VERSION,
+            OFF_GENERATION => 5,
+            OFF_PEERS => peers,
+            OFF_DATA => data,
+            o if o >= OFF_BOOT => 10 + ((o - OFF_BOOT) / 4) as u32,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn a_good_header_parses_and_each_bad_field_is_named() {
+        let h = ShmHeader::parse(page(2, 0x1000), 1, 2 * PAGE).unwrap();
+        assert_eq!(
+            (h.generation, h.peers, &h.boot[..3]),
+            (5, 2, &[10, 11, 0][..])
+        );
+        let err = |w: &dyn Fn(usize) -> u32, me, len| ShmHeader::parse(w, me, len).err();
+        assert_eq!(err(&|_| 0, 0, 2 * PAGE), Some(XvmError::NoHeader(0)));
+        let old = |o| {
+            if o == OFF_VERSION {
+                2
+            } else {
+                page(2, 0x1000)(o)
+            }
+        };
+        assert_eq!(err(&old, 0, 2 * PAGE), Some(XvmError::HeaderVersion(2)));
+        // (peers, data offset, this peer, data bytes) -> the error.
+        let cases = [
+            ((9, 0x1000, 0, 2 * PAGE), XvmError::BadPeers(9)),
+            ((2, 0x1000, 2, 2 * PAGE), XvmError::BadPeers(2)),
+            ((2, 0x800, 0, 2 * PAGE), XvmError::BadDataOffset(0x800)),
+            ((2, 0, 0, 2 * PAGE), XvmError::BadDataOffset(0)),
+            ((2, 0x1000, 0, PAGE), XvmError::RegionTooSmall),
+        ];
+        for ((peers, data, me, len), want) in cases {
+            assert_eq!(err(&page(peers, data), me, len), Some(want));
+        }
+    }
+
+    #[test]
+    fn only_another_peers_restart_counts() {
+        let a = ShmHeader::new(1, &[3, 4], 0x1000, 0, 2 * PAGE).unwrap();
+        let mine = ShmHeader::new(2, &[4, 4], 0x1000, 0, 2 * PAGE).unwrap();
+        let theirs = ShmHeader::new(2, &[3, 5], 0x1000, 0, 2 * PAGE).unwrap();
+        assert!(!a.other_restarted(&mine, 0));
+        assert!(a.other_restarted(&theirs, 0));
+    }
 }

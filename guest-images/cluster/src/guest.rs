@@ -144,14 +144,20 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
     };
     let port: &'static GuestPort = alloc::boxed::Box::leak(alloc::boxed::Box::new(port));
     let mut n = 0u32;
+    let mut failures = 0u32;
     loop {
         let (att, gpu, len) = match gpu_xvm::link::connect(port, 2000) {
             Ok(c) => c,
             Err(e) => {
-                say!("cluster: {e}; trying again");
+                // Once, then every minute or so: the console is shared.
+                if failures.is_multiple_of(30) {
+                    say!("cluster: {e}; trying again ({failures} tries so far)");
+                }
+                failures += 1;
                 continue;
             }
         };
+        failures = 0;
         // SAFETY: the region stays mapped; one small Region per connection.
         let region = match unsafe { gpu_wire::Region::new(gpu, len) } {
             Ok(r) => &*alloc::boxed::Box::leak(alloc::boxed::Box::new(r)),
