@@ -5,21 +5,25 @@
 //!
 //! | offset | writer | what |
 //! | --- | --- | --- |
-//! | 0x000 | A | `READY_A`, then 0x004: the header generation A set up in |
-//! | 0x040 | B | `READY_B`, then 0x044: B's generation |
+//! | 0x000 | A | `READY_A`; 0x004: the header generation A set up in; 0x008: the session; 0x00C: the last session A finished |
+//! | 0x040 | B | the same for B (`READY_B`) |
 //! | 0x100 | A → B | a [`crate::ring`] ring |
 //! | 0x100 + ring | B → A | a ring of the same size |
 //!
 //! 1. Each side resets the ring words it writes, stores the generation it
-//!    sees, then its READY, and rings. It waits for the other's READY with
-//!    the same generation (so nothing left over from before a restart is
-//!    taken for the peer's).
+//!    sees and the session (a number the caller gives each exchange), then
+//!    its READY, and rings. It waits for the other's READY with the same
+//!    generation and session (so nothing left over from before a restart,
+//!    or from an earlier exchange, is taken for the peer's).
 //! 2. A sends messages 0..n as fast as A → B has room; B answers each with
 //!    the same sequence number. Message *i* is `seq`, a direction byte, a
 //!    body of [`body_len`]`(i)` bytes (odd sizes, so they land at odd
 //!    offsets), and an FNV-1a checksum; the receiver checks all of it and
 //!    the order. Each side rings after any step that sent or consumed.
-//! 3. If the generation moves (a peer restarted), both go back to 1.
+//! 3. Each side stores the session as finished and waits for the other's,
+//!    so neither starts resetting the rings for a next exchange while the
+//!    other still reads them.
+//! 4. If the generation moves (a peer restarted), both go back to 1.
 
 use crate::ring::{capacity_for, Consumer, Producer, RingError};
 use std::io;
@@ -148,20 +152,23 @@ fn ring_err(e: RingError) -> String {
 
 /// Runs the exchange as `side`; returns when `n` messages went each way.
 pub fn run(link: &dyn Link, side: Side, n: u32) -> Result<Stats, String> {
-    run_observed(link, side, n, &mut |_| {})
+    run_observed(link, side, (n, u32::MAX, 1), &mut |_| {})
 }
 
-/// [`run`], calling `received(count)` after each message received (a test
+/// [`run`] as exchange `session` (both sides give the same number, a new
+/// one for each exchange over the region), with A keeping at most `window`
+/// messages unanswered (1: strict ping-pong, each message a doorbell round
+/// trip), calling `received(count)` after each message received (a test
 /// uses it to crash mid-exchange).
 pub fn run_observed(
     link: &dyn Link,
     side: Side,
-    n: u32,
+    (n, window, session): (u32, u32, u32),
     received: &mut dyn FnMut(u32),
 ) -> Result<Stats, String> {
     let mut stats = Stats::default();
     loop {
-        match once(link, side, n, &mut stats, received)? {
+        match once(link, side, (n, window, session), &mut stats, received)? {
             Outcome::Done => return Ok(stats),
             Outcome::Restart => {
                 stats.restarts += 1;
@@ -176,7 +183,7 @@ pub fn run_observed(
 fn once(
     link: &dyn Link,
     side: Side,
-    n: u32,
+    (n, window, session): (u32, u32, u32),
     stats: &mut Stats,
     observe: &mut dyn FnMut(u32),
 ) -> Result<Outcome, String> {
@@ -208,22 +215,16 @@ fn once(
     tx.reset();
     rx.reset();
     word(link, me + 4).store(generation, Ordering::Release);
+    word(link, me + 8).store(session, Ordering::Release);
     word(link, me).store(mine, Ordering::Release);
     link.ring().map_err(err)?;
-    let start = Instant::now();
-    while !(word(link, peer).load(Ordering::Acquire) == theirs
-        && word(link, peer + 4).load(Ordering::Acquire) == generation)
-    {
-        if link.generation().map_err(err)? != generation {
-            return Ok(Outcome::Restart);
-        }
-        if start.elapsed() > READY_TIMEOUT {
-            return Err(format!(
-                "the peer was not ready within {} s",
-                READY_TIMEOUT.as_secs()
-            ));
-        }
-        link.wait(Duration::from_millis(100)).map_err(err)?;
+    let ready = || {
+        word(link, peer).load(Ordering::Acquire) == theirs
+            && word(link, peer + 4).load(Ordering::Acquire) == generation
+            && word(link, peer + 8).load(Ordering::Acquire) == session
+    };
+    if let Some(o) = meet(link, generation, ready, "ready")? {
+        return Ok(o);
     }
     // The peer's READY may have been its ring: ring again so it sees ours.
     link.ring().map_err(err)?;
@@ -232,20 +233,58 @@ fn once(
     // state; whatever that trips over here, the generation tells.
     let ends = Ends {
         side,
+        window,
         tx: &tx,
         rx: &rx,
         out_dir,
         in_dir,
     };
     match exchange(link, &ends, n, generation, stats, observe) {
-        Err(_) if link.generation().map_err(err)? != generation => Ok(Outcome::Restart),
-        r => r,
+        Err(_) if link.generation().map_err(err)? != generation => return Ok(Outcome::Restart),
+        Ok(Outcome::Done) => {}
+        r => return r,
     }
+
+    // 3. Both finished before either moves on.
+    word(link, me + 12).store(session, Ordering::Release);
+    link.ring().map_err(err)?;
+    let done = || word(link, peer + 12).load(Ordering::Acquire) == session;
+    if let Some(o) = meet(link, generation, done, "done")? {
+        return Ok(o);
+    }
+    link.ring().map_err(err)?;
+    Ok(Outcome::Done)
+}
+
+/// Waits (up to [`READY_TIMEOUT`]) until `cond` holds; `Some(Restart)` if
+/// the generation moves first.
+fn meet(
+    link: &dyn Link,
+    generation: u32,
+    cond: impl Fn() -> bool,
+    what: &str,
+) -> Result<Option<Outcome>, String> {
+    let start = Instant::now();
+    while !cond() {
+        if link.generation().map_err(err)? != generation {
+            return Ok(Some(Outcome::Restart));
+        }
+        if start.elapsed() > READY_TIMEOUT {
+            return Err(format!(
+                "the peer was not {what} within {} s",
+                READY_TIMEOUT.as_secs()
+            ));
+        }
+        link.wait(Duration::from_millis(100)).map_err(err)?;
+    }
+    Ok(None)
 }
 
 /// This side's view of the two rings.
 struct Ends<'a> {
     side: Side,
+    /// A: messages sent and not answered yet, at most.
+    window: u32,
     tx: &'a Producer,
     rx: &'a Consumer,
     /// Direction bytes of what we send and what we receive.
@@ -263,6 +302,7 @@ fn exchange(
 ) -> Result<Outcome, String> {
     let Ends {
         side,
+        window,
         tx,
         rx,
         out_dir,
@@ -279,7 +319,10 @@ fn exchange(
         let mut progress = false;
         match side {
             Side::A => {
-                while sent < n && tx.try_send(&message(sent, out_dir)).map_err(ring_err)? {
+                while sent < n
+                    && sent - received < window
+                    && tx.try_send(&message(sent, out_dir)).map_err(ring_err)?
+                {
                     sent += 1;
                     progress = true;
                 }
@@ -322,8 +365,6 @@ fn exchange(
         link.wait(Duration::from_millis(200)).map_err(err)?;
     }
     stats.messages = n;
-    // Let a peer still waiting for our last ring have it.
-    link.ring().map_err(err)?;
     Ok(Outcome::Done)
 }
 
@@ -445,6 +486,42 @@ mod tests {
         let sa = run(&a, Side::A, 10_000).unwrap();
         let sb = t.join().unwrap().unwrap();
         assert_eq!((sa.messages, sb.messages, sa.restarts), (10_000, 10_000, 0));
+        assert_eq!(sa.bytes, sb.bytes);
+        drop(mem);
+    }
+
+    #[test]
+    fn exchanges_back_to_back() {
+        let (a, b, mem) = pair(16 * 1024);
+        let t = std::thread::spawn(move || {
+            for session in 1..=3 {
+                run_observed(&b, Side::B, (2_000, u32::MAX, session), &mut |_| {}).unwrap();
+            }
+        });
+        for session in 1..=3 {
+            let s = run_observed(&a, Side::A, (2_000, u32::MAX, session), &mut |_| {}).unwrap();
+            assert_eq!((s.messages, s.restarts), (2_000, 0));
+        }
+        t.join().unwrap();
+        drop(mem);
+    }
+
+    #[test]
+    fn one_at_a_time() {
+        let (a, b, mem) = pair(16 * 1024);
+        let t = std::thread::spawn(move || run(&b, Side::B, 300));
+        // SAFETY: the A->B ring's head word, in `mem`.
+        let head = unsafe { &*((mem.as_ptr() as usize + RINGS) as *const AtomicU32) };
+        // When A has its k-th answer it has sent exactly k messages.
+        let (mut ok, mut sent_bytes) = (true, 0u32);
+        let sa = run_observed(&a, Side::A, (300, 1, 1), &mut |got| {
+            sent_bytes += 4 + message(got - 1, 0xAB).len() as u32;
+            ok &= head.load(Ordering::Acquire) == sent_bytes;
+        })
+        .unwrap();
+        let sb = t.join().unwrap().unwrap();
+        assert!(ok, "A sent ahead of its answers");
+        assert_eq!((sa.messages, sb.messages), (300, 300));
         assert_eq!(sa.bytes, sb.bytes);
         drop(mem);
     }

@@ -6,6 +6,9 @@
 //! - `tessera.shm=NAME:SIZE:rw|ro,...`: the regions that must be there;
 //! - `tessera.pingpong=NAME:a|b[:N]`: exchange N (10,000) messages each way
 //!   over region NAME as side a (starts) or b (answers);
+//! - `tessera.rtt=NAME:a|b[:N]`: N (1,000) doorbell round trips over NAME,
+//!   one message at a time; side a reports the mean in counter ticks
+//!   (after `tessera.pingpong` when both are given, on the same region);
 //! - `tessera.rofault=NAME[:stage2]`: a write to read-only region NAME
 //!   must fault; with `:stage2` (and `tessera_shm.stage2_test=1`) one
 //!   write then goes past Linux to the hypervisor, which must stop or
@@ -18,7 +21,7 @@
 use tessera_shm_linux::pingpong::Side;
 
 pub const ALL: &[&str] = &[
-    "cpus", "hotplug", "sleep", "fpsimd", "devices", "pingpong", "rofault",
+    "cpus", "hotplug", "sleep", "fpsimd", "devices", "pingpong", "rtt", "rofault",
 ];
 
 #[derive(Debug, PartialEq)]
@@ -34,6 +37,7 @@ pub struct Config {
     pub cpus: Option<usize>,
     pub shm: Vec<Shm>,
     pub pingpong: Option<(String, Side, u32)>,
+    pub rtt: Option<(String, Side, u32)>,
     pub rofault: Option<(String, bool)>,
     /// Crash after this many ping-pong messages (first boot only).
     pub crash_after: Option<u32>,
@@ -53,6 +57,7 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
         cpus: None,
         shm: Vec::new(),
         pingpong: None,
+        rtt: None,
         rofault: None,
         crash_after: None,
     };
@@ -82,22 +87,8 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
                     });
                 }
             }
-            "tessera.pingpong" => {
-                let f: Vec<&str> = value.split(':').collect();
-                let side = match f.get(1) {
-                    Some(&"a") => Side::A,
-                    Some(&"b") => Side::B,
-                    _ => return Err(format!("tessera.pingpong: '{value}' is not NAME:a|b[:N]")),
-                };
-                let n = match f.get(2) {
-                    Some(n) => number(n)? as u32,
-                    None => 10_000,
-                };
-                if f.len() > 3 || f[0].is_empty() || n == 0 {
-                    return Err(format!("tessera.pingpong: '{value}' is not NAME:a|b[:N]"));
-                }
-                c.pingpong = Some((f[0].into(), side, n));
-            }
+            "tessera.pingpong" => c.pingpong = Some(exchange(key, value, 10_000)?),
+            "tessera.rtt" => c.rtt = Some(exchange(key, value, 1_000)?),
             "tessera.rofault" => {
                 let (name, stage2) = match value.split_once(':') {
                     Some((n, "stage2")) => (n, true),
@@ -122,6 +113,9 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
         if c.pingpong.is_some() {
             d.push_str(",pingpong");
         }
+        if c.rtt.is_some() {
+            d.push_str(",rtt");
+        }
         if c.rofault.is_some() {
             d.push_str(",rofault");
         }
@@ -139,10 +133,32 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
     if c.checks.iter().any(|x| x == "pingpong") && c.pingpong.is_none() {
         return Err("the pingpong check needs tessera.pingpong=NAME:a|b".into());
     }
+    if c.checks.iter().any(|x| x == "rtt") && c.rtt.is_none() {
+        return Err("the rtt check needs tessera.rtt=NAME:a|b".into());
+    }
     if c.checks.iter().any(|x| x == "rofault") && c.rofault.is_none() {
         return Err("the rofault check needs tessera.rofault=NAME".into());
     }
     Ok(c)
+}
+
+/// `NAME:a|b[:N]` of `tessera.pingpong` and `tessera.rtt`.
+fn exchange(key: &str, value: &str, default: u32) -> Result<(String, Side, u32), String> {
+    let bad = || format!("{key}: '{value}' is not NAME:a|b[:N]");
+    let f: Vec<&str> = value.split(':').collect();
+    let side = match f.get(1) {
+        Some(&"a") => Side::A,
+        Some(&"b") => Side::B,
+        _ => return Err(bad()),
+    };
+    let n = match f.get(2) {
+        Some(n) => number(n)? as u32,
+        None => default,
+    };
+    if f.len() > 3 || f[0].is_empty() || n == 0 {
+        return Err(bad());
+    }
+    Ok((f[0].into(), side, n))
 }
 
 /// `0-1,3` (sysfs CPU lists) to a count.
@@ -207,6 +223,12 @@ mod tests {
         assert_eq!(c.pingpong, Some(("x".into(), Side::A, 10_000)));
         let c = parse("tessera.pingpong=x:a tessera.crash=pingpong:3000", "ivi").unwrap();
         assert_eq!(c.crash_after, Some(3000));
+        let c = parse("tessera.pingpong=x:b:50 tessera.rtt=x:b", "ivi").unwrap();
+        assert_eq!(c.rtt, Some(("x".into(), Side::B, 1_000)));
+        assert_eq!(
+            c.checks,
+            ["cpus", "sleep", "fpsimd", "devices", "pingpong", "rtt"]
+        );
     }
 
     #[test]
@@ -219,6 +241,10 @@ mod tests {
             .contains("wx"));
         assert!(parse("tessera.shm=a:1", "ivi").is_err());
         assert!(parse("tessera.pingpong=a:c", "ivi").is_err());
+        assert!(parse("tessera.rtt=a:b:0", "ivi").is_err());
+        assert!(parse("tessera.checks=rtt", "ivi")
+            .unwrap_err()
+            .contains("needs"));
         assert!(parse("tessera.checks=pingpong", "ivi")
             .unwrap_err()
             .contains("needs"));

@@ -236,7 +236,7 @@ fn pingpong_check(name: &str, side: pingpong::Side, n: u32, crash: Option<u32>) 
         _ => None,
     };
     let t = Instant::now();
-    let s = pingpong::run_observed(&r, side, n, &mut |received| {
+    let s = pingpong::run_observed(&r, side, (n, u32::MAX, 1), &mut |received| {
         if Some(received) == crash {
             println!(
                 "tessera-linux: crashing the kernel after {received} messages (tessera.crash)"
@@ -282,6 +282,24 @@ fn map_writable(name: &str, offset: i64) -> Result<*mut u32, String> {
         ));
     }
     Ok(p as *mut u32)
+}
+
+/// Doorbell round trips from user space, one message at a time (session
+/// 2: after the ping-pong's session 1 on the same region).
+fn rtt_check(name: &str, side: pingpong::Side, n: u32) -> Check {
+    let r = Region::open(name).map_err(|e| e.to_string())?;
+    let (c0, f) = counter();
+    let s = pingpong::run_observed(&r, side, (n, 1, 2), &mut |_| {})?;
+    let ticks = counter().0 - c0;
+    let mean = ticks / n as u64;
+    Ok(match side {
+        pingpong::Side::A => format!(
+            "{name}: {n} round trips, mean {mean} counter ticks ({} ns at {f} Hz), {} restart(s) seen",
+            mean * 1_000_000_000 / f,
+            s.restarts
+        ),
+        pingpong::Side::B => format!("{name}: answered {n} one at a time"),
+    })
 }
 
 /// A write to a read-only region's mapping: Linux's own page tables catch
@@ -365,6 +383,10 @@ fn main() {
             "pingpong" => {
                 let (name, side, n) = c.pingpong.as_ref().unwrap();
                 pingpong_check(name, *side, *n, c.crash_after)
+            }
+            "rtt" => {
+                let (name, side, n) = c.rtt.as_ref().unwrap();
+                rtt_check(name, *side, *n)
             }
             "rofault" => rofault(&c.rofault.as_ref().unwrap().0),
             _ => unreachable!("config::parse knows the checks"),
