@@ -17,14 +17,14 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command>
   demo               set up, build and boot Tessera on QEMU (Ctrl-A X quits)
-  test [TIER...]     run test tiers (default: all): host, boot, partition, gpu, conformance;
+  test [TIER...]     run test tiers (default: all): host, boot, partition, dma, linux, gpu, conformance;
                      conformance-full runs the whole dEQP-GLES2 mustpass both ways
   build              build the images into target/images/ (Linux guests: target/images/linux/)
   linux-images [--run [BOOTARGS...]]  build the Linux guest images; --run boots the GPU VM's natively on QEMU virt
   image [BOARD]      write the boot medium for a board (default qemu-virt): target/images/<stem>-disk.img
   guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU
-  bench [boot|gpu]   print benchmark figures (instruction counts under -icount)
+  bench [boot|partition|solo|linux|gpu]  print benchmark figures (instruction counts under -icount)
   setup              install what the build and tests need (Rust targets, QEMU 10, U-Boot, the Linux images' tools, dEQP's run-time libraries)";
 
 pub fn root() -> PathBuf {
