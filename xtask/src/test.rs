@@ -203,14 +203,20 @@ pub fn run(args: &[String]) -> Result {
     };
     let mut tally = Tally::default();
     let mut failed_tiers = Vec::new();
+    let mut times = Vec::new();
     for t in tiers {
         println!("\n==== tier {t} ====");
+        let started = std::time::Instant::now();
         if let Err(e) = tier(t, &mut tally) {
             eprintln!("tier {t}: {e}");
             failed_tiers.push(t.clone());
         }
+        times.push(format!("{t} {} s", started.elapsed().as_secs()));
     }
     println!("\n==== summary: tiers {} ====", tiers.join(", "));
+    // Wall time per tier, set-up and image builds included (the first QEMU
+    // tier pays for them).
+    println!("wall time: {}", times.join(", "));
     if !failed_tiers.is_empty() {
         println!("failed tiers: {}", failed_tiers.join(", "));
     }
