@@ -102,14 +102,14 @@ impl Doorbell for Bell {
     fn peer_alive(&self) -> bool {
         !self.stop.load(Ordering::SeqCst)
     }
-    fn relax(&self) {
+    fn poll(&self, w: &AtomicU32, seen: u32) -> bool {
         // Only the idle loop polls: the ring is empty.
         let mut d = self.drained.lock().unwrap();
         if d.is_none() {
             *d = Some(Instant::now());
         }
         drop(d);
-        self.futex.relax()
+        self.futex.poll(w, seen)
     }
 }
 
@@ -242,4 +242,24 @@ fn main() {
     assert_eq!(px, [0x55; 4]);
     end(&r, th);
     println!("callbench 1x1 glReadPixels round trip: {best:.2} us/call (no-op driver, best of 5)");
+
+    // The floor under any round trip between two cores: one cache line
+    // handed back and forth (a record and a counter each way cost about
+    // two of these per direction).
+    static WORD: AtomicU32 = AtomicU32::new(0);
+    let n = 100_000u32;
+    let th = std::thread::spawn(move || {
+        for i in 0..n {
+            while WORD.load(Ordering::Acquire) != 2 * i + 1 {}
+            WORD.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    let t = Instant::now();
+    for i in 0..n {
+        WORD.store(2 * i + 1, Ordering::Release);
+        while WORD.load(Ordering::Acquire) != 2 * i + 2 {}
+    }
+    let rt = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+    th.join().expect("ping-pong thread");
+    println!("callbench cache line ping-pong between two threads: {rt:.0} ns per round trip");
 }
