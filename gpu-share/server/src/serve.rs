@@ -139,6 +139,20 @@ const CHANGES_ARRAYS: &[u32] = &[
     op::eglTerminate,
 ];
 
+/// Opcode -> whether it is one of `ops`: one load per record instead of a
+/// scan of the list.
+pub const fn op_set(ops: &[u32]) -> [bool; gpu_codec::OPCODES] {
+    let mut t = [false; gpu_codec::OPCODES];
+    let mut i = 0;
+    while i < ops.len() {
+        t[ops[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+static CHANGES_ARRAYS_SET: [bool; gpu_codec::OPCODES] = op_set(CHANGES_ARRAYS);
+
 /// Why a session ended normally.
 #[derive(Debug, PartialEq, Eq)]
 pub enum End {
@@ -183,7 +197,7 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
         if s.subimage.is_none() {
             s.subimage = pixel_store_support(s);
         }
-        if CHANGES_ARRAYS.contains(&rec.tag) {
+        if CHANGES_ARRAYS_SET.get(rec.tag as usize) == Some(&true) {
             s.arrays_ok = false;
         }
         let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));

@@ -115,7 +115,9 @@ impl Doorbell for FutexBell {
 
     fn poll(&self, word: &AtomicU32, seen: u32) -> bool {
         let p = PollPolicy::get();
-        let t = Instant::now();
+        // The clock is read only once a first round of looks found nothing:
+        // most waits end sooner, and a clock read costs more than a look.
+        let mut t: Option<Instant> = None;
         let mut i = 0u32;
         let mut spinning = !p.spin.is_zero();
         loop {
@@ -127,12 +129,11 @@ impl Doorbell for FutexBell {
                 // A plain load loop, no `pause`: under KVM a loop of pause
                 // instructions makes the hypervisor take the CPU away
                 // (pause-loop exiting), which costs more than the spin.
-                // The clock costs more than a look at the word.
                 if i % 64 == 0 {
-                    spinning = t.elapsed() < p.spin;
+                    spinning = t.get_or_insert_with(Instant::now).elapsed() < p.spin;
                 }
             } else {
-                if t.elapsed() >= p.total {
+                if t.get_or_insert_with(Instant::now).elapsed() >= p.total {
                     return false;
                 }
                 self.relax();

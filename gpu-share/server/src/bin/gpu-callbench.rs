@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 unsafe extern "C" fn uniform4f(_: i32, _: f32, _: f32, _: f32, _: f32) {}
 unsafe extern "C" fn draw_arrays(_: u32, _: i32, _: i32) {}
 unsafe extern "C" fn finish() {}
+unsafe extern "C" fn check_framebuffer_status(_: u32) -> u32 {
+    0x8CD5 // GL_FRAMEBUFFER_COMPLETE
+}
 unsafe extern "C" fn get_error() -> u32 {
     0
 }
@@ -71,6 +74,10 @@ fn noop_driver() -> &'static Driver {
         ("glGetIntegerv", get_integerv as *mut c_void),
         ("glGetVertexAttribiv", get_attribiv as *mut c_void),
         ("glReadPixels", read_pixels as *mut c_void),
+        (
+            "glCheckFramebufferStatus",
+            check_framebuffer_status as *mut c_void,
+        ),
     ];
     let d = Driver::load(&mut |name: &str| {
         table
@@ -240,8 +247,20 @@ fn main() {
         best = best.min(t.elapsed().as_secs_f64() * 1e6 / (n / 5) as f64);
     }
     assert_eq!(px, [0x55; 4]);
+    let mut best_q = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..n / 5 {
+            let st = enc::glCheckFramebufferStatus(&mut c, 0x8D40).expect("query");
+            assert_eq!(st, 0x8CD5);
+        }
+        best_q = best_q.min(t.elapsed().as_secs_f64() * 1e6 / (n / 5) as f64);
+    }
     end(&r, th);
     println!("callbench 1x1 glReadPixels round trip: {best:.2} us/call (no-op driver, best of 5)");
+    println!(
+        "callbench glCheckFramebufferStatus round trip: {best_q:.2} us/call (no heap; no-op driver, best of 5)"
+    );
 
     // The floor under any round trip between two cores: one cache line
     // handed back and forth (a record and a counter each way cost about
