@@ -66,13 +66,7 @@ fn driver() -> &'static Driver {
         ("glReadPixels", read_pixels as *mut c_void),
         ("glGetIntegerv", get_integerv as *mut c_void),
     ];
-    let d = Driver::load(&mut |name: &str| {
-        table
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(core::ptr::null_mut(), |(_, p)| *p)
-    });
-    Box::leak(Box::new(d))
+    gpu_server::driver::from_table(table)
 }
 
 /// The server's doorbell: futexes, and a stop flag that ends the session.

@@ -79,13 +79,7 @@ fn noop_driver() -> &'static Driver {
             check_framebuffer_status as *mut c_void,
         ),
     ];
-    let d = Driver::load(&mut |name: &str| {
-        table
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(core::ptr::null_mut(), |(_, p)| *p)
-    });
-    Box::leak(Box::new(d))
+    gpu_server::driver::from_table(table)
 }
 
 /// The server's doorbell here: futexes as in gpu-server, plus a way to end
