@@ -27,7 +27,7 @@ echo "|---|---|---|---|"
 # and remoted alternating so that both see the same background load.
 best() { sort -g | tail -1; }
 us=""
-for mode in draws upload readback roundtrip sync; do
+for mode in draws upload readback roundtrip sync query; do
     ns=""; rs=""
     for _ in $(seq "$ROUNDS"); do
         ns="$ns $("$GPU_OUT/bin/bench" "$mode" "$SECONDS_PER_RUN" | awk '{print $3}')"
@@ -36,8 +36,8 @@ for mode in draws upload readback roundtrip sync; do
     n=$(echo $ns | tr ' ' '\n' | best)
     r=$(echo $rs | tr ' ' '\n' | best)
     echo "| $mode | $n | $r | $(awk -v a="$r" -v b="$n" 'BEGIN{printf "%.3f", a/b}') |"
-    # roundtrip and sync make 1000 synchronous calls per frame.
-    case $mode in roundtrip|sync)
+    # roundtrip, sync and query make 1000 synchronous calls per frame.
+    case $mode in roundtrip|sync|query)
         us="$us$(awk -v m="$mode" -v a="$r" -v b="$n" \
             'BEGIN{printf "%s: %.2f us per call through gpu-share (native %.2f us)\n", m, 1000/a, 1000/b}')"$'\n'
     esac

@@ -6,7 +6,7 @@
 
 use crate::{abi, with_egl, with_gl};
 use core::ffi::c_void;
-use gpu_codec::enc;
+use gpu_codec::{enc, Wire};
 
 pub unsafe fn glBindBuffer(target: u32, buffer: u32) {
     with_gl((), |c| c.bind_buffer(target, buffer))
@@ -77,6 +77,24 @@ pub unsafe fn glFlush() {
 
 pub unsafe fn glPixelStorei(pname: u32, param: i32) {
     with_gl((), |c| c.pixel_store(pname, param))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn glReadPixels(
+    x: i32,
+    y: i32,
+    width: i32,
+    height: i32,
+    format: u32,
+    type_: u32,
+    pixels: *mut c_void,
+) {
+    with_gl((), |c| {
+        let need = gpu_codec::size_glReadPixels_pixels(c.ctx(), x, y, width, height, format, type_);
+        // SAFETY: the caller passes a buffer of the size GL defines.
+        let pixels = unsafe { crate::abi::bytes_mut(pixels, need) };
+        c.read_pixels(x, y, width, height, format, type_, pixels)
+    })
 }
 
 pub unsafe fn glGetError() -> u32 {

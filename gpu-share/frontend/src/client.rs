@@ -16,8 +16,6 @@ const BATCH_BYTES: usize = 32 * 1024;
 const BATCH: u32 = 64;
 /// How long one wait sleeps before checking that the server is alive.
 const WAIT_MS: u32 = 200;
-/// Polls before sleeping on a doorbell.
-const SPIN: u32 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientError {
@@ -41,6 +39,9 @@ pub struct Client<D: Doorbell> {
     reply_len: usize,
     next_name: u32,
     closed: Option<ClientError>,
+    /// The server's GL error flags are known to be clear: its last
+    /// glGetError answered GL_NO_ERROR and no call has reached it since.
+    pub(crate) gl_clean: bool,
     pub shadow: Shadow,
     /// Statistics for benchmarks.
     pub sent: u64,
@@ -64,6 +65,7 @@ impl<D: Doorbell> Client<D> {
             reply_len: 0,
             next_name: 1,
             closed: None,
+            gl_clean: false,
             shadow: Shadow::default(),
             sent: 0,
             sent_bytes: 0,
@@ -91,21 +93,44 @@ impl<D: Doorbell> Client<D> {
         }
     }
 
-    /// Waits until `word` (a peer's counter) moves past `seen`: a short spin
-    /// first (most waits are short), then the doorbell.
+    /// Waits until `word` (a peer's counter) moves past `seen`: polling
+    /// first (most waits are short), then the doorbell. `flag`, if given,
+    /// is raised while asleep so the server rings only then. Without
+    /// `spin` the word is looked at only between yields: a ring's tail
+    /// moves with every record the server takes, and a core that keeps
+    /// reading it takes its cache line away from the server each time.
     fn wait_on(
         &mut self,
         word: &core::sync::atomic::AtomicU32,
         seen: u32,
+        flag: Option<&core::sync::atomic::AtomicU32>,
+        spin: bool,
     ) -> Result<(), EncodeError> {
-        for _ in 0..SPIN {
-            if word.load(Ordering::Acquire) != seen {
+        if spin {
+            if self.bell.poll(word, seen) {
                 return Ok(());
             }
-            self.bell.relax();
+        } else {
+            for _ in 0..gpu_wire::doorbell::POLLS {
+                if word.load(Ordering::Acquire) != seen {
+                    return Ok(());
+                }
+                self.bell.relax();
+            }
         }
-        if self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut && !self.bell.peer_alive() {
+        if let Some(f) = flag {
+            f.store(1, Ordering::SeqCst);
+            // Pairs with the server's fence after publishing a reply.
+            fence(Ordering::SeqCst);
+        }
+        if word.load(Ordering::SeqCst) == seen
+            && self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut
+            && !self.bell.peer_alive()
+        {
             self.closed = Some(ClientError::PeerGone);
+        }
+        if let Some(f) = flag {
+            f.store(0, Ordering::SeqCst);
         }
         self.check_open()
     }
@@ -139,7 +164,7 @@ impl<D: Doorbell> Client<D> {
             if cur.wrapping_sub(seen) >= amount {
                 break;
             }
-            r = self.wait_on(word, cur);
+            r = self.wait_on(word, cur, None, false);
             if r.is_err() {
                 break;
             }
@@ -165,6 +190,18 @@ impl<D: Doorbell> Client<D> {
         }
     }
 
+    /// An output chunk the driver overwrites completely (every byte GL
+    /// writes, no gaps between rows): not pre-filled with the caller's
+    /// bytes, since none of them would survive.
+    pub(crate) fn output_unfilled(&mut self, len: usize) -> Result<HeapDesc, EncodeError> {
+        if len > self.heap.size() {
+            return Err(EncodeError::TooLarge);
+        }
+        let d = self.heap_alloc(len)?;
+        self.rec.push(d.pack());
+        Ok(d)
+    }
+
     fn push(&mut self) -> Result<(), EncodeError> {
         self.check_open()?;
         self.heap.publish();
@@ -187,6 +224,11 @@ impl<D: Doorbell> Client<D> {
                 }
                 Err(_) => return Err(EncodeError::TooLarge),
             }
+        }
+        // Any call but glGetError itself may raise an error in the server
+        // (GL_OUT_OF_MEMORY may come from any call that runs).
+        if self.op != gpu_codec::op::glGetError {
+            self.gl_clean = false;
         }
         self.sent += 1;
         self.sent_bytes += n as u64 + 8;
@@ -291,7 +333,7 @@ impl<D: Doorbell> Wire for Client<D> {
                     self.closed = Some(ClientError::PeerGone);
                     return Err(EncodeError::Closed);
                 }
-                Ok(None) => self.wait_on(head, seen)?,
+                Ok(None) => self.wait_on(head, seen, Some(self.region.client_sleeping()), true)?,
             }
         }
     }

@@ -5,7 +5,7 @@
 use crate::shadow::{Attrib, VertexArrayState, CONSTANT_PNAMES, MAX_ATTRIBS, MAX_INDEX_COPY};
 use crate::Client;
 use alloc::vec::Vec;
-use gpu_codec::{enc, EncodeError, SizeCtx};
+use gpu_codec::{enc, EncodeError, SizeCtx, Wire};
 use gpu_wire::Doorbell;
 
 pub const GL_INVALID_ENUM: u32 = 0x0500;
@@ -63,12 +63,70 @@ impl<D: Doorbell> Client<D> {
         }
     }
 
+    /// glGetError: a front-end error first; then, when no call has
+    /// reached the server since it last answered GL_NO_ERROR, GL_NO_ERROR
+    /// without asking (GL errors arise only from executing calls, and every
+    /// call the server ran since would have been sent after that answer);
+    /// else the server's answer.
     pub fn get_error(&mut self) -> Result<u32, EncodeError> {
         let e = core::mem::take(&mut self.shadow.gl_error);
         if e != 0 {
             return Ok(e);
         }
-        enc::glGetError(self)
+        if self.gl_clean {
+            return Ok(0);
+        }
+        let e = enc::glGetError(self)?;
+        self.gl_clean = e == 0;
+        Ok(e)
+    }
+
+    /// glReadPixels. The driver writes the pixels into a heap chunk that
+    /// comes back with the reply. When GL writes every byte of the area
+    /// (no row padding, row length or skips), the chunk is not pre-filled
+    /// with the caller's bytes, and the server says whether the driver
+    /// wrote it (reply 1) or the call failed (0: nothing is copied back,
+    /// so the caller's memory stays as it was, as natively).
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_pixels(
+        &mut self,
+        x: i32,
+        y: i32,
+        width: i32,
+        height: i32,
+        format: u32,
+        type_: u32,
+        pixels: Option<&mut [u8]>,
+    ) -> Result<(), EncodeError> {
+        let need =
+            gpu_codec::size_glReadPixels_pixels(&self.shadow, x, y, width, height, format, type_);
+        let ps = self.shadow.pack;
+        let row = gpu_codec::sizes::image_size(width as i64, 1, format as i64, type_ as i64, ps);
+        let whole = ps.row_length == 0
+            && ps.skip_rows == 0
+            && ps.skip_pixels == 0
+            && need > 0
+            && need as i64 == row.saturating_mul(height as i64);
+        let dst = match pixels {
+            Some(p) if whole && p.len() >= need => p,
+            pixels => return enc::glReadPixels(self, x, y, width, height, format, type_, pixels),
+        };
+        self.begin(gpu_codec::op::glReadPixels)?;
+        for v in [
+            x as i64 as u64,
+            y as i64 as u64,
+            width as i64 as u64,
+            height as i64 as u64,
+        ] {
+            self.slot(v);
+        }
+        self.slot(format as u64);
+        self.slot(type_ as u64);
+        let d = self.output_unfilled(need)?;
+        if self.finish_sync()?.ret == 1 {
+            self.read_out(Some(d), Some(dst), need);
+        }
+        Ok(())
     }
 
     pub fn bind_buffer(&mut self, target: u32, buffer: u32) -> Result<(), EncodeError> {

@@ -4,6 +4,18 @@ use core::ffi::c_void;
 
 pub use crate::exec::gen::Driver;
 
+/// A driver made of the given entry points (fakes for tests and
+/// benchmarks); every other entry point is missing. Lives for the process.
+pub fn from_table(table: &[(&str, *mut c_void)]) -> &'static Driver {
+    let d = Driver::load(&mut |name: &str| {
+        table
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(core::ptr::null_mut(), |(_, p)| *p)
+    });
+    Box::leak(Box::new(d))
+}
+
 /// Keeps the libraries loaded for as long as the driver table is used.
 pub struct Loaded {
     pub drv: Driver,

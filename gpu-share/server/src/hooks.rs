@@ -538,13 +538,42 @@ pub fn glDrawElements(s: &mut Session, mode: u32, count: i32, type_: u32, indice
 }
 
 pub fn glGetError(s: &mut Session) -> R {
-    let e = core::mem::take(&mut s.gl_error);
-    if e != 0 {
-        return Ok(Ret::Value(e as u64));
+    if !s.gl_errors.is_empty() {
+        return Ok(Ret::Value(s.gl_errors.remove(0) as u64));
     }
     let f = need(s.drv.glGetError, "glGetError")?;
     // SAFETY: no arguments.
     Ok(Ret::Value(unsafe { f() } as u64))
+}
+
+/// glReadPixels, answering whether the driver wrote the pixels (1) or
+/// raised an error (0), so that a client that did not pre-fill its chunk
+/// copies nothing back after a failed call. Errors already pending are
+/// taken first (kept for glGetError), so the error seen after the call is
+/// the call's own.
+#[allow(clippy::too_many_arguments)]
+pub fn glReadPixels(
+    s: &mut Session,
+    x: i32,
+    y: i32,
+    width: i32,
+    height: i32,
+    format: u32,
+    type_: u32,
+    pixels: Option<Chunk>,
+) -> R {
+    let f = need(s.drv.glReadPixels, "glReadPixels")?;
+    let ge = need(s.drv.glGetError, "glGetError")?;
+    s.drain_gl_errors();
+    let mut out = crate::exec::OutBuf::new(pixels);
+    // SAFETY: the buffer holds what the driver's pack state makes it write
+    // (checked by the size rule; small outputs have slack).
+    unsafe { f(x, y, width, height, format, type_, out.ptr()) };
+    out.finish();
+    // SAFETY: no arguments.
+    let e = unsafe { ge() };
+    s.keep_gl_error(e);
+    Ok(Ret::Value((e == 0) as u64))
 }
 
 pub fn glCompressedTexImage2D(

@@ -16,6 +16,7 @@ pub mod kms;
 pub mod limits;
 pub mod names;
 pub mod png;
+pub mod profile;
 pub mod sched;
 pub mod serve;
 pub mod session;

@@ -34,6 +34,8 @@ pub const DRAWS: &[u32] = &[
     op::glClear,
 ];
 
+static DRAWS_SET: [bool; gpu_codec::OPCODES] = crate::serve::op_set(DRAWS);
+
 pub const MAX_BUDGET: u32 = 4096;
 /// Longest a non-cluster session waits at one fence for the cluster.
 pub const YIELD_MAX: Duration = Duration::from_millis(100);
@@ -96,7 +98,7 @@ impl Drop for Sched {
 /// Counts a call; at the end of a batch waits for its work (fence),
 /// applies the watchdog and adapts the budget.
 pub fn after_call(s: &mut Session, opcode: u32) -> Result<(), SessionError> {
-    if !DRAWS.contains(&opcode) {
+    if DRAWS_SET.get(opcode as usize) != Some(&true) {
         return Ok(());
     }
     s.sched.draws += 1;

@@ -43,9 +43,7 @@ pub fn pixel_store_support(s: &mut Session) -> Option<[bool; 2]> {
         }
     };
     let r = [accepted(GL_UNPACK_ROW_LENGTH), accepted(GL_PACK_ROW_LENGTH)];
-    if pending != 0 && s.gl_error == 0 {
-        s.gl_error = pending;
-    }
+    s.keep_gl_error(pending);
     Some(r)
 }
 
@@ -88,7 +86,13 @@ impl SizeCtx for DriverState<'_> {
     }
 }
 
-fn reply(p: &mut Producer, bell: &dyn Doorbell, opcode: u32, ret: Ret) -> Result<(), SessionError> {
+fn reply(
+    region: &Region,
+    p: &mut Producer,
+    bell: &dyn Doorbell,
+    opcode: u32,
+    ret: Ret,
+) -> Result<(), SessionError> {
     let (v, bytes) = match ret {
         Ret::Void => (0, Vec::new()),
         Ret::Value(v) => (v, Vec::new()),
@@ -111,7 +115,13 @@ fn reply(p: &mut Producer, bell: &dyn Doorbell, opcode: u32, ret: Ret) -> Result
             Err(e) => return Err(e.into()),
         }
     }
-    bell.notify(p.head_word());
+    // Pairs with the client's fence between raising its flag and looking
+    // at the ring again: one of the two sides sees the other. A client
+    // still polling needs no system call.
+    fence(Ordering::SeqCst);
+    if region.client_sleeping().load(Ordering::SeqCst) != 0 {
+        bell.notify(p.head_word());
+    }
     Ok(())
 }
 
@@ -129,6 +139,20 @@ const CHANGES_ARRAYS: &[u32] = &[
     op::eglTerminate,
 ];
 
+/// Opcode -> whether it is one of `ops`: one load per record instead of a
+/// scan of the list.
+pub const fn op_set(ops: &[u32]) -> [bool; gpu_codec::OPCODES] {
+    let mut t = [false; gpu_codec::OPCODES];
+    let mut i = 0;
+    while i < ops.len() {
+        t[ops[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+static CHANGES_ARRAYS_SET: [bool; gpu_codec::OPCODES] = op_set(CHANGES_ARRAYS);
+
 /// Why a session ended normally.
 #[derive(Debug, PartialEq, Eq)]
 pub enum End {
@@ -143,13 +167,18 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
     let mut buf = [0u8; 8 * 16];
     let mut slots = [0u64; 16];
     let mut done: u64 = 0;
-    loop {
+    let mut prof = crate::profile::Profile::from_env();
+    let r = loop {
         let seen = cmd.head_word().load(Ordering::Acquire);
+        let t0 = prof.now();
         let Some(rec) = cmd.pop(&mut buf)? else {
             s.sched.set_busy(false);
             notify_space(region, &cmd, &heap, bell);
-            if idle(region, cmd.head_word(), seen, bell) {
-                return Ok(End::ClientGone);
+            prof.idle_start();
+            let gone = idle(region, cmd.head_word(), seen, bell, &mut prof);
+            prof.idle_end();
+            if gone {
+                break Ok(End::ClientGone);
             }
             continue;
         };
@@ -168,7 +197,7 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
         if s.subimage.is_none() {
             s.subimage = pixel_store_support(s);
         }
-        if CHANGES_ARRAYS.contains(&rec.tag) {
+        if CHANGES_ARRAYS_SET.get(rec.tag as usize) == Some(&true) {
             s.arrays_ok = false;
         }
         let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));
@@ -179,24 +208,28 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
             }
         })?;
         s.within_limits(&call)?;
+        let t1 = prof.now();
         let ret = execute(s, call)?;
+        prof.record(t0, t1, prof.now());
         if let Some(e) = end {
             heap.release_to(e)?;
         }
         if SYNC[rec.tag as usize] {
-            reply(&mut rep, bell, rec.tag, ret)?;
+            reply(region, &mut rep, bell, rec.tag, ret)?;
         }
         let fences = s.sched.fences;
         crate::sched::after_call(s, rec.tag)?;
         // A client that left has its queued work dropped at the next fence.
         if s.sched.fences != fences && !bell.peer_alive() {
-            return Ok(End::ClientGone);
+            break Ok(End::ClientGone);
         }
         done += 1;
         if done.is_multiple_of(256) {
             notify_space(region, &cmd, &heap, bell);
         }
-    }
+    };
+    prof.report(s.id);
+    r
 }
 
 /// Wakes a client waiting for space, if it waits: a futex wake costs a
@@ -209,18 +242,20 @@ pub fn notify_space(region: &Region, cmd: &Consumer, heap: &HeapReader, bell: &d
     }
 }
 
-/// Polls before sleeping: a client in the middle of a batch usually pushes
-/// again within microseconds, and a sleep costs two context switches.
-const SPIN: u32 = 50;
-
 /// Waits for the client's next record. Returns true if the client is gone.
-pub fn idle(region: &Region, head: &AtomicU32, seen: u32, bell: &dyn Doorbell) -> bool {
-    for _ in 0..SPIN {
-        if head.load(Ordering::Acquire) != seen {
-            return false;
-        }
-        bell.relax();
+/// Polls before sleeping: a client in the middle of a batch, or between a
+/// reply and its next call, usually pushes again within microseconds.
+pub fn idle(
+    region: &Region,
+    head: &AtomicU32,
+    seen: u32,
+    bell: &dyn Doorbell,
+    prof: &mut crate::profile::Profile,
+) -> bool {
+    if bell.poll(head, seen) {
+        return false;
     }
+    prof.sleeps += 1;
     // Raise the flag, then look again: a client that published before it
     // saw the flag is caught by the re-check (the futex also compares).
     region.server_sleeping().store(1, Ordering::SeqCst);

@@ -74,9 +74,10 @@ pub struct Session {
     /// Whether the driver accepts unpack / pack row length and skips,
     /// probed once a context was current.
     pub subimage: Option<[bool; 2]>,
-    /// A GL error the server's own probing took from the driver, reported
-    /// by the client's next glGetError.
-    pub gl_error: u32,
+    /// GL errors the server's own probing took from the driver (each code
+    /// once, as GL keeps one flag per code), reported by the client's next
+    /// glGetError calls.
+    pub gl_errors: Vec<u32>,
     /// Every enabled vertex attribute the current program reads is backed
     /// by a buffer (checked at a draw, forgotten when that can change).
     pub arrays_ok: bool,
@@ -108,13 +109,37 @@ impl Session {
             frames,
             display: 0,
             subimage: None,
-            gl_error: 0,
+            gl_errors: Vec::new(),
             arrays_ok: false,
             max_attribs: None,
             limits: crate::limits::Limits::default(),
             usage: crate::limits::Usage::default(),
             max_sizes: HashMap::new(),
             sched: crate::sched::Sched::default(),
+        }
+    }
+
+    /// Keeps a GL error taken from the driver for the client's glGetError.
+    pub fn keep_gl_error(&mut self, e: u32) {
+        if e != 0 && !self.gl_errors.contains(&e) {
+            self.gl_errors.push(e);
+        }
+    }
+
+    /// Takes every error the driver has recorded into `gl_errors` (GL has
+    /// at most one flag per error code; the bound stops a driver that
+    /// never answers GL_NO_ERROR).
+    pub fn drain_gl_errors(&mut self) {
+        let Some(ge) = self.drv.glGetError else {
+            return;
+        };
+        for _ in 0..16 {
+            // SAFETY: no arguments.
+            let e = unsafe { ge() };
+            if e == 0 {
+                break;
+            }
+            self.keep_gl_error(e);
         }
     }
 

@@ -6,9 +6,12 @@
  *   bench roundtrip 1000 glGetError calls per frame (sync call latency)
  *   bench sync      1000 1x1 glReadPixels per frame (a sync call that must
  *                   reach the server, whatever the client keeps locally)
+ *   bench query     1000 glCheckFramebufferStatus per frame (a sync call
+ *                   that reaches the server's driver but not the GPU)
  * Every frame ends with glFinish (natively) or a pixel read, so that the
  * GPU work is inside the measured time both ways. */
 #include "harness.h"
+#include <pthread.h>
 #include <time.h>
 
 #define SIZE 256
@@ -20,7 +23,7 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "draws";
     double seconds = argc > 2 ? atof(argv[2]) : 2.0;
     EGLConfig cfg = setup_config(EGL_PBUFFER_BIT);
@@ -73,6 +76,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(mode, "roundtrip")) {
             /* A frame of 1000 calls that each wait for an answer. */
             for (int i = 0; i < 1000; i++) glGetError();
+        } else if (!strcmp(mode, "query")) {
+            for (int i = 0; i < 1000; i++) glCheckFramebufferStatus(GL_FRAMEBUFFER);
         } else if (!strcmp(mode, "sync")) {
             for (int i = 0; i < 1000; i++) glReadPixels(0, 0, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, px);
         } else {
@@ -88,4 +93,23 @@ int main(int argc, char **argv) {
     printf("%s fps %.1f (%d frames in %.2f s, error 0x%x)\n", mode, frames / t, frames, t, glGetError());
     teardown();
     return 0;
+}
+
+/* BENCH_THREAD=1 runs everything on a second thread, as gpu-server runs
+ * each session: it tells whether a driver is slower off the main thread. */
+struct args { int argc; char **argv; int rc; };
+static void *on_thread(void *p) {
+    struct args *a = p;
+    a->rc = run(a->argc, a->argv);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    const char *t = getenv("BENCH_THREAD");
+    if (!t || strcmp(t, "1")) return run(argc, argv);
+    struct args a = {argc, argv, 1};
+    pthread_t th;
+    if (pthread_create(&th, NULL, on_thread, &a)) fail("pthread_create");
+    pthread_join(th, NULL);
+    return a.rc;
 }

@@ -3,7 +3,66 @@
 
 use gpu_wire::doorbell::{Doorbell, Wait};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How a waiter polls before it sleeps: spinning in place (`spin`), then
+/// yielding its core between looks, until `total` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    pub spin: Duration,
+    pub total: Duration,
+    /// At most this many yields (a yield on a busy machine of few cores
+    /// can last a time slice, so a count bounds the wait better there).
+    pub yields: u32,
+}
+
+impl PollPolicy {
+    /// With cores to spare, a waiter spins long enough to cover a driver
+    /// call that waits for the GPU (a 1x1 readback takes about 11 us on an
+    /// H200), then keeps looking between yields for up to 2 ms, about a
+    /// frame of draws: a sleeping thread's wake-up cost up to a few hundred
+    /// microseconds on the (virtual) GPU machine, once per frame per side.
+    /// On a machine of few cores the peer (or the driver's threads) may
+    /// need this core, so the waiter yields it at once, 50 times at most
+    /// (as before issue 13: measured no worse on the 2-core development
+    /// machine than any time-bounded variant).
+    /// `TESSERA_GPU_POLL=SPIN_US,TOTAL_US` overrides both (benchmarks).
+    pub fn from_env(cores: usize, env: Option<&str>) -> PollPolicy {
+        let us = Duration::from_micros;
+        if let Some((a, b)) = env.and_then(|v| v.split_once(',')) {
+            if let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse()) {
+                return PollPolicy {
+                    spin: us(a),
+                    total: us(b),
+                    yields: u32::MAX,
+                };
+            }
+        }
+        if cores >= 4 {
+            PollPolicy {
+                spin: us(50),
+                total: us(2000),
+                yields: u32::MAX,
+            }
+        } else {
+            PollPolicy {
+                spin: Duration::ZERO,
+                total: Duration::from_secs(1),
+                yields: gpu_wire::doorbell::POLLS,
+            }
+        }
+    }
+
+    fn get() -> PollPolicy {
+        static P: OnceLock<PollPolicy> = OnceLock::new();
+        *P.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            PollPolicy::from_env(cores, std::env::var("TESSERA_GPU_POLL").ok().as_deref())
+        })
+    }
+}
 
 pub struct FutexBell {
     /// The session socket; hang-up means the peer is gone. None when both
@@ -59,6 +118,36 @@ impl Doorbell for FutexBell {
             Wait::TimedOut
         } else {
             Wait::Changed
+        }
+    }
+
+    fn poll(&self, word: &AtomicU32, seen: u32) -> bool {
+        let p = PollPolicy::get();
+        // The clock is read only once a first round of looks found nothing:
+        // most waits end sooner, and a clock read costs more than a look.
+        let mut t: Option<Instant> = None;
+        let mut i = 0u32;
+        let mut yields = 0u32;
+        let mut spinning = !p.spin.is_zero();
+        loop {
+            if word.load(Ordering::Acquire) != seen {
+                return true;
+            }
+            i = i.wrapping_add(1);
+            if spinning {
+                // A plain load loop, no `pause`: under KVM a loop of pause
+                // instructions makes the hypervisor take the CPU away
+                // (pause-loop exiting), which costs more than the spin.
+                if i.is_multiple_of(64) {
+                    spinning = t.get_or_insert_with(Instant::now).elapsed() < p.spin;
+                }
+            } else {
+                if yields >= p.yields || t.get_or_insert_with(Instant::now).elapsed() >= p.total {
+                    return false;
+                }
+                yields += 1;
+                self.relax();
+            }
         }
     }
 

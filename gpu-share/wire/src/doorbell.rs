@@ -32,7 +32,22 @@ pub trait Doorbell {
     fn relax(&self) {
         core::hint::spin_loop();
     }
+    /// Polls `word` for a short while before a wait: true as soon as it
+    /// differs from `seen`. Most waits are short (the peer is working on
+    /// the next record), and a sleep costs two context switches.
+    fn poll(&self, word: &AtomicU32, seen: u32) -> bool {
+        for _ in 0..POLLS {
+            if word.load(Ordering::Acquire) != seen {
+                return true;
+            }
+            self.relax();
+        }
+        word.load(Ordering::Acquire) != seen
+    }
 }
+
+/// Polls of the default [`Doorbell::poll`].
+pub const POLLS: u32 = 50;
 
 /// Busy-waiting doorbell for guests without an interrupt path; the timeout
 /// is counted in spin iterations, so it only bounds, not measures, time.

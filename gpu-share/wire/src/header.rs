@@ -9,6 +9,7 @@
 //! | 64     | session state word (0 = open, else a close reason code)     |
 //! | 68     | "server sleeping" flag: set while it waits for commands     |
 //! | 72     | "client waiting for space" flag (command ring or heap)      |
+//! | 76     | "client sleeping" flag: set while it sleeps on a reply      |
 //! | 128    | command ring head, 192 command ring tail                    |
 //! | 256    | reply ring head, 320 reply ring tail                        |
 //! | 384    | heap head, 448 heap tail                                    |
@@ -18,7 +19,7 @@ use core::sync::atomic::AtomicU32;
 
 pub const MAGIC: u32 = u32::from_le_bytes(*b"TGPU");
 /// Bumped whenever the layout or the record encoding changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const HEADER_SIZE: u32 = 512;
 /// Smallest ring or heap; also keeps every section 64-byte aligned.
 pub const MIN_SECTION: u32 = 4096;
@@ -26,6 +27,7 @@ pub const MIN_SECTION: u32 = 4096;
 pub(crate) const OFF_STATE: usize = 64;
 pub(crate) const OFF_SERVER_SLEEPING: usize = 68;
 pub(crate) const OFF_CLIENT_WAITING: usize = 72;
+pub(crate) const OFF_CLIENT_SLEEPING: usize = 76;
 pub(crate) const OFF_CMD_HEAD: usize = 128;
 pub(crate) const OFF_CMD_TAIL: usize = 192;
 pub(crate) const OFF_REPLY_HEAD: usize = 256;
@@ -214,6 +216,11 @@ impl Region {
     /// Non-zero while the client waits for ring or heap space.
     pub fn client_waiting(&self) -> &AtomicU32 {
         self.word(OFF_CLIENT_WAITING)
+    }
+    /// Non-zero while the client sleeps on the reply ring: only then does
+    /// the server ring after a reply (a system call saved per sync call).
+    pub fn client_sleeping(&self) -> &AtomicU32 {
+        self.word(OFF_CLIENT_SLEEPING)
     }
     pub fn cmd_producer(&self) -> crate::Producer<'_> {
         crate::Producer::new(

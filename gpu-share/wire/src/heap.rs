@@ -139,7 +139,12 @@ impl<'a> HeapWriter<'a> {
 
     /// Makes all allocated chunks visible to the reader.
     pub fn publish(&mut self) {
-        self.head.store(self.pending, Ordering::Release);
+        // Only when it moved: the server reads this word, and a store
+        // would take its cache line back from the server's core for
+        // nothing (every call publishes, few allocate).
+        if self.head.load(Ordering::Relaxed) != self.pending {
+            self.head.store(self.pending, Ordering::Release);
+        }
     }
 
     /// True when the reader released everything.

@@ -42,7 +42,13 @@ fn server(region: &'static Region) {
         let seen = cmd.head_word().load(Ordering::Acquire);
         let Some(rec) = cmd.pop(&mut buf).expect("ring") else {
             gpu_server::serve::notify_space(region, &cmd, &heap, &bell);
-            gpu_server::serve::idle(region, cmd.head_word(), seen, &bell);
+            gpu_server::serve::idle(
+                region,
+                cmd.head_word(),
+                seen,
+                &bell,
+                &mut Default::default(),
+            );
             continue;
         };
         let slots: Vec<u64> = buf[..rec.len]
