@@ -282,7 +282,9 @@ fn broken_medium_is_refused_through_uboot() {
 /// Shared regions between the Linux VMs (`tessera-test-linux-shm-disk.img`,
 /// `boards/test-linux-shm.toml`): both find them with the right sizes and
 /// access; 10,000 odd-sized messages each way over `ivi-gpu` with doorbells,
-/// from user space through the tessera_shm module; the IVI's write to the
+/// from user space through the tessera_shm module, with the GPU VM's kernel
+/// crashing 3,000 messages into its first exchange (`tessera.crash`): it
+/// restarts and both sides start a new exchange and pass; the IVI's write to the
 /// read-only `gpu-ro` is refused by Linux, then (written past Linux) faults
 /// at stage 2 and stops the IVI alone while the others run on.
 #[test]
@@ -319,6 +321,28 @@ fn linux_shared_regions_ping_pong_and_read_only_fault() {
             stopped,
         ],
     );
+    // The crash, the restart, then both passes, the IVI having seen it.
+    let crash = o
+        .find("gpu | tessera-linux: crashing the kernel after 3000 messages")
+        .unwrap_or_else(|| panic!("no crash:\n{o}"));
+    let reset = crash
+        + o[crash..]
+            .find("VM gpu: SYSTEM_RESET from vCPU")
+            .unwrap_or_else(|| panic!("no restart after the crash:\n{o}"));
+    for vm in ["ivi", "gpu"] {
+        let pass = format!("{vm} | tessera-linux: PASS pingpong");
+        assert!(
+            o[reset..].contains(&pass),
+            "{vm} passed before the restart:\n{o}"
+        );
+        assert_eq!(o.matches(&pass).count(), 1, "{o}");
+    }
+    let ivi_pass = vm_lines(o, "ivi")
+        .into_iter()
+        .find(|l| l.starts_with("tessera-linux: PASS pingpong"))
+        .unwrap();
+    assert!(ivi_pass.ends_with(" 1 restart(s) seen"), "{ivi_pass}\n{o}");
+    assert!(!o.contains("FAIL pingpong"), "{o}");
     let at = o.find(stopped).unwrap();
     assert!(
         !o[at..].contains("ivi | tessera-linux"),
