@@ -15,7 +15,7 @@
 //! `head` (acquire), copies out, then publishes `tail` (release). Each word
 //! has one writer and its own cache line.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 const HEAD: usize = 0x00;
 const TAIL: usize = 0x40;
@@ -30,10 +30,12 @@ pub enum RingError {
     /// The peer's words are inconsistent (a bug, a restart, or memory
     /// written by someone else).
     Corrupt { head: u32, tail: u32, len: u32 },
+    /// A message longer than the receiver's buffer.
+    TooLong { len: u32, room: usize },
 }
 
-impl std::fmt::Display for RingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+impl core::fmt::Display for RingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
             RingError::TooBig { len, cap } => {
                 write!(f, "a {len}-byte message cannot fit a {cap}-byte ring")
@@ -41,11 +43,14 @@ impl std::fmt::Display for RingError {
             RingError::Corrupt { head, tail, len } => {
                 write!(f, "ring corrupt: head {head}, tail {tail}, length {len}")
             }
+            RingError::TooLong { len, room } => {
+                write!(f, "a {len}-byte message for a {room}-byte buffer")
+            }
         }
     }
 }
 
-impl std::error::Error for RingError {}
+impl core::error::Error for RingError {}
 
 /// Bytes waiting in the ring.
 pub fn used(head: u32, tail: u32) -> u32 {
@@ -99,14 +104,14 @@ impl Ring {
         unsafe { self.base.add(HEADER) }
     }
 
-    /// Copies `src` into the data at stream position `pos` (libc's memcpy:
-    /// the region is cacheable Normal memory).
+    /// Copies `src` into the data at stream position `pos` (a plain
+    /// memcpy: the region is cacheable Normal memory on both sides).
     fn put(&self, pos: u32, src: &[u8]) {
         let (off, first, rest) = segments(pos, src.len(), self.cap);
         // SAFETY: `segments` keeps both pieces inside the data.
         unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(off), first);
-            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), self.data(), rest);
+            core::ptr::copy_nonoverlapping(src.as_ptr(), self.data().add(off), first);
+            core::ptr::copy_nonoverlapping(src.as_ptr().add(first), self.data(), rest);
         }
     }
 
@@ -114,8 +119,8 @@ impl Ring {
         let (off, first, rest) = segments(pos, dst.len(), self.cap);
         // SAFETY: as in `put`.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.data().add(off), dst.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(self.data(), dst.as_mut_ptr().add(first), rest);
+            core::ptr::copy_nonoverlapping(self.data().add(off), dst.as_mut_ptr(), first);
+            core::ptr::copy_nonoverlapping(self.data(), dst.as_mut_ptr().add(first), rest);
         }
     }
 }
@@ -174,13 +179,14 @@ impl Consumer {
         self.0.word(TAIL).store(0, Ordering::Release);
     }
 
-    /// Takes one message into `buf`; `Ok(false)` when the ring is empty.
-    pub fn try_recv(&self, buf: &mut Vec<u8>) -> Result<bool, RingError> {
+    /// Takes one message into the front of `buf`; its length, or `None`
+    /// when the ring is empty.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>, RingError> {
         let tail = self.0.word(TAIL).load(Ordering::Relaxed);
         let head = self.0.word(HEAD).load(Ordering::Acquire);
         let waiting = used(head, tail);
         if waiting == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         let mut len = [0u8; LEN];
         if waiting < LEN as u32 || waiting > self.0.cap {
@@ -191,18 +197,23 @@ impl Consumer {
         if len > waiting - LEN as u32 {
             return Err(RingError::Corrupt { head, tail, len });
         }
-        buf.resize(len as usize, 0);
+        let room = buf.len();
+        let buf = buf
+            .get_mut(..len as usize)
+            .ok_or(RingError::TooLong { len, room })?;
         self.0.get(tail.wrapping_add(LEN as u32), buf);
         self.0
             .word(TAIL)
             .store(tail.wrapping_add(LEN as u32 + len), Ordering::Release);
-        Ok(true)
+        Ok(Some(len as usize))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::prelude::rust_2021::*;
+    use std::vec;
 
     /// A cache line, for 64-byte aligned test memory.
     #[derive(Clone, Copy)]
@@ -234,14 +245,21 @@ mod tests {
         let mut m = memory(64);
         let base = m.as_mut_ptr() as *mut u8;
         let (p, c) = unsafe { (Producer::new(base, 64), Consumer::new(base, 64)) };
-        let mut buf = Vec::new();
+        let mut buf = [0u8; 64];
         for i in 0..1000u32 {
             let msg: Vec<u8> = (0..(i % 37) as u8).map(|b| b ^ i as u8).collect();
             assert!(p.try_send(&msg).unwrap());
-            assert!(c.try_recv(&mut buf).unwrap());
-            assert_eq!(buf, msg, "message {i}");
-            assert!(!c.try_recv(&mut buf).unwrap());
+            let n = c.try_recv(&mut buf).unwrap().unwrap();
+            assert_eq!(buf[..n], msg, "message {i}");
+            assert_eq!(c.try_recv(&mut buf), Ok(None));
         }
+        // A buffer too short is an error, not a truncation.
+        assert!(p.try_send(&[7; 9]).unwrap());
+        assert_eq!(
+            c.try_recv(&mut buf[..8]),
+            Err(RingError::TooLong { len: 9, room: 8 })
+        );
+        assert_eq!(c.try_recv(&mut buf), Ok(Some(9)));
         assert_eq!(
             p.try_send(&[0; 61]),
             Err(RingError::TooBig { len: 61, cap: 64 })
@@ -258,7 +276,7 @@ mod tests {
         let (p, c) = unsafe { (Producer::new(base, 64), Consumer::new(base, 64)) };
         assert!(p.try_send(&[9; 8]).unwrap());
         unsafe { *base.add(HEADER) = 200 };
-        let mut buf = Vec::new();
+        let mut buf = [0u8; 64];
         assert!(matches!(
             c.try_recv(&mut buf),
             Err(RingError::Corrupt { len: 200, .. })
@@ -285,12 +303,15 @@ mod tests {
             }
         });
         let c = unsafe { Consumer::new(base as *mut u8, 256) };
-        let mut buf = Vec::new();
+        let mut buf = [0u8; 64];
         for i in 0..100_000u32 {
-            while !c.try_recv(&mut buf).unwrap() {
-                std::hint::spin_loop();
-            }
-            assert_eq!(buf, message(i), "message {i}");
+            let n = loop {
+                match c.try_recv(&mut buf).unwrap() {
+                    Some(n) => break n,
+                    None => std::hint::spin_loop(),
+                }
+            };
+            assert_eq!(buf[..n], message(i), "message {i}");
         }
         sender.join().unwrap();
         drop(m);

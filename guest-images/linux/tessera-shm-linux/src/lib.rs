@@ -15,14 +15,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! `header` and `ring` are plain logic (host-tested); `region` talks to
-//! the `tessera_shm` kernel module.
+//! `header` is plain logic (host-tested); `region` talks to the
+//! `tessera_shm` kernel module; `ring` and `pingpong` are the protocol
+//! shared with bare-metal guests (`tessera-shm-proto`, no_std).
 
 pub mod header;
-pub mod pingpong;
 #[cfg(target_os = "linux")]
 pub mod region;
-pub mod ring;
+pub use tessera_shm_proto::{pingpong, ring};
 
 #[cfg(target_os = "linux")]
 pub use region::{list, Region};

@@ -226,3 +226,29 @@ impl Region {
         attr(&self.name, "doorbells").map(|n| n as u32)
     }
 }
+
+/// The ping-pong protocol over a region from user space.
+impl crate::pingpong::Link for Region {
+    type Error = io::Error;
+    fn data(&self) -> *mut u8 {
+        Region::data(self)
+    }
+    fn data_len(&self) -> usize {
+        Region::data_len(self)
+    }
+    fn ring(&self) -> io::Result<()> {
+        Region::ring(self)
+    }
+    fn wait(&self, timeout: Duration) -> io::Result<bool> {
+        Region::wait(self, Some(timeout)).map(|c| c.is_some())
+    }
+    fn generation(&self) -> io::Result<u32> {
+        self.header()
+            .map(|h| h.generation)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+    fn now(&self) -> Duration {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+}

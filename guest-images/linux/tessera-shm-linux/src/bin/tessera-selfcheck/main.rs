@@ -244,7 +244,8 @@ fn pingpong_check(name: &str, side: pingpong::Side, n: u32, crash: Option<u32>) 
             // The kernel does not return from this write.
             let _ = fs::write("/proc/sysrq-trigger", "c");
         }
-    })?;
+    })
+    .map_err(|e| e.to_string())?;
     let secs = t.elapsed().as_secs_f64();
     Ok(format!(
         "{name} side {side:?}: {} messages each way, {} body bytes, {:.2} s ({:.0} round trips/s), {} restart(s) seen",
@@ -289,7 +290,7 @@ fn map_writable(name: &str, offset: i64) -> Result<*mut u32, String> {
 fn rtt_check(name: &str, side: pingpong::Side, n: u32) -> Check {
     let r = Region::open(name).map_err(|e| e.to_string())?;
     let (c0, f) = counter();
-    let s = pingpong::run_observed(&r, side, (n, 1, 2), &mut |_| {})?;
+    let s = pingpong::run_observed(&r, side, (n, 1, 2), &mut |_| {}).map_err(|e| e.to_string())?;
     let ticks = counter().0 - c0;
     let mean = ticks / n as u64;
     Ok(match side {
