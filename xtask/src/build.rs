@@ -140,6 +140,7 @@ pub fn images() -> Result<Images> {
     let images = Images::at(images_dir());
     std::fs::create_dir_all(images.dir.join("guests")).map_err(|e| e.to_string())?;
     crate::guests::build_test_guest()?;
+    crate::guests::build_cluster_guest()?;
     for (board, stem) in BOARDS {
         hypervisor(board, stem, &images.dir)?;
     }

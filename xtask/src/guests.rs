@@ -1,6 +1,9 @@
-//! Guest images for the system tests: cross-builds the bare-metal test guest
-//! (`guest-images/test-guest`) into `target/images/guests/test-guest.bin`,
-//! and boots it natively on QEMU virt (no hypervisor) for development.
+//! Bare-metal guest images: cross-builds the test guest
+//! (`guest-images/test-guest`) into `target/images/guests/test-guest.bin`
+//! and the cockpit's cluster VM (`guest-images/cluster`) into
+//! `target/images/guests/cluster.bin` (the names the board files use), and
+//! boots the test guest natively on QEMU virt (no hypervisor) for
+//! development.
 
 use crate::{build, images_dir, root, Result};
 use std::path::PathBuf;
@@ -8,14 +11,24 @@ use std::process::Command;
 
 /// Builds the test guest; returns the path of its flat arm64 Image.
 pub fn build_test_guest() -> Result<PathBuf> {
+    build_guest("test-guest", "test-guest", "test-guest.bin")
+}
+
+/// Builds the cluster VM's image; returns the path of its flat arm64 Image.
+pub fn build_cluster_guest() -> Result<PathBuf> {
+    build_guest("cluster-guest", "cluster-guest", "cluster.bin")
+}
+
+/// Cross-builds `package`'s `bin` and writes it flat as `guests/<file>`.
+fn build_guest(package: &str, bin: &str, file: &str) -> Result<PathBuf> {
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
         .args([
             "build",
             "--package",
-            "test-guest",
+            package,
             "--bin",
-            "test-guest",
+            bin,
             "--release",
             "--target",
             crate::build::GUEST_TARGET,
@@ -23,17 +36,18 @@ pub fn build_test_guest() -> Result<PathBuf> {
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err("building the test guest failed".into());
+        return Err(format!("building the guest {package} failed"));
     }
     let target = images_dir().parent().unwrap().to_path_buf();
     let elf_path = target
         .join(crate::build::GUEST_TARGET)
-        .join("release/test-guest");
+        .join("release")
+        .join(bin);
     let elf = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let bin = build::flat_binary(&elf)?;
     let dir = images_dir().join("guests");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("test-guest.bin");
+    let path = dir.join(file);
     std::fs::write(&path, &bin).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("guest image: {} ({} bytes)", path.display(), bin.len());
     Ok(path)

@@ -3,6 +3,7 @@
 
 extern crate alloc;
 
+use crate::sleep::{self, Sleepy};
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
 use cockpit_cluster::Cluster;
@@ -55,6 +56,8 @@ const RAM_END: usize = 0x4000_0000 + (64 << 20);
 const HEAP_END: usize = RAM_END - (4 << 20);
 const UART: usize = 0x0900_0000;
 const PERIOD_MS: u64 = 33;
+/// Between tries to connect (each waits up to 2 s for a server), asleep.
+const RETRY_MS: u64 = 1000;
 
 #[global_allocator]
 static HEAP: buddy_system_allocator::LockedHeap<32> = buddy_system_allocator::LockedHeap::empty();
@@ -125,13 +128,10 @@ macro_rules! say {
     ($($t:tt)*) => {{ let _ = writeln!(Console, $($t)*); }};
 }
 
-fn now_ms() -> u64 {
-    CNTVCT_EL0.get() / (CNTFRQ_EL0.get() / 1000).max(1)
-}
-
 #[unsafe(no_mangle)]
 extern "C" fn cluster_main(dtb: *const u8) -> ! {
     mmu_on();
+    sleep::init();
     let start = &raw const heap_begin as usize;
     // SAFETY: the RAM between the image and HEAP_END is used by nothing else.
     unsafe { HEAP.lock().init(start, HEAP_END - start) };
@@ -142,18 +142,20 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
             aarch64_cpu::asm::wfi();
         }
     };
-    let port: &'static GuestPort = alloc::boxed::Box::leak(alloc::boxed::Box::new(port));
+    let port: &'static Sleepy = alloc::boxed::Box::leak(alloc::boxed::Box::new(Sleepy(port)));
     let mut n = 0u32;
     let mut failures = 0u32;
     loop {
         let (att, gpu, len) = match gpu_xvm::link::connect(port, 2000) {
             Ok(c) => c,
             Err(e) => {
-                // Once, then every minute or so: the console is shared.
-                if failures.is_multiple_of(30) {
+                // Twice (the second shows that the sleep between tries
+                // ends), then every minute or so: the console is shared.
+                if failures < 2 || failures.is_multiple_of(20) {
                     say!("cluster: {e}; trying again ({failures} tries so far)");
                 }
                 failures += 1;
+                sleep::until_ms(sleep::now_ms() + RETRY_MS);
                 continue;
             }
         };
@@ -174,16 +176,14 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
                 continue;
             }
         };
-        let mut next = now_ms();
+        let mut next = sleep::now_ms();
         while cl.draw(n).is_ok() {
             if n.is_multiple_of(300) {
                 say!("cluster: frame {n}");
             }
             n = n.wrapping_add(1);
             next += PERIOD_MS;
-            while now_ms() < next {
-                core::hint::spin_loop();
-            }
+            sleep::until_ms(next);
         }
         say!("cluster: session lost at frame {n}; connecting again");
     }

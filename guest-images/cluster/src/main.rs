@@ -11,3 +11,5 @@ fn main() {}
 
 #[cfg(target_os = "none")]
 mod guest;
+#[cfg(target_os = "none")]
+mod sleep;
