@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
-  demo               set up, build and boot Tessera on QEMU (Ctrl-A X quits)
+  demo               set up, build and boot the cockpit on QEMU from its boot medium (Ctrl-A X quits)
   test [TIER...]     run test tiers (default: all): host, boot, partition, dma, linux, gpu, conformance;
                      conformance-full runs the whole dEQP-GLES2 mustpass both ways
   build              build the images into target/images/ (Linux guests: target/images/linux/)
@@ -79,21 +79,37 @@ fn main() -> ExitCode {
 /// Until the cockpit's guests exist, the demo runs the partition of three
 /// test guests (boards/test-partition.toml): they check themselves side by
 /// side, one is restarted after a deliberate fault, the others keep going.
+/// The cockpit as far as it exists: the boot medium of `boards/qemu-virt.toml`
+/// through U-Boot, the GPU (virtio-gpu-pci) behind the SMMU, the cluster
+/// VM on core 0, the IVI Linux on core 1 and the GPU service VM's Linux on
+/// cores 2-3.
 fn demo() -> Result {
     setup::all()?;
-    let images = build::images()?;
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let disk = image::build("qemu-virt")?;
+    let dir = images_dir();
     println!(
-        "\n== Tessera demo: QEMU virt, 4 cores; VMs t0 (core 0), t1 (core 1), t2 (cores 2-3) =="
+        "\n== Tessera demo: the cockpit plan (boards/qemu-virt.toml) from its boot medium through U-Boot =="
     );
-    let image = images.dir.join("tessera-test-partition.bin");
-    let mut r = qemu_virt::Run::new(qemu_virt::Boot::Direct, &image, &images.dir.join("demo"));
-    r.boot_script = Some(images.boot_scr.clone());
-    // Guest time = instructions, so the guests' timing checks hold however
-    // busy the host is.
-    r.icount = true;
+    println!(
+        "   cluster (core 0, bare metal), ivi (core 1, Linux), gpu (cores 2-3, Linux, owns the PCIe GPU behind the SMMU)"
+    );
+    let mut r = qemu_virt::Run::new(
+        qemu_virt::Boot::Disk(disk),
+        &dir.join("tessera.bin"),
+        &dir.join("demo"),
+    );
+    r.nodefaults = true;
+    r.extra_args = [
+        "-device",
+        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on",
+    ]
+    .map(String::from)
+    .to_vec();
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
-        println!("   Ctrl-T then 0/1/2 sends your typing to that VM; Ctrl-A then X quits QEMU.\n");
+        println!(
+            "   Ctrl-T then 0/1/2 sends your typing to that VM (the Linux VMs end in a shell); Ctrl-A then X quits QEMU.\n"
+        );
         let mut cmd = r.command()?;
         println!("$ {}", test::show(&cmd));
         let status = cmd
@@ -105,13 +121,16 @@ fn demo() -> Result {
             Err(format!("QEMU exited with {status}"))
         };
     }
-    // No terminal: run until the guests are done, then show what they said.
+    // No terminal: run until both Linux VMs finished their self-checks and
+    // the cluster looked for its GPU server, then show what they said.
     let out = r.run(std::time::Duration::from_secs(300), |o| {
-        o.contains("t0 | done") && o.contains("t2 | done")
+        o.contains("ivi | tessera-linux: DONE")
+            && o.contains("gpu | tessera-linux: DONE")
+            && o.contains("(1 tries so far)")
     })?;
     println!("{}", out.output);
     if out.timed_out {
-        return Err("the demo's guests did not finish within 5 minutes".into());
+        return Err("the demo's VMs did not finish their self-checks within 5 minutes".into());
     }
     Ok(())
 }
