@@ -56,6 +56,8 @@ mod hardening;
 #[cfg(target_os = "none")]
 mod lifecycle;
 #[cfg(target_os = "none")]
+mod linux_peer;
+#[cfg(target_os = "none")]
 mod mmio;
 #[cfg(target_os = "none")]
 mod mmu;
@@ -265,6 +267,7 @@ mod guest {
                         lifecycle::fault_in_irq(checks::outside_address(vm));
                     }
                     "bm" => {
+                        crate::linux_peer::ping_pong(vm);
                         summary();
                         beat_forever();
                     }

@@ -4,8 +4,9 @@
 //! - `tessera.checks=a,b,...`: the checks (default per role, below);
 //! - `tessera.cpus=N`: CPUs that must be online (default: all possible);
 //! - `tessera.shm=NAME:SIZE:rw|ro,...`: the regions that must be there;
-//! - `tessera.pingpong=NAME:a|b[:N]`: exchange N (10,000) messages each way
-//!   over region NAME as side a (starts) or b (answers);
+//! - `tessera.pingpong=NAME:a|b[:N],...`: exchange N (10,000) messages each
+//!   way over region NAME as side a (starts) or b (answers); several
+//!   regions (comma-separated) one after the other, a PASS line each;
 //! - `tessera.rtt=NAME:a|b[:N]`: N (1,000) doorbell round trips over NAME,
 //!   one message at a time; side a reports the mean in counter ticks
 //!   (after `tessera.pingpong` when both are given, on the same region);
@@ -36,7 +37,8 @@ pub struct Config {
     pub checks: Vec<String>,
     pub cpus: Option<usize>,
     pub shm: Vec<Shm>,
-    pub pingpong: Option<(String, Side, u32)>,
+    /// Exchanges, in order.
+    pub pingpong: Vec<(String, Side, u32)>,
     pub rtt: Option<(String, Side, u32)>,
     pub rofault: Option<(String, bool)>,
     /// Crash after this many ping-pong messages (first boot only).
@@ -56,7 +58,7 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
         checks: Vec::new(),
         cpus: None,
         shm: Vec::new(),
-        pingpong: None,
+        pingpong: Vec::new(),
         rtt: None,
         rofault: None,
         crash_after: None,
@@ -87,7 +89,11 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
                     });
                 }
             }
-            "tessera.pingpong" => c.pingpong = Some(exchange(key, value, 10_000)?),
+            "tessera.pingpong" => {
+                for e in value.split(',') {
+                    c.pingpong.push(exchange(key, e, 10_000)?);
+                }
+            }
             "tessera.rtt" => c.rtt = Some(exchange(key, value, 1_000)?),
             "tessera.rofault" => {
                 let (name, stage2) = match value.split_once(':') {
@@ -110,7 +116,7 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
             _ => "cpus,sleep,fpsimd,devices",
         }
         .to_string();
-        if c.pingpong.is_some() {
+        if !c.pingpong.is_empty() {
             d.push_str(",pingpong");
         }
         if c.rtt.is_some() {
@@ -130,7 +136,7 @@ pub fn parse(cmdline: &str, role: &str) -> Result<Config, String> {
         }
         c.checks.push(ch.into());
     }
-    if c.checks.iter().any(|x| x == "pingpong") && c.pingpong.is_none() {
+    if c.checks.iter().any(|x| x == "pingpong") && c.pingpong.is_empty() {
         return Err("the pingpong check needs tessera.pingpong=NAME:a|b".into());
     }
     if c.checks.iter().any(|x| x == "rtt") && c.rtt.is_none() {
@@ -211,7 +217,7 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(c.pingpong, Some(("ivi-gpu".into(), Side::B, 500)));
+        assert_eq!(c.pingpong, [("ivi-gpu".into(), Side::B, 500)]);
         assert_eq!(c.rofault, Some(("ro-buf".into(), true)));
         assert_eq!(c.crash_after, None);
         assert_eq!(
@@ -220,7 +226,15 @@ mod tests {
         );
         let c = parse("tessera.checks=sleep tessera.pingpong=x:a", "gpu").unwrap();
         assert_eq!(c.checks, ["sleep"]);
-        assert_eq!(c.pingpong, Some(("x".into(), Side::A, 10_000)));
+        assert_eq!(c.pingpong, [("x".into(), Side::A, 10_000)]);
+        let c = parse("tessera.pingpong=bm-ivi:b,ivi-gpu:a:7", "ivi").unwrap();
+        assert_eq!(
+            c.pingpong,
+            [
+                ("bm-ivi".into(), Side::B, 10_000),
+                ("ivi-gpu".into(), Side::A, 7)
+            ]
+        );
         let c = parse("tessera.pingpong=x:a tessera.crash=pingpong:3000", "ivi").unwrap();
         assert_eq!(c.crash_after, Some(3000));
         let c = parse("tessera.pingpong=x:b:50 tessera.rtt=x:b", "ivi").unwrap();
@@ -241,6 +255,7 @@ mod tests {
             .contains("wx"));
         assert!(parse("tessera.shm=a:1", "ivi").is_err());
         assert!(parse("tessera.pingpong=a:c", "ivi").is_err());
+        assert!(parse("tessera.pingpong=a:a,", "ivi").is_err());
         assert!(parse("tessera.rtt=a:b:0", "ivi").is_err());
         assert!(parse("tessera.checks=rtt", "ivi")
             .unwrap_err()

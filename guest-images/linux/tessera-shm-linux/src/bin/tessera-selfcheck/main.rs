@@ -375,31 +375,36 @@ fn main() {
     };
     let (mut pass, mut fail) = (0, 0);
     for check in &c.checks {
-        let r = match check.as_str() {
-            "cpus" => cpus(&c),
-            "hotplug" => hotplug(),
-            "sleep" => sleep_check(),
-            "fpsimd" => fpsimd_check(),
-            "devices" => devices(&c),
-            "pingpong" => {
-                let (name, side, n) = c.pingpong.as_ref().unwrap();
-                pingpong_check(name, *side, *n, c.crash_after)
-            }
+        // One result per exchange for pingpong (a line each: console
+        // lines are short), one for every other check.
+        let results = match check.as_str() {
+            "cpus" => vec![cpus(&c)],
+            "hotplug" => vec![hotplug()],
+            "sleep" => vec![sleep_check()],
+            "fpsimd" => vec![fpsimd_check()],
+            "devices" => vec![devices(&c)],
+            "pingpong" => c
+                .pingpong
+                .iter()
+                .map(|(name, side, n)| pingpong_check(name, *side, *n, c.crash_after))
+                .collect(),
             "rtt" => {
                 let (name, side, n) = c.rtt.as_ref().unwrap();
-                rtt_check(name, *side, *n)
+                vec![rtt_check(name, *side, *n)]
             }
-            "rofault" => rofault(&c.rofault.as_ref().unwrap().0),
+            "rofault" => vec![rofault(&c.rofault.as_ref().unwrap().0)],
             _ => unreachable!("config::parse knows the checks"),
         };
-        match r {
-            Ok(what) => {
-                pass += 1;
-                println!("tessera-linux: PASS {check} {what}");
-            }
-            Err(why) => {
-                fail += 1;
-                println!("tessera-linux: FAIL {check} {why}");
+        for r in results {
+            match r {
+                Ok(what) => {
+                    pass += 1;
+                    println!("tessera-linux: PASS {check} {what}");
+                }
+                Err(why) => {
+                    fail += 1;
+                    println!("tessera-linux: FAIL {check} {why}");
+                }
             }
         }
     }
