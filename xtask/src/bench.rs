@@ -223,12 +223,58 @@ fn linux() -> Result {
     Ok(())
 }
 
+/// Doorbell round trips Linux to Linux from user space under Tessera
+/// (`boards/bench-linux-rtt.toml`, -icount shift=0): the IVI self-check's
+/// `rtt` line, mean counter ticks = instructions executed on all cores.
+fn linux_rtt() -> Result {
+    let bin = build::board_image("bench-linux-rtt", "tessera-bench-linux-rtt")?;
+    let linux = crate::image::linux_dir();
+    let mut r = Run::new(
+        Boot::Direct,
+        &bin,
+        &crate::images_dir().join("bench-linux-rtt"),
+    );
+    let mut loaded = Vec::new();
+    for (file, at) in [
+        ("Image", 0xa000_0000u64),
+        ("ivi-initrd.cpio", 0xa400_0000),
+        ("gpu-initrd.cpio", 0xac00_0000),
+    ] {
+        let path = linux.join(file);
+        let len = std::fs::metadata(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len();
+        r.extra_args.extend([
+            "-device".into(),
+            format!("loader,file={},addr={at:#x},force-raw=on", path.display()),
+        ]);
+        loaded.push(format!("tessera.loaded={file}:{len}"));
+    }
+    r.bootargs = loaded.join(" ");
+    r.nodefaults = true;
+    r.smp = 2;
+    r.icount = true;
+    const PASS: &str = "ivi | tessera-linux: PASS rtt ";
+    let out = r.run(Duration::from_secs(600), |o| {
+        o.contains(PASS) || o.contains("tessera-linux: FAIL")
+    })?;
+    let line = out
+        .output
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(PASS))
+        .ok_or_else(|| format!("no '{PASS}' line:\n{}", out.output))?;
+    println!("\nLinux-to-Linux doorbell round trip, user space to user space, -icount shift=0 (ticks = instructions, all cores):");
+    println!("  {line}");
+    println!("  ({:.0} s wall)", out.elapsed.as_secs_f64());
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
         None | Some("boot") => boot(args.iter().any(|a| a == "-v")),
         Some("partition") => partition(),
         Some("solo") => solo(),
-        Some("linux") => linux(),
+        Some("linux") => linux().and_then(|()| linux_rtt()),
         Some("gpu") => {
             let s = std::process::Command::new("bash")
                 .current_dir(crate::root())
