@@ -348,6 +348,15 @@ impl Pcie {
             .find(|&&(base, _, len)| rid >= base && rid - base < len)
             .map(|&(base, sid, _)| sid + (rid - base))
     }
+
+    /// The requester ID behind SMMU stream `sid` (the inverse of
+    /// [`Pcie::stream_id`]), if the host maps it.
+    pub fn requester_id(&self, sid: u32) -> Option<u16> {
+        self.iommu_map
+            .iter()
+            .find(|&&(_, base, len)| sid >= base && sid - base < len)
+            .map(|&(rid, base, _)| (rid + (sid - base)) as u16)
+    }
 }
 
 /// The SMMUv3's wired interrupts (SPI numbers) by `interrupt-names`.
@@ -863,6 +872,8 @@ mod tests {
         let pcie = p.pcie.unwrap();
         assert_eq!(pcie.iommu_map.as_slice(), &[(0, 0, 0x1_0000)]);
         assert_eq!(pcie.stream_id(0x10), Some(0x10), "00:02.0");
+        assert_eq!(pcie.requester_id(0x18), Some(0x18), "00:03.0");
+        assert_eq!(pcie.requester_id(0x1_0000), None, "beyond iommu-map");
         assert_eq!(pcie.bus_range, (0, 0xff));
         assert_eq!(pcie.intx_mask, [0x1800, 0, 0, 7]);
         assert_eq!(pcie.intx.len(), 16);

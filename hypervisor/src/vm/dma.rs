@@ -306,12 +306,11 @@ pub fn on_interrupt() {
             continue;
         };
         let owner = streams.iter().find(|s| s.0 == event.sid);
-        let function = PCIE.get().and_then(|p| p.as_ref()).and_then(|p| {
-            p.iommu_map
-                .iter()
-                .find(|&&(_, sid, len)| event.sid >= sid && event.sid - sid < len)
-                .map(|&(rid, sid, _)| PciFunction((rid + event.sid - sid) as u16))
-        });
+        let function = PCIE
+            .get()
+            .and_then(|p| p.as_ref())
+            .and_then(|p| p.requester_id(event.sid))
+            .map(PciFunction);
         let who = Who {
             vm: owner.map(|s| s.2),
             function,
