@@ -2,13 +2,17 @@
 """cockpit.py: reads a composited cockpit screenshot (gpu-server's
 screen.png) by the board file's [cockpit] layout.
 
-  cockpit.py read SCREEN.png BOARD.toml
+  cockpit.py read SCREEN BOARD.toml
       prints one line per area: "<region> frame N" (the stamp read back)
       or "<region> no-signal" or "<region> unreadable"
-  cockpit.py check SCREEN.png BOARD.toml --ref REGION=CMD... [--tol T]
+  cockpit.py check SCREEN BOARD.toml --ref REGION=CMD... [--no-signal REGION...] [--tol T]
       each area must hold a readable stamp, and match the reference of
       that frame within T per channel (default 8) on every pixel. CMD
       renders frame {n} as raw RGBA, bottom row first, into {out}.
+      --no-signal: that area must show the "no signal" tile instead.
+
+SCREEN is a PNG as gpu-server writes it (8-bit RGBA) or a binary PPM (P6,
+as QEMU's QMP screendump writes it).
 
 The stamp (cockpit_cluster's module comment; ivi.c draws the same): from
 (4, 4) of an area, 18 blocks of 8x8 pixels 10 apart on a black band: white,
@@ -19,8 +23,30 @@ import os, shlex, struct, subprocess, sys, tempfile, tomllib, zlib
 STAMP_X, STAMP_Y, SIZE, PITCH, BLOCKS = 4, 4, 8, 10, 18
 
 
+def load_ppm(data):
+    # P6 <w> <h> <max> then RGB bytes, top row first.
+    fields, pos = [], 2
+    while len(fields) < 3:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(int(data[pos:end]))
+        pos = end
+    w, h, _ = fields
+    rgb = data[pos + 1:pos + 1 + w * h * 3]
+    rgba = bytearray(w * h * 4)
+    for c in range(3):
+        rgba[c::4] = rgb[c::3]
+    rgba[3::4] = b"\xff" * (w * h)
+    return w, h, bytes(rgba)
+
+
 def load_png(path):
     data = open(path, "rb").read()
+    if data[:2] == b"P6":
+        return load_ppm(data)
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         sys.exit(f"{path}: not a PNG")
     pos, idat, w, h = 8, b"", 0, 0
@@ -71,11 +97,14 @@ def main():
     if len(sys.argv) < 4 or sys.argv[1] not in ("read", "check"):
         sys.exit(__doc__)
     mode, screen, board = sys.argv[1:4]
-    refs, tol, args = {}, 8, sys.argv[4:]
+    refs, tol, args, dark = {}, 8, sys.argv[4:], set()
     while args:
         if args[0] == "--ref" and len(args) > 1:
             name, cmd = args[1].split("=", 1)
             refs[name] = cmd
+            args = args[2:]
+        elif args[0] == "--no-signal" and len(args) > 1:
+            dark.add(args[1])
             args = args[2:]
         elif args[0] == "--tol" and len(args) > 1:
             tol, args = int(args[1]), args[2:]
@@ -92,6 +121,12 @@ def main():
         name = a["shared"]
         if mode == "read":
             print(f"{name} {kind}" + (f" {n}" if n is not None else ""))
+            continue
+        if name in dark:
+            ok_dark = kind == "no-signal"
+            print(f"{name}: {kind}" + (f" {n}" if n is not None else "") +
+                  (": no signal as expected" if ok_dark else ": FAIL (no signal expected)"))
+            ok = ok and ok_dark
             continue
         if kind != "frame":
             print(f"{name}: {kind}: FAIL")

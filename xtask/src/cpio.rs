@@ -16,6 +16,8 @@ pub enum Entry {
 pub struct Archive {
     out: Vec<u8>,
     ino: u32,
+    /// Directories added, so that [`Archive::parents`] adds each once.
+    dirs: std::collections::BTreeSet<String>,
 }
 
 fn pad4(v: &mut Vec<u8>) {
@@ -28,6 +30,9 @@ impl Archive {
     /// Adds `path` (no leading slash; parents first, as the kernel creates
     /// nothing implicitly).
     pub fn add(&mut self, path: &str, entry: Entry) {
+        if matches!(entry, Entry::Dir) && !self.dirs.insert(path.to_string()) {
+            return;
+        }
         let (mode, data, rdev): (u32, &[u8], (u32, u32)) = match &entry {
             Entry::Dir => (0o040755, &[], (0, 0)),
             Entry::File { data, executable } => {
@@ -40,6 +45,15 @@ impl Archive {
         self.header(path, mode, data.len() as u32, rdev, self.ino);
         self.out.extend_from_slice(data);
         pad4(&mut self.out);
+    }
+
+    /// Adds the directories above `path` that are not in yet.
+    pub fn parents(&mut self, path: &str) {
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            self.add(&path[..at + i], Entry::Dir);
+            at += i + 1;
+        }
     }
 
     fn header(&mut self, name: &str, mode: u32, size: u32, rdev: (u32, u32), ino: u32) {
@@ -135,10 +149,14 @@ mod tests {
             },
         );
         a.add("bin/sh", Entry::Symlink("busybox".into()));
+        // Parents that are in already are not added again.
+        a.parents("dev/x/y");
+        a.add("dev", Entry::Dir);
         let bytes = a.finish();
         assert_eq!(bytes.len() % 512, 0);
         let e = parse(&bytes);
-        assert_eq!(e.len(), 5);
+        assert_eq!(e.len(), 6);
+        assert_eq!((e[5].0.as_str(), e[5].1), ("dev/x", 0o040755));
         assert_eq!(e[0].0, "dev");
         assert_eq!(e[0].1, 0o040755);
         assert_eq!((e[1].1, e[1].3), (0o020600, (5, 1)));

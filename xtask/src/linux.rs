@@ -30,6 +30,8 @@ pub struct LinuxImages {
     pub image: PathBuf,
     pub ivi_initrd: PathBuf,
     pub gpu_initrd: PathBuf,
+    /// The cockpit's GPU service VM: gpu-server on Mesa (see [`svm_initrd`]).
+    pub svm_initrd: PathBuf,
     pub manifest: PathBuf,
 }
 
@@ -37,7 +39,7 @@ fn target_dir() -> PathBuf {
     images_dir().parent().unwrap().to_path_buf()
 }
 
-fn io<T>(what: &Path, r: std::io::Result<T>) -> Result<T> {
+pub(crate) fn io<T>(what: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|e| format!("{}: {e}", what.display()))
 }
 
@@ -63,7 +65,7 @@ impl Pkg {
 
 /// The apt configuration: arm64 by default, amd64 too for the kbuild
 /// tools (host binaries); the host's keyring checks the archive.
-fn apt_config(dir: &Path) -> Result<PathBuf> {
+pub(crate) fn apt_config(dir: &Path) -> Result<PathBuf> {
     for d in [
         "lists/partial",
         "cache/archives/partial",
@@ -106,7 +108,7 @@ fn apt_config(dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn apt(conf: &Path, cmd: &str) -> Command {
+pub(crate) fn apt(conf: &Path, cmd: &str) -> Command {
     let mut c = Command::new(cmd);
     c.env("APT_CONFIG", conf);
     // Keep the binary package cache (hosts' apt.conf.d, e.g. Docker's,
@@ -120,7 +122,7 @@ fn apt(conf: &Path, cmd: &str) -> Command {
     c
 }
 
-fn output(mut c: Command) -> Result<String> {
+pub(crate) fn output(mut c: Command) -> Result<String> {
     let out = c
         .output()
         .map_err(|e| format!("{}: {e}", crate::test::show(&c)))?;
@@ -276,25 +278,32 @@ fn lists_fresh(dir: &Path) -> bool {
         .is_some_and(|age| age < LISTS_MAX_AGE)
 }
 
-/// Resolves and downloads, fetching the lists when old or when the archive
-/// no longer has what the old lists named.
-fn fetch(dir: &Path) -> Result<Vec<Pkg>> {
-    let conf = apt_config(dir)?;
-    let debs = dir.join("debs");
+/// Runs `f` (resolve and download) on the lists, fetching them first when
+/// old, and again once when `f` fails (the archive no longer has what the
+/// old lists named).
+pub(crate) fn fetch_lists<T>(conf: &Path, f: impl Fn(&Path) -> Result<T>) -> Result<T> {
+    let dir = conf.parent().unwrap();
     if !lists_fresh(dir) {
-        update(&conf)?;
+        update(conf)?;
     }
-    let first = resolve(&conf).and_then(|p| download(&conf, &debs, &p).map(|_| p));
-    match first {
+    match f(conf) {
         Ok(p) => Ok(p),
         Err(e) => {
             println!("linux: {e}; fetching the lists again");
-            update(&conf)?;
-            let p = resolve(&conf)?;
-            download(&conf, &debs, &p)?;
-            Ok(p)
+            update(conf)?;
+            f(conf)
         }
     }
+}
+
+fn fetch(dir: &Path) -> Result<Vec<Pkg>> {
+    let conf = apt_config(dir)?;
+    let debs = dir.join("debs");
+    fetch_lists(&conf, |conf| {
+        let p = resolve(conf)?;
+        download(conf, &debs, &p)?;
+        Ok(p)
+    })
 }
 
 fn manifest(pkgs: &[Pkg]) -> String {
@@ -371,24 +380,29 @@ fn module(root_dir: &Path, rel: &str, build: &Path) -> Result<PathBuf> {
     Ok(build.join(format!("{MODULE}.ko")))
 }
 
-/// Cross-builds the static user-space tools.
-fn tools() -> Result<PathBuf> {
+/// `cargo build --release --target aarch64-unknown-linux-gnu ARGS` with
+/// `env`; `what` names it in the error.
+fn cargo_aarch64(args: &[&str], env: &[(&str, &str)], what: &str) -> Result {
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args([
-            "build",
-            "--package",
-            "tessera-shm-linux",
-            "--bins",
-            "--release",
-            "--target",
-            TOOLS_TARGET,
-        ])
+        .envs(env.iter().copied())
+        .args(["build", "--release", "--target", TOOLS_TARGET])
+        .args(args)
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err("building the Linux tools (tessera-shm-linux) failed".into());
+        return Err(format!("building {what} failed"));
     }
+    Ok(())
+}
+
+/// Cross-builds the static user-space tools.
+fn tools() -> Result<PathBuf> {
+    cargo_aarch64(
+        &["--package", "tessera-shm-linux", "--bins"],
+        &[],
+        "the Linux tools (tessera-shm-linux)",
+    )?;
     Ok(target_dir().join(TOOLS_TARGET).join("release"))
 }
 
@@ -423,6 +437,17 @@ fn initramfs(
     modules_dir: &Path,
     tools: &Path,
 ) -> Result<Vec<u8>> {
+    Ok(base_archive(role, busybox, rel, modules_dir, tools)?.finish())
+}
+
+/// The busybox initramfs, to be finished or added to.
+fn base_archive(
+    role: &str,
+    busybox: &[u8],
+    rel: &str,
+    modules_dir: &Path,
+    tools: &Path,
+) -> Result<crate::cpio::Archive> {
     use crate::cpio::{Archive, Entry};
     let mut a = Archive::default();
     for d in [
@@ -475,7 +500,7 @@ fn initramfs(
             }
         }
     }
-    Ok(a.finish())
+    Ok(a)
 }
 
 /// Writes `path` only when its contents change (the Image is 30 MiB).
@@ -497,40 +522,13 @@ pub fn images() -> Result<LinuxImages> {
     let ko = module(&root_dir, &rel, &t.join("linux-build/tessera-shm"))?;
     let tools = tools()?;
 
-    // lib/modules/<rel>: our module, the kernel's lists of built-in
-    // modules (so modprobe knows them), then depmod on the host.
-    let stage = t.join("linux-build/modules");
-    if stage.exists() {
-        io(&stage, std::fs::remove_dir_all(&stage))?;
-    }
-    let mods = stage.join("lib/modules").join(&rel);
-    io(&mods, std::fs::create_dir_all(mods.join("extra")))?;
-    io(
-        &ko,
-        std::fs::copy(&ko, mods.join(format!("extra/{MODULE}.ko"))),
-    )?;
-    for f in [
-        "modules.builtin",
-        "modules.builtin.modinfo",
-        "modules.order",
-    ] {
-        let src = root_dir.join("lib/modules").join(&rel).join(f);
-        io(&src, std::fs::copy(&src, mods.join(f)))?;
-    }
-    let sysmap = root_dir.join(format!("boot/System.map-{rel}"));
-    let st = stage.display().to_string();
-    let mut depmod = vec!["-a", "-b", &st];
-    let sm;
-    if std::fs::metadata(&sysmap).is_ok_and(|m| m.len() > 1000) {
-        sm = sysmap.display().to_string();
-        depmod.extend(["-F", &sm]);
-    }
-    depmod.push(&rel);
     let depmod_bin = ["/usr/sbin/depmod", "/sbin/depmod"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .ok_or("depmod not found: install kmod (`cargo xtask setup` does)")?;
-    setup::quiet("depmod (kmod, on the host)", depmod_bin, &depmod)?;
+    let mods = stage_modules(&t, &root_dir, &rel, &ko, "modules", &[], depmod_bin)?;
+    let drm = kernel_modules(&root_dir, &rel, SVM_MODULES, depmod_bin)?;
+    let svm_mods = stage_modules(&t, &root_dir, &rel, &ko, "modules-svm", &drm, depmod_bin)?;
 
     let out = images_dir().join("linux");
     io(&out, std::fs::create_dir_all(&out))?;
@@ -538,6 +536,7 @@ pub fn images() -> Result<LinuxImages> {
         image: out.join("Image"),
         ivi_initrd: out.join("ivi-initrd.cpio"),
         gpu_initrd: out.join("gpu-initrd.cpio"),
+        svm_initrd: out.join(SVM_INITRD),
         manifest: out.join("manifest.txt"),
         dir: out,
     };
@@ -548,7 +547,17 @@ pub fn images() -> Result<LinuxImages> {
     for (role, path) in [("ivi", &imgs.ivi_initrd), ("gpu", &imgs.gpu_initrd)] {
         write_if_changed(path, &initramfs(role, &busybox, &rel, &mods, &tools)?)?;
     }
-    write_if_changed(&imgs.manifest, manifest(&pkgs).as_bytes())?;
+    let (svm, svm_raw, svm_pkgs) = svm_initrd(&busybox, &rel, &svm_mods, &tools)?;
+    write_if_changed(&imgs.svm_initrd, &svm)?;
+    let mut m = manifest(&pkgs);
+    m.push_str(&format!("# {SVM_INITRD} also has\n"));
+    m.push_str(&crate::userland::manifest(&svm_pkgs));
+    write_if_changed(&imgs.manifest, m.as_bytes())?;
+    println!(
+        "images: linux/{SVM_INITRD}: {} KiB ({} KiB uncompressed)",
+        svm.len() >> 10,
+        svm_raw >> 10
+    );
     println!(
         "images: linux/ Image ({} KiB, {rel}), ivi-initrd.cpio, gpu-initrd.cpio ({} KiB), manifest.txt ({:.1} s)",
         image.len() >> 10,
@@ -556,6 +565,213 @@ pub fn images() -> Result<LinuxImages> {
         started.elapsed().as_secs_f64()
     );
     Ok(imgs)
+}
+
+/// lib/modules/<rel> for one initramfs in `target/linux-build/<name>`: our
+/// module, the kernel's `extra` modules (paths as in `modules.dep`), the
+/// kernel's lists of built-in modules (so modprobe knows them), then
+/// depmod on the host.
+fn stage_modules(
+    t: &Path,
+    root_dir: &Path,
+    rel: &str,
+    ko: &Path,
+    name: &str,
+    extra: &[String],
+    depmod_bin: &str,
+) -> Result<PathBuf> {
+    let stage = t.join("linux-build").join(name);
+    if stage.exists() {
+        io(&stage, std::fs::remove_dir_all(&stage))?;
+    }
+    let mods = stage.join("lib/modules").join(rel);
+    io(&mods, std::fs::create_dir_all(mods.join("extra")))?;
+    io(
+        ko,
+        std::fs::copy(ko, mods.join(format!("extra/{MODULE}.ko"))),
+    )?;
+    let kernel_mods = root_dir.join("lib/modules").join(rel);
+    for f in extra {
+        let to = mods.join(f);
+        io(&to, std::fs::create_dir_all(to.parent().unwrap()))?;
+        io(&to, std::fs::copy(kernel_mods.join(f), &to))?;
+    }
+    for f in [
+        "modules.builtin",
+        "modules.builtin.modinfo",
+        "modules.order",
+    ] {
+        let src = kernel_mods.join(f);
+        io(&src, std::fs::copy(&src, mods.join(f)))?;
+    }
+    let sysmap = root_dir.join(format!("boot/System.map-{rel}"));
+    let st = stage.display().to_string();
+    let mut depmod = vec!["-a", "-b", &st];
+    let sm;
+    if std::fs::metadata(&sysmap).is_ok_and(|m| m.len() > 1000) {
+        sm = sysmap.display().to_string();
+        depmod.extend(["-F", &sm]);
+    }
+    depmod.push(rel);
+    setup::quiet(
+        &format!("depmod (kmod, on the host) for {name}"),
+        depmod_bin,
+        &depmod,
+    )?;
+    Ok(mods)
+}
+
+/// The kernel modules the service VM loads for its display: virtio over
+/// PCI and the virtio-gpu DRM driver.
+const SVM_MODULES: &[&str] = &["virtio_pci", "virtio_gpu"];
+
+/// `names` and the modules they depend on, as paths in the kernel
+/// package's `lib/modules/<rel>` (from its `modules.dep`, made by depmod
+/// the first time: the package ships none).
+fn kernel_modules(
+    root_dir: &Path,
+    rel: &str,
+    names: &[&str],
+    depmod_bin: &str,
+) -> Result<Vec<String>> {
+    let dir = root_dir.join("lib/modules").join(rel);
+    let dep = dir.join("modules.dep");
+    if !dep.exists() {
+        let base = root_dir.display().to_string();
+        setup::quiet(
+            "depmod (kmod, on the host) for the kernel package's modules",
+            depmod_bin,
+            &["-a", "-b", &base, rel],
+        )?;
+    }
+    let text = io(&dep, std::fs::read_to_string(&dep))?;
+    modules_closure(&text, names)
+}
+
+/// A module's name from its path (`kernel/.../virtio-gpu.ko` is
+/// `virtio_gpu`).
+fn module_name(path: &str) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem = file.split(".ko").next().unwrap_or(file);
+    stem.replace('-', "_")
+}
+
+/// The paths of `names` and of every module they need, by `modules.dep`.
+fn modules_closure(dep: &str, names: &[&str]) -> Result<Vec<String>> {
+    let mut deps = std::collections::HashMap::new();
+    for l in dep.lines() {
+        if let Some((m, d)) = l.split_once(':') {
+            deps.insert(
+                module_name(m),
+                (
+                    m.to_string(),
+                    d.split_whitespace().map(String::from).collect::<Vec<_>>(),
+                ),
+            );
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    let mut todo: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    while let Some(n) = todo.pop() {
+        let (path, d) = deps
+            .get(&n)
+            .ok_or_else(|| format!("kernel module {n} is not in modules.dep"))?;
+        if out.insert(path.clone()) {
+            todo.extend(d.iter().map(|p| module_name(p)));
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// What the service VM's initramfs is called on the medium.
+pub const SVM_INITRD: &str = "svm-initrd.cpio.zst";
+
+/// Debian packages of the service VM's user land: Mesa's EGL and GLES
+/// through glvnd, with llvmpipe.
+const SVM_PACKAGES: &[&str] = &[
+    "libc6",
+    "libegl1",
+    "libgles2",
+    "libegl-mesa0",
+    "libgl1-mesa-dri",
+    "libglapi-mesa",
+];
+
+/// What gpu-server loads at run time that no `DT_NEEDED` names: glvnd's
+/// front ends, Mesa's vendor file and library, the DRI driver (surfaceless
+/// EGL picks `kms_swrast` on a render node, else `swrast`; one file), and
+/// libm (loaded global for llvmpipe's JIT).
+const SVM_ROOTS: &[&str] = &[
+    "usr/lib/aarch64-linux-gnu/libEGL.so.1",
+    "usr/lib/aarch64-linux-gnu/libGLESv2.so.2",
+    "usr/share/glvnd/egl_vendor.d/50_mesa.json",
+    "usr/lib/aarch64-linux-gnu/libEGL_mesa.so.0",
+    "usr/lib/aarch64-linux-gnu/dri/swrast_dri.so",
+    "usr/lib/aarch64-linux-gnu/dri/kms_swrast_dri.so",
+    "lib/aarch64-linux-gnu/libm.so.6",
+];
+
+const SVM_SERVICE: &str = include_str!("../../guest-images/linux/svm-service");
+
+/// gpu-server for aarch64 Linux, linked against glibc (the GL libraries
+/// are shared objects): `RUSTFLAGS` replaces .cargo/config.toml's static
+/// linking, as the gpu tier builds it.
+fn gpu_server() -> Result<PathBuf> {
+    cargo_aarch64(
+        &["-p", "gpu-server", "--bin", "gpu-server"],
+        &[
+            ("RUSTFLAGS", "-C target-feature=-crt-static"),
+            (
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                "aarch64-linux-gnu-gcc",
+            ),
+        ],
+        "gpu-server for aarch64 Linux",
+    )?;
+    // Without its debug information (10 MB of 13).
+    let built = target_dir().join(TOOLS_TARGET).join("release/gpu-server");
+    let stripped = target_dir().join("linux-build/gpu-server");
+    let mut c = Command::new("aarch64-linux-gnu-strip");
+    c.arg("-o").arg(&stripped).arg(&built);
+    output(c)?;
+    Ok(stripped)
+}
+
+/// The cockpit's GPU service VM: the GPU VM's initramfs (self-checks
+/// first) plus gpu-server, the board file it composites by, glibc and Mesa
+/// (only the files needed: [`crate::userland`]), the virtio-gpu DRM
+/// modules and `/etc/tessera/service`, which `/init` starts: it loads them
+/// and keeps gpu-server running on the display. zstd-compressed.
+/// Returns (compressed, uncompressed size, packages).
+fn svm_initrd(
+    busybox: &[u8],
+    rel: &str,
+    modules_dir: &Path,
+    tools: &Path,
+) -> Result<(Vec<u8>, usize, Vec<crate::userland::Pkg>)> {
+    use crate::cpio::Entry;
+    let server = gpu_server()?;
+    let u = crate::userland::unpack("svm", SVM_PACKAGES)?;
+    let c = u.closure(SVM_ROOTS, &[&server])?;
+    let mut a = base_archive("gpu", busybox, rel, modules_dir, tools)?;
+    c.add_to(&mut a)?;
+    let file = |data: Vec<u8>, executable| Entry::File { data, executable };
+    a.add(
+        "usr/bin/gpu-server",
+        file(io(&server, std::fs::read(&server))?, true),
+    );
+    a.parents("etc/tessera/board.toml");
+    let board = root().join("boards/qemu-virt.toml");
+    a.add(
+        "etc/tessera/board.toml",
+        file(io(&board, std::fs::read(&board))?, false),
+    );
+    a.add(
+        "etc/tessera/service",
+        file(SVM_SERVICE.as_bytes().to_vec(), true),
+    );
+    let raw = a.finish();
+    Ok((crate::userland::compress(&raw)?, raw.len(), u.pkgs))
 }
 
 /// The QEMU run of the GPU VM's initramfs natively (no hypervisor): EL1
@@ -603,6 +819,24 @@ mod tests {
         );
         assert!(kernel_of("Package: x\nDepends: foo (>= 1)\n").is_err());
         assert!(kernel_of("Package: x\n").is_err());
+    }
+
+    #[test]
+    fn module_closure_follows_modules_dep() {
+        let dep = "kernel/drivers/gpu/drm/virtio/virtio-gpu.ko: kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/gpu/drm/drm.ko\n\
+                   kernel/drivers/gpu/drm/drm_kms_helper.ko: kernel/drivers/gpu/drm/drm.ko\n\
+                   kernel/drivers/gpu/drm/drm.ko:\n\
+                   kernel/other.ko:\n";
+        assert_eq!(
+            modules_closure(dep, &["virtio_gpu"]).unwrap(),
+            [
+                "kernel/drivers/gpu/drm/drm.ko",
+                "kernel/drivers/gpu/drm/drm_kms_helper.ko",
+                "kernel/drivers/gpu/drm/virtio/virtio-gpu.ko"
+            ]
+        );
+        let e = modules_closure(dep, &["nope"]).unwrap_err();
+        assert!(e.contains("nope"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod image;
 mod linux;
 mod setup;
 mod test;
+mod userland;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask <command>
   demo               set up, build and boot the cockpit on QEMU from its boot medium (Ctrl-A X quits)
-  test [TIER...]     run test tiers (default: all): host, boot, partition, dma, linux, gpu, conformance;
+  test [TIER...]     run test tiers (default: all): host, boot, partition, dma, linux, cockpit, gpu, conformance;
                      conformance-full runs the whole dEQP-GLES2 mustpass both ways
   build              build the images into target/images/ (Linux guests: target/images/linux/)
   linux-images [--run [BOOTARGS...]]  build the Linux guest images; --run boots the GPU VM's natively on QEMU virt

@@ -196,6 +196,10 @@ pub fn linux() -> Result {
     {
         missing.push("kmod");
     }
+    // The GPU service VM's initramfs is zstd-compressed (userland.rs).
+    if have("zstd", &["--version"]).is_none() {
+        missing.push("zstd");
+    }
     if !missing.is_empty() {
         apt_install(&missing, false)?;
     }

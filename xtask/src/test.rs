@@ -27,6 +27,10 @@ pub const TIERS: &[(&str, &str)] = &[
         "Linux VMs beside a bare-metal one, booted by U-Boot from the boot medium: self-checks, SMP hotplug, crash, reboot, poweroff; bad staged images refused",
     ),
     (
+        "cockpit",
+        "the cockpit medium through U-Boot: gpu-server in the GPU service VM on Mesa llvmpipe and virtio-gpu, the bare-metal cluster drawing across VMs, checked by QMP screendump against reference renderings",
+    ),
+    (
         "gpu",
         "gpu-share on the host: front-end and back-end against Mesa, piglit, decoder fuzzing",
     ),
@@ -152,8 +156,33 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             let dir = build::images()?.dir;
             crate::image::write_medium(&dir, "test-linux")?;
             crate::image::write_medium(&dir, "test-linux-shm")?;
-            crate::image::write_medium(&dir, "qemu-virt")?;
             run_qemu_tests(&["linux"], &["--test-threads=1", "--nocapture"], tally)
+        }
+        // The cockpit medium, and the host programs that render the
+        // references (gpu-server on the host's Mesa, cluster-host).
+        "cockpit" => {
+            setup::all()?;
+            let dir = build::images()?.dir;
+            crate::image::write_medium(&dir, "qemu-virt")?;
+            let mut c = cargo();
+            c.args([
+                "build",
+                "--release",
+                "-p",
+                "gpu-server",
+                "-p",
+                "cockpit-cluster",
+                "--features",
+                "cockpit-cluster/host",
+            ]);
+            println!("$ {}", show(&c));
+            let s = c.status().map_err(|e| e.to_string())?;
+            if !s.success() {
+                return Err(
+                    "building gpu-server and cluster-host for the references failed".into(),
+                );
+            }
+            run_qemu_tests(&["cockpit"], &["--nocapture"], tally)
         }
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");

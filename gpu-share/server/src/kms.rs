@@ -99,14 +99,34 @@ impl Output for KmsOutput {
         );
         drop(map);
         // Drivers that scan out from a copy (virtio-gpu) need to be told;
-        // the others answer "not supported", which is fine.
-        let _ = self.card.dirty_framebuffer(self.fb, &[]);
-        Ok(())
+        // the others answer "not supported" (ENOSYS), which is fine. The
+        // clip is not optional: an empty list arrives as a count of 0 with
+        // a non-null pointer, which the kernel refuses (EINVAL), and the
+        // display never changed after the mode set.
+        let clip = dirty_clip(width, height, dw as u32, dh as u32);
+        match self.card.dirty_framebuffer(self.fb, &[clip]) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => Err(e),
+            _ => Ok(()),
+        }
     }
+}
+
+/// The part of the buffer [`to_xrgb`] wrote: the picture cut to the
+/// buffer.
+pub fn dirty_clip(w: u32, h: u32, dw: u32, dh: u32) -> drm::control::ClipRect {
+    let x2 = w.min(dw).min(u16::MAX as u32) as u16;
+    let y2 = h.min(dh).min(u16::MAX as u32) as u16;
+    drm::control::ClipRect::new(0, 0, x2, y2)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_dirty_clip_is_the_picture_cut_to_the_buffer() {
+        let c = super::dirty_clip(512, 256, 1280, 200);
+        assert_eq!((c.x1(), c.y1(), c.x2(), c.y2()), (0, 0, 512, 200));
+    }
+
     #[test]
     fn pixels_become_xrgb_and_are_cut_to_the_buffer() {
         // 3x2 picture into a 2x1 buffer with a padded pitch.

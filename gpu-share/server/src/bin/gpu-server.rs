@@ -223,6 +223,7 @@ impl Server {
         let c = Compositor::new(layout, self.frames.clone(), shown);
         std::thread::spawn(move || {
             let mut last: Vec<Showing> = Vec::new();
+            let mut errors: Vec<Option<String>> = vec![None; outputs.len()];
             loop {
                 let (rgba, showing) = c.compose();
                 // A change between a frame and "no signal" is worth a line.
@@ -245,9 +246,15 @@ impl Server {
                     eprintln!("gpu-server: compositor: {}", areas.join(", "));
                 }
                 last = showing;
-                for o in outputs.iter_mut() {
-                    if let Err(e) = o.show(&rgba, c.layout.width, c.layout.height) {
-                        eprintln!("gpu-server: output: {e}");
+                for (o, said) in outputs.iter_mut().zip(errors.iter_mut()) {
+                    // Each new error once: the console is slow and shared.
+                    match o.show(&rgba, c.layout.width, c.layout.height) {
+                        Err(e) if said.as_deref() != Some(&e.to_string()) => {
+                            eprintln!("gpu-server: output: {e}");
+                            *said = Some(e.to_string());
+                        }
+                        Err(_) => {}
+                        Ok(()) => *said = None,
                     }
                 }
                 std::thread::sleep(std::time::Duration::from_millis(every_ms.max(10)));

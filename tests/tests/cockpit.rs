@@ -1,0 +1,314 @@
+//! The `cockpit` tier: the cockpit medium (`boards/qemu-virt.toml`) booted
+//! through U-Boot as `cargo xtask demo` boots it, the virtio-gpu display
+//! read by QMP `screendump` and checked with `gpu-share/ci/cockpit.py`
+//! against reference renderings of the stamped frames (docs/cockpit.md).
+//!
+//! Needs the host programs for the references, built by `cargo xtask test
+//! cockpit`: `target/release/gpu-server` and `cluster-host`.
+
+use qemu_virt::Boot;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use tessera_tests::{images, run_image};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One QMP command on a fresh connection (greeting, capabilities, command);
+/// the answer's line.
+fn qmp(sock: &Path, command: &str) -> Result<String, String> {
+    let s = UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(s);
+    // The greeting.
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    let mut answer = || -> Result<String, String> {
+        loop {
+            line.clear();
+            if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("QMP closed".into());
+            }
+            // Events come in between; the answer has "return" or "error".
+            if line.contains("\"return\"") || line.contains("\"error\"") {
+                return Ok(line.trim().to_string());
+            }
+        }
+    };
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+        .map_err(|e| e.to_string())?;
+    answer()?;
+    w.write_all(command.as_bytes())
+        .and_then(|_| w.write_all(b"\n"))
+        .map_err(|e| e.to_string())?;
+    answer()
+}
+
+/// The reference gpu-server (host Mesa) for `cluster-host --ref`.
+struct RefServer {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl RefServer {
+    fn start(dir: &Path) -> RefServer {
+        let sock = dir.join("ref.sock");
+        let _ = std::fs::remove_file(&sock);
+        let log = std::fs::File::create(dir.join("ref-server.log")).unwrap();
+        let child = Command::new(root().join("target/release/gpu-server"))
+            .args(["--socket", sock.to_str().unwrap()])
+            .env("MESA_GLES_VERSION_OVERRIDE", "2.0")
+            .stderr(log)
+            .spawn()
+            .expect("target/release/gpu-server (cargo xtask test cockpit builds it)");
+        let t = Instant::now();
+        while !sock.exists() && t.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(sock.exists(), "the reference gpu-server did not start");
+        RefServer { child, sock }
+    }
+
+    /// cockpit.py's reference command for the cluster, `offset` frames off
+    /// the stamped one (0: the real check; else a stale frame).
+    fn cluster_ref(&self, offset: i32) -> String {
+        let n = if offset == 0 {
+            "{n}".to_string()
+        } else {
+            format!("$(({{n}}{offset:+}))")
+        };
+        format!(
+            "gpu-cluster={} --socket {} --ref {n} {{out}}",
+            root().join("target/release/cluster-host").display(),
+            self.sock.display()
+        )
+    }
+}
+
+impl Drop for RefServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cockpit.py check SHOT BOARD` with the cluster's reference and the
+/// IVI's area required to show "no signal" (no IVI client yet); its
+/// output and whether it passed.
+fn check(shot: &Path, board: &Path, cluster_ref: &str) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg(root().join("gpu-share/ci/cockpit.py"))
+        .arg("check")
+        .arg(shot)
+        .arg(board)
+        .args(["--ref", cluster_ref, "--no-signal", "gpu-ivi"])
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The cluster's stamped frame in a screenshot (`cockpit.py read`).
+fn cluster_frame(shot: &Path, board: &Path) -> Option<u32> {
+    let out = Command::new("python3")
+        .arg(root().join("gpu-share/ci/cockpit.py"))
+        .arg("read")
+        .arg(shot)
+        .arg(board)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("gpu-cluster frame ")?.trim().parse().ok())
+}
+
+/// Lines of one VM's console, prefix removed.
+fn vm_lines<'a>(out: &'a str, vm: &str) -> Vec<&'a str> {
+    let tag = format!("{vm} | ");
+    out.lines()
+        .filter_map(|l| l.trim_start().strip_prefix(tag.as_str()))
+        .collect()
+}
+
+/// How many screenshots, and how far apart.
+const SHOTS: usize = 4;
+const SHOT_EVERY: Duration = Duration::from_secs(3);
+
+#[test]
+fn the_cockpit_shows_the_cluster_drawn_across_vms() {
+    let dir = images();
+    let disk = dir.join("tessera-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test cockpit` writes it",
+        disk.display()
+    );
+    let board = root().join("boards/qemu-virt.toml");
+    let mut r = run_image("tessera.bin", Boot::Disk(disk), "cockpit");
+    r.nodefaults = true;
+    let work = r.work_dir.clone();
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let sock = work.join("qmp.sock");
+    // The display is exactly the cockpit's output (512x256): its preferred
+    // mode is the one gpu-server sets.
+    r.extra_args = [
+        "-device".to_string(),
+        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", sock.display()),
+    ]
+    .to_vec();
+
+    // Screenshots every second from the cluster's connection until its
+    // first frame is on the display, then SHOTS of them SHOT_EVERY apart
+    // (the first included), each with when it was taken.
+    let shots = std::cell::RefCell::new(Vec::<(PathBuf, f64)>::new());
+    let connected = std::cell::Cell::new(None::<f64>);
+    let first_frame = std::cell::Cell::new(None::<f64>);
+    let looks = std::cell::Cell::new(0u32);
+    let errors = std::cell::RefCell::new(Vec::<String>::new());
+    let start = Instant::now();
+    let limit = Duration::from_secs(420);
+    let dump = |path: &Path| -> bool {
+        let cmd = format!(
+            "{{\"execute\":\"screendump\",\"arguments\":{{\"filename\":\"{}\"}}}}",
+            path.display()
+        );
+        match qmp(&sock, &cmd) {
+            Ok(a) if a.contains("\"return\"") => true,
+            Ok(a) => {
+                errors.borrow_mut().push(a);
+                false
+            }
+            Err(e) => {
+                errors.borrow_mut().push(e);
+                false
+            }
+        }
+    };
+    let out = r
+        .run(limit, |o| {
+            if o.contains("Kernel panic") || o.contains("cluster: panic") {
+                return true;
+            }
+            let now = start.elapsed().as_secs_f64();
+            if connected.get().is_none() && o.contains("cluster: connected") {
+                connected.set(Some(now));
+            }
+            // The IVI's self-checks done too, before the screenshots.
+            let Some(c) = connected
+                .get()
+                .filter(|_| o.contains("ivi | tessera-linux: DONE"))
+            else {
+                return false;
+            };
+            let mut s = shots.borrow_mut();
+            match first_frame.get() {
+                None => {
+                    let n = looks.get();
+                    if now >= c + n as f64 {
+                        looks.set(n + 1);
+                        let path = work.join(format!("look-{n}.ppm"));
+                        if dump(&path) && cluster_frame(&path, &board).is_some() {
+                            first_frame.set(Some(now));
+                            s.push((path, now));
+                        }
+                    }
+                }
+                Some(f) => {
+                    let due = f + s.len() as f64 * SHOT_EVERY.as_secs_f64();
+                    if s.len() < SHOTS && now >= due {
+                        let path = work.join(format!("shot-{}.ppm", s.len()));
+                        if dump(&path) {
+                            s.push((path, now));
+                        }
+                    }
+                }
+            }
+            s.len() >= SHOTS || errors.borrow().len() > 3 || looks.get() > 120
+        })
+        .expect("QEMU runs");
+    let o = &out.output;
+    std::fs::write(work.join("console.txt"), o).unwrap();
+    assert!(!o.contains("Kernel panic"), "{o}");
+    assert!(!out.timed_out, "timed out after {limit:?}:\n{o}");
+    let errors = errors.into_inner();
+    assert!(errors.is_empty(), "QMP: {errors:?}\n{o}");
+    let shots = shots.into_inner();
+    let connected = connected.get().unwrap();
+    // Both Linux VMs passed their self-checks (the GPU VM's before its
+    // service starts gpu-server), and the service found its display.
+    for vm in ["ivi", "gpu"] {
+        let lines = vm_lines(o, vm);
+        let done = lines
+            .iter()
+            .find(|l| l.starts_with("tessera-linux: DONE"))
+            .unwrap_or_else(|| panic!("{vm}: no DONE line:\n{o}"));
+        assert!(done.ends_with(" 0 failed"), "{vm}: {done}\n{o}");
+    }
+    let gpu = vm_lines(o, "gpu");
+    assert!(
+        !gpu.iter().any(|l| l.starts_with("tessera-svm: FAIL")),
+        "the service VM's service failed:\n{o}"
+    );
+    println!("cockpit: the cluster connected to gpu-server in the GPU VM {connected:.1} s after QEMU started");
+    let first = first_frame.get().unwrap_or_else(|| {
+        panic!("no cluster frame on the display within 120 s of its connection:\n{o}")
+    });
+    println!(
+        "cockpit: its first frame on the display {first:.1} s after QEMU started ({:.1} s after connecting)",
+        first - connected
+    );
+
+    let refs = RefServer::start(&work);
+    let mut frames = Vec::new();
+    for (shot, at) in &shots {
+        let (ok, text) = check(shot, &board, &refs.cluster_ref(0));
+        println!("cockpit: {} at {at:.1} s:\n{}", shot.display(), text.trim());
+        assert!(ok, "{} does not match:\n{text}\n{o}", shot.display());
+        frames.push((cluster_frame(shot, &board).unwrap(), *at));
+    }
+    // Frames advance between every two screenshots.
+    for w in frames.windows(2) {
+        assert!(
+            w[1].0 > w[0].0,
+            "the cluster's frame did not advance: {frames:?}"
+        );
+    }
+    let (first, last) = (frames[0], frames[frames.len() - 1]);
+    println!(
+        "cockpit: cluster frames {} to {} in {:.1} s: {:.1} ms a frame across VMs",
+        first.0,
+        last.0,
+        last.1 - first.1,
+        (last.1 - first.1) * 1000.0 / (last.0 - first.0) as f64
+    );
+
+    // The check can fail: a swapped layout, a stale frame (the reference
+    // of two frames before), a missing server (the display before
+    // gpu-server drew: nothing readable).
+    let (shot, _) = &shots[shots.len() - 1];
+    let text = std::fs::read_to_string(&board).unwrap();
+    let swapped = text
+        .replace("\nx = 0\n", "\nx = @\n")
+        .replace("\nx = 256\n", "\nx = 0\n")
+        .replace("\nx = @\n", "\nx = 256\n");
+    assert_ne!(swapped, text, "could not swap the layout");
+    let swapped_board = work.join("swapped.toml");
+    std::fs::write(&swapped_board, swapped).unwrap();
+    let (ok, text) = check(shot, &swapped_board, &refs.cluster_ref(0));
+    assert!(!ok, "a swapped layout passed:\n{text}");
+    let (ok, text) = check(shot, &board, &refs.cluster_ref(-2));
+    assert!(!ok, "a stale frame passed:\n{text}");
+    println!("cockpit: the check fails on a swapped layout and on a stale frame");
+    println!("cockpit: {:.1} s wall", start.elapsed().as_secs_f64());
+}
