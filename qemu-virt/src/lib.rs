@@ -363,6 +363,58 @@ setenv bootargs \"${tessera_args}\"
 booti ${tessera_addr} - ${fdtcontroladdr}
 ";
 
+/// One QMP command (JSON text) on a fresh connection to QEMU's `-qmp
+/// unix:PATH,server=on,wait=off` socket: greeting, capabilities, the
+/// command; its answer's line (`{"return": ...}` or `{"error": ...}`).
+pub fn qmp(sock: &Path, command: &str) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Write};
+    let s = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| format!("{}: {e}", sock.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(s);
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    let mut answer = || -> Result<String, String> {
+        loop {
+            line.clear();
+            if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("QMP closed".into());
+            }
+            // Events come in between; the answer has "return" or "error".
+            if line.contains("\"return\"") || line.contains("\"error\"") {
+                return Ok(line.trim().to_string());
+            }
+        }
+    };
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+        .map_err(|e| e.to_string())?;
+    answer()?;
+    w.write_all(command.as_bytes())
+        .and_then(|_| w.write_all(b"\n"))
+        .map_err(|e| e.to_string())?;
+    answer()
+}
+
+/// QMP `screendump` of the display into `file`, as `format` (`ppm` or
+/// `png`).
+pub fn screendump(sock: &Path, file: &Path, format: &str) -> Result<(), String> {
+    let a = qmp(
+        sock,
+        &format!(
+            "{{\"execute\":\"screendump\",\"arguments\":{{\"filename\":\"{}\",\"format\":\"{format}\"}}}}",
+            file.display()
+        ),
+    )?;
+    if a.contains("\"return\"") {
+        Ok(())
+    } else {
+        Err(format!("screendump: {a}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

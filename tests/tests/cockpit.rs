@@ -7,8 +7,6 @@
 //! cockpit`: `target/release/gpu-server` and `cluster-host`.
 
 use qemu_virt::Boot;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -16,39 +14,6 @@ use tessera_tests::{images, run_image};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// One QMP command on a fresh connection (greeting, capabilities, command);
-/// the answer's line.
-fn qmp(sock: &Path, command: &str) -> Result<String, String> {
-    let s = UnixStream::connect(sock).map_err(|e| format!("{}: {e}", sock.display()))?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
-    let mut w = s.try_clone().map_err(|e| e.to_string())?;
-    let mut r = BufReader::new(s);
-    // The greeting.
-    let mut greeting = String::new();
-    r.read_line(&mut greeting).map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    let mut answer = || -> Result<String, String> {
-        loop {
-            line.clear();
-            if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                return Err("QMP closed".into());
-            }
-            // Events come in between; the answer has "return" or "error".
-            if line.contains("\"return\"") || line.contains("\"error\"") {
-                return Ok(line.trim().to_string());
-            }
-        }
-    };
-    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
-        .map_err(|e| e.to_string())?;
-    answer()?;
-    w.write_all(command.as_bytes())
-        .and_then(|_| w.write_all(b"\n"))
-        .map_err(|e| e.to_string())?;
-    answer()
 }
 
 /// The reference gpu-server (host Mesa) for `cluster-host --ref`.
@@ -141,6 +106,23 @@ fn vm_lines<'a>(out: &'a str, vm: &str) -> Vec<&'a str> {
 /// How many screenshots, and how far apart.
 const SHOTS: usize = 4;
 const SHOT_EVERY: Duration = Duration::from_secs(3);
+/// At most this many, should the cluster's session be lost and connected
+/// again on the way (seen once with the host's 2 cores under a load of 8:
+/// the service VM's vCPUs stood still for longer than the cluster waits
+/// for the server's heartbeat).
+const MAX_SHOTS: usize = 10;
+
+/// A screenshot, when it was taken (s from QEMU's start) and the
+/// cluster's frame stamp read from it.
+type Shot = (PathBuf, f64, Option<u32>);
+
+/// The last SHOTS screenshots, if each shows a cluster frame and each
+/// frame is newer than the one before.
+fn advancing(s: &[Shot]) -> Option<&[Shot]> {
+    let last = s.get(s.len().checked_sub(SHOTS)?..)?;
+    let frames: Vec<u32> = last.iter().map(|x| x.2).collect::<Option<_>>()?;
+    frames.windows(2).all(|w| w[1] > w[0]).then_some(last)
+}
 
 #[test]
 fn the_cockpit_shows_the_cluster_drawn_across_vms() {
@@ -171,7 +153,7 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     // Screenshots every second from the cluster's connection until its
     // first frame is on the display, then SHOTS of them SHOT_EVERY apart
     // (the first included), each with when it was taken.
-    let shots = std::cell::RefCell::new(Vec::<(PathBuf, f64)>::new());
+    let shots = std::cell::RefCell::new(Vec::<Shot>::new());
     let connected = std::cell::Cell::new(None::<f64>);
     let first_frame = std::cell::Cell::new(None::<f64>);
     let looks = std::cell::Cell::new(0u32);
@@ -179,16 +161,8 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     let start = Instant::now();
     let limit = Duration::from_secs(420);
     let dump = |path: &Path| -> bool {
-        let cmd = format!(
-            "{{\"execute\":\"screendump\",\"arguments\":{{\"filename\":\"{}\"}}}}",
-            path.display()
-        );
-        match qmp(&sock, &cmd) {
-            Ok(a) if a.contains("\"return\"") => true,
-            Ok(a) => {
-                errors.borrow_mut().push(a);
-                false
-            }
+        match qemu_virt::screendump(&sock, path, "ppm") {
+            Ok(()) => true,
             Err(e) => {
                 errors.borrow_mut().push(e);
                 false
@@ -218,23 +192,29 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
                     if now >= c + n as f64 {
                         looks.set(n + 1);
                         let path = work.join(format!("look-{n}.ppm"));
-                        if dump(&path) && cluster_frame(&path, &board).is_some() {
-                            first_frame.set(Some(now));
-                            s.push((path, now));
+                        if dump(&path) {
+                            if let Some(n) = cluster_frame(&path, &board) {
+                                first_frame.set(Some(now));
+                                s.push((path, now, Some(n)));
+                            }
                         }
                     }
                 }
                 Some(f) => {
                     let due = f + s.len() as f64 * SHOT_EVERY.as_secs_f64();
-                    if s.len() < SHOTS && now >= due {
+                    if now >= due {
                         let path = work.join(format!("shot-{}.ppm", s.len()));
                         if dump(&path) {
-                            s.push((path, now));
+                            let n = cluster_frame(&path, &board);
+                            s.push((path, now, n));
                         }
                     }
                 }
             }
-            s.len() >= SHOTS || errors.borrow().len() > 3 || looks.get() > 120
+            advancing(&s).is_some()
+                || s.len() >= MAX_SHOTS
+                || errors.borrow().len() > 3
+                || looks.get() > 120
         })
         .expect("QEMU runs");
     let o = &out.output;
@@ -270,19 +250,27 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     );
 
     let refs = RefServer::start(&work);
+    let read: Vec<(Option<u32>, String)> = shots
+        .iter()
+        .map(|s| (s.2, format!("{:.1} s", s.1)))
+        .collect();
+    let lost = vm_lines(o, "cluster")
+        .iter()
+        .filter(|l| l.contains("session lost"))
+        .count();
+    println!("cockpit: cluster frames read from the screenshots: {read:?}; sessions lost: {lost}");
+    // Frames advance between every two of SHOTS screenshots in a row.
+    let good = advancing(&shots).unwrap_or_else(|| {
+        panic!(
+            "the cluster's frames did not advance over {SHOTS} screenshots in a row: {read:?}\n{o}"
+        )
+    });
     let mut frames = Vec::new();
-    for (shot, at) in &shots {
+    for (shot, at, n) in good {
         let (ok, text) = check(shot, &board, &refs.cluster_ref(0));
         println!("cockpit: {} at {at:.1} s:\n{}", shot.display(), text.trim());
         assert!(ok, "{} does not match:\n{text}\n{o}", shot.display());
-        frames.push((cluster_frame(shot, &board).unwrap(), *at));
-    }
-    // Frames advance between every two screenshots.
-    for w in frames.windows(2) {
-        assert!(
-            w[1].0 > w[0].0,
-            "the cluster's frame did not advance: {frames:?}"
-        );
+        frames.push((n.unwrap(), *at));
     }
     let (first, last) = (frames[0], frames[frames.len() - 1]);
     println!(
@@ -296,7 +284,7 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     // The check can fail: a swapped layout, a stale frame (the reference
     // of two frames before), a missing server (the display before
     // gpu-server drew: nothing readable).
-    let (shot, _) = &shots[shots.len() - 1];
+    let shot = &good[good.len() - 1].0;
     let text = std::fs::read_to_string(&board).unwrap();
     let swapped = text
         .replace("\nx = 0\n", "\nx = @\n")

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
-  demo               set up, build and boot the cockpit on QEMU from its boot medium (Ctrl-A X quits)
+  demo               set up, build and boot the cockpit on QEMU from its boot medium; screenshots in target/cockpit/ (Ctrl-A X quits)
   test [TIER...]     run test tiers (default: all): host, boot, partition, dma, linux, cockpit, gpu, conformance;
                      conformance-full runs the whole dEQP-GLES2 mustpass both ways
   build              build the images into target/images/ (Linux guests: target/images/linux/)
@@ -77,22 +77,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// Until the cockpit's guests exist, the demo runs the partition of three
-/// test guests (boards/test-partition.toml): they check themselves side by
-/// side, one is restarted after a deliberate fault, the others keep going.
-/// The cockpit as far as it exists: the boot medium of `boards/qemu-virt.toml`
-/// through U-Boot, the GPU (virtio-gpu-pci) behind the SMMU, the cluster
-/// VM on core 0, the IVI Linux on core 1 and the GPU service VM's Linux on
-/// cores 2-3.
+/// The cockpit: the boot medium of `boards/qemu-virt.toml` through U-Boot,
+/// the GPU (virtio-gpu-pci) behind the SMMU, the cluster VM on core 0, the
+/// IVI Linux on core 1 and the GPU service VM's Linux on cores 2-3, whose
+/// gpu-server composites the cluster (and the IVI) onto the display. A QMP
+/// screendump of that display every few seconds lands in
+/// `target/cockpit/screen.png`.
 fn demo() -> Result {
     setup::all()?;
     let disk = image::build("qemu-virt")?;
     let dir = images_dir();
+    let shots = dir.parent().unwrap().join("cockpit");
+    std::fs::create_dir_all(&shots).map_err(|e| format!("{}: {e}", shots.display()))?;
+    let screen = shots.join("screen.png");
+    let _ = std::fs::remove_file(&screen);
     println!(
-        "\n== Tessera demo: the cockpit plan (boards/qemu-virt.toml) from its boot medium through U-Boot =="
+        "\n== Tessera demo: the cockpit (boards/qemu-virt.toml) from its boot medium through U-Boot =="
     );
     println!(
-        "   cluster (core 0, bare metal), ivi (core 1, Linux), gpu (cores 2-3, Linux, owns the PCIe GPU behind the SMMU)"
+        "   cluster (core 0, bare metal), ivi (core 1, Linux), gpu (cores 2-3, Linux, owns the PCIe GPU behind the SMMU: gpu-server)"
+    );
+    println!(
+        "   the display (512x256: cluster left, IVI right) is written to {} every {} s",
+        screen.display(),
+        SCREENSHOT_EVERY.as_secs()
     );
     let mut r = qemu_virt::Run::new(
         qemu_virt::Boot::Disk(disk),
@@ -100,11 +108,13 @@ fn demo() -> Result {
         &dir.join("demo"),
     );
     r.nodefaults = true;
+    let sock = r.work_dir.join("qmp.sock");
     r.extra_args = [
-        "-device",
-        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on",
+        "-device".to_string(),
+        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", sock.display()),
     ]
-    .map(String::from)
     .to_vec();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
@@ -113,9 +123,22 @@ fn demo() -> Result {
         );
         let mut cmd = r.command()?;
         println!("$ {}", test::show(&cmd));
-        let status = cmd
-            .status()
+        let mut child = cmd
+            .spawn()
             .map_err(|e| format!("qemu-system-aarch64: {e}"))?;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        let shooter = std::thread::spawn(move || {
+            while !d.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(SCREENSHOT_EVERY);
+                // QEMU is not listening yet, or has quit: the next try.
+                let _ = screenshot(&sock, &screen);
+            }
+        });
+        let status = child.wait().map_err(|e| e.to_string());
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = shooter.join();
+        let status = status?;
         return if status.success() {
             Ok(())
         } else {
@@ -123,17 +146,37 @@ fn demo() -> Result {
         };
     }
     // No terminal: run until both Linux VMs finished their self-checks and
-    // the cluster looked for its GPU server, then show what they said.
+    // the cluster drew 20 s, with screenshots, then show what they said.
+    let connected = std::cell::Cell::new(None::<std::time::Instant>);
+    let last = std::cell::Cell::new(std::time::Instant::now());
     let out = r.run(std::time::Duration::from_secs(300), |o| {
+        if connected.get().is_none() && o.contains("cluster: connected") {
+            connected.set(Some(std::time::Instant::now()));
+        }
+        if o.contains("gpu | tessera-linux: DONE") && last.get().elapsed() >= SCREENSHOT_EVERY {
+            last.set(std::time::Instant::now());
+            let _ = screenshot(&sock, &screen);
+        }
         o.contains("ivi | tessera-linux: DONE")
-            && o.contains("gpu | tessera-linux: DONE")
-            && o.contains("(1 tries so far)")
+            && connected
+                .get()
+                .is_some_and(|t| t.elapsed() > std::time::Duration::from_secs(20))
     })?;
     println!("{}", out.output);
     if out.timed_out {
-        return Err("the demo's VMs did not finish their self-checks within 5 minutes".into());
+        return Err("the cluster did not draw within 5 minutes".into());
     }
+    println!("the display: {}", screen.display());
     Ok(())
+}
+
+const SCREENSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A PNG of the display, replacing `to` whole.
+fn screenshot(sock: &std::path::Path, to: &std::path::Path) -> Result {
+    let tmp = to.with_extension("png.tmp");
+    qemu_virt::screendump(sock, &tmp, "png")?;
+    std::fs::rename(&tmp, to).map_err(|e| e.to_string())
 }
 
 fn run(args: &[String]) -> Result {
