@@ -64,16 +64,21 @@ impl Drop for RefServer {
     }
 }
 
-/// `cockpit.py check SHOT BOARD` with the cluster's reference and the
-/// IVI's area required to show "no signal" (no IVI client yet); its
-/// output and whether it passed.
+/// What the IVI's area must show: "no signal", as the IVI's image runs
+/// no gpu-share client yet. When it does, this becomes `--ref
+/// gpu-ivi=CMD` (its reference renderer), like the cluster's.
+const IVI_AREA: &[&str] = &["--no-signal", "gpu-ivi"];
+
+/// `cockpit.py check SHOT BOARD` with the cluster's reference and
+/// [`IVI_AREA`]; its output and whether it passed.
 fn check(shot: &Path, board: &Path, cluster_ref: &str) -> (bool, String) {
     let out = Command::new("python3")
         .arg(root().join("gpu-share/ci/cockpit.py"))
         .arg("check")
         .arg(shot)
         .arg(board)
-        .args(["--ref", cluster_ref, "--no-signal", "gpu-ivi"])
+        .args(["--ref", cluster_ref])
+        .args(IVI_AREA)
         .output()
         .expect("python3");
     let text =
@@ -298,5 +303,17 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     let (ok, text) = check(shot, &board, &refs.cluster_ref(-2));
     assert!(!ok, "a stale frame passed:\n{text}");
     println!("cockpit: the check fails on a swapped layout and on a stale frame");
+    // And on the display before the server showed a cluster frame (the
+    // first look, taken when the cluster connected), unless the first
+    // frame was already there.
+    let before = work.join("look-0.ppm");
+    if cluster_frame(&before, &board).is_none() {
+        let (ok, text) = check(&before, &board, &refs.cluster_ref(0));
+        assert!(!ok, "a display without a cluster frame passed:\n{text}");
+        println!(
+            "cockpit: and on the display before the first cluster frame: {}",
+            text.lines().next().unwrap_or("")
+        );
+    }
     println!("cockpit: {:.1} s wall", start.elapsed().as_secs_f64());
 }
