@@ -14,6 +14,8 @@
 
 extern crate alloc;
 
+pub mod stats;
+
 use gpu_codec::{enc, EncodeError};
 use gpu_frontend::Client;
 use gpu_wire::Doorbell;

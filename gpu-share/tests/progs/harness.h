@@ -122,6 +122,17 @@ static __attribute__((unused)) GLuint triangle_vbo(void) {
     return vbo;
 }
 
+/* 2D positions in a vertex buffer, set as attribute 0; returns the buffer. */
+static __attribute__((unused)) GLuint pos_vbo(const GLfloat *v, GLsizeiptr bytes) {
+    GLuint vbo;
+    glGenBuffers(1, &vbo);
+    glBindBuffer(GL_ARRAY_BUFFER, vbo);
+    glBufferData(GL_ARRAY_BUFFER, bytes, v, GL_STATIC_DRAW);
+    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0, 0);
+    glEnableVertexAttribArray(0);
+    return vbo;
+}
+
 /* A 3x3 grid of vertices over the viewport with colours, in client memory,
  * set as attributes 0 and 1 (client arrays). */
 static __attribute__((unused)) void grid_client_arrays(void) {

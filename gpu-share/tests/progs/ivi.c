@@ -74,12 +74,7 @@ int main(int argc, char **argv) {
     glUseProgram(p);
     u_angle = glGetUniformLocation(p, "angle");
     static const GLfloat tri[] = {0.0f, 0.9f, -0.8f, -0.6f, 0.8f, -0.6f};
-    GLuint vbo;
-    glGenBuffers(1, &vbo);
-    glBindBuffer(GL_ARRAY_BUFFER, vbo);
-    glBufferData(GL_ARRAY_BUFFER, sizeof tri, tri, GL_STATIC_DRAW);
-    glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0, 0);
-    glEnableVertexAttribArray(0);
+    pos_vbo(tri, sizeof tri);
     if (ref >= 0) {
         static unsigned char px[IW * IH * 4];
         draw((unsigned)ref);

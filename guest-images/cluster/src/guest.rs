@@ -6,6 +6,7 @@ extern crate alloc;
 use crate::sleep::{self, Sleepy};
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
+use cockpit_cluster::stats::FrameStats;
 use cockpit_cluster::Cluster;
 use core::fmt::Write;
 use gpu_frontend::Client;
@@ -145,6 +146,7 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
     let port: &'static Sleepy = alloc::boxed::Box::leak(alloc::boxed::Box::new(Sleepy(port)));
     let mut n = 0u32;
     let mut failures = 0u32;
+    let mut stats = FrameStats::new();
     loop {
         let (att, gpu, len) = match gpu_xvm::link::connect(port, 2000) {
             Ok(c) => c,
@@ -176,13 +178,18 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
                 continue;
             }
         };
+        // Frame k of the session has the slot [next, next + PERIOD_MS);
+        // a frame presented late starts the next slot when it ends.
         let mut next = sleep::now_ms();
+        stats.restart();
         while cl.draw(n).is_ok() {
-            if n.is_multiple_of(300) {
-                say!("cluster: frame {n}");
+            let presented = sleep::now_us();
+            let deadline = next + PERIOD_MS;
+            if let Some(line) = stats.record(presented, deadline * 1000) {
+                say!("cluster: {line}");
             }
             n = n.wrapping_add(1);
-            next += PERIOD_MS;
+            next = deadline.max(presented / 1000);
             sleep::until_ms(next);
         }
         say!("cluster: session lost at frame {n}; connecting again");

@@ -54,6 +54,11 @@ pub fn now_ms() -> u64 {
     CNTVCT_EL0.get() / ticks_per_ms()
 }
 
+/// The virtual counter in microseconds (the frame statistics' clock).
+pub fn now_us() -> u64 {
+    (CNTVCT_EL0.get() as u128 * 1_000_000 / CNTFRQ_EL0.get().max(1) as u128) as u64
+}
+
 /// Sleeps until [`now_ms`] reaches `ms`.
 pub fn until_ms(ms: u64) {
     let deadline = ms * ticks_per_ms();

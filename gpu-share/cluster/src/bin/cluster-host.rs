@@ -15,11 +15,15 @@
 //! `--region` picks another region of `TESSERA_SHM` than `gpu-cluster`.
 //! `--ref N OUT` draws frame N and writes it, read back, to OUT (raw RGBA,
 //! bottom row first): the reference rendering of that frame.
+//! Every 30 frames it prints the frame statistics line of
+//! `cockpit_cluster::stats` (as the cluster VM does), e.g.
+//! `cluster: frames 300 period mean 33.1 p95 34.0 max 41.2 ms missed 0`.
 //! `--stats` prints the longest, 95th percentile and mean frame time
 //! (drawing to the end of eglSwapBuffers) when done. `--flood` draws no cluster but floods the
 //! GPU instead (the cluster-first check): it prints one heavy draw's time,
 //! then draws 40 of them per glFinish until killed.
 
+use cockpit_cluster::stats::FrameStats;
 use cockpit_cluster::Cluster;
 use gpu_frontend::Client;
 use gpu_wire::{Doorbell, Region};
@@ -93,6 +97,7 @@ fn frames<D: Doorbell>(
     a: &Args,
     n: &mut u32,
     hostile_sent: &mut bool,
+    stats: &mut FrameStats,
 ) -> Result<(), String> {
     let mut cl = Cluster::new(c).map_err(|e| format!("set-up: {e:?}"))?;
     if let Some(out) = &a.reference {
@@ -107,6 +112,7 @@ fn frames<D: Doorbell>(
     let mut times: Vec<Duration> = Vec::new();
     let mut drawn = 0;
     let mut next = Instant::now();
+    stats.restart();
     loop {
         if a.count.is_some_and(|c| *n >= a.start + c) {
             // Make sure the last frame reached the server.
@@ -136,6 +142,10 @@ fn frames<D: Doorbell>(
         let t = Instant::now();
         cl.draw(*n).map_err(|e| format!("frame {}: {e:?}", *n))?;
         let dt = t.elapsed();
+        let us = |i: Instant| i.duration_since(epoch()).as_micros() as u64;
+        if let Some(line) = stats.record(us(t + dt), us(next + a.period)) {
+            eprintln!("cluster: {line}");
+        }
         // The first frames compile and warm up.
         if drawn >= 3 {
             times.push(dt);
@@ -153,6 +163,12 @@ fn frames<D: Doorbell>(
             next = now;
         }
     }
+}
+
+/// The origin of the statistics' clock.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// The flood (see the module comment).
@@ -182,6 +198,7 @@ fn flood<D: Doorbell>(c: &mut Client<D>) -> Result<(), String> {
 }
 
 fn main() {
+    epoch();
     let a = args();
     let mut n = a.start;
     if let Some(path) = &a.socket {
@@ -193,13 +210,14 @@ fn main() {
             unsafe { Region::new(map.ptr(), map.len()) }.unwrap_or_else(|e| die(&e.to_string()));
         let bell = gpu_transport::FutexBell::new(&sock);
         let c = Client::new(Box::leak(Box::new(region)), bell);
-        frames(c, &a, &mut n, &mut false).unwrap_or_else(|e| die(&e));
+        frames(c, &a, &mut n, &mut false, &mut FrameStats::new()).unwrap_or_else(|e| die(&e));
         return;
     }
     let port: &'static HostPort = Box::leak(Box::new(
         HostPort::from_env(Some(&a.region)).unwrap_or_else(|e| die(&e.to_string())),
     ));
     let mut hostile_sent = false;
+    let mut stats = FrameStats::new();
     loop {
         let (att, gpu, len) = match gpu_xvm::link::connect(port, 2000) {
             Ok(c) => c,
@@ -217,7 +235,7 @@ fn main() {
         };
         eprintln!("cluster: connected (hello {}), from frame {n}", att.hello);
         let c = Client::new(region, ClientBell::new(port, att));
-        match frames(c, &a, &mut n, &mut hostile_sent) {
+        match frames(c, &a, &mut n, &mut hostile_sent, &mut stats) {
             Ok(()) => return,
             Err(e) => eprintln!("cluster: session lost ({e}); connecting again"),
         }
