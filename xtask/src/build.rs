@@ -70,6 +70,7 @@ pub const BOARDS: &[(&str, &str)] = &[
     ("test-dma-contain", "tessera-test-dma-contain"),
     ("test-linux", "tessera-test-linux"),
     ("test-linux-shm", "tessera-test-linux-shm"),
+    ("test-cluster-bell", "tessera-test-cluster-bell"),
 ];
 
 /// The image stem for `board`: as in [`BOARDS`], else `tessera-<board>`.

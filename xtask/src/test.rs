@@ -16,7 +16,7 @@ pub const TIERS: &[(&str, &str)] = &[
     ),
     (
         "partition",
-        "three bare-metal test guests side by side on QEMU: isolation, timer, SGIs, PSCI, doorbells, reset",
+        "three bare-metal test guests side by side on QEMU: isolation, timer, SGIs, PSCI, doorbells, reset; the cluster image woken by its doorbell",
     ),
     (
         "dma",
@@ -145,7 +145,7 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
             tally,
         ),
         // --nocapture: the test prints the table of checks.
-        "partition" => qemu_tests(&["partition"], &["--nocapture"], tally),
+        "partition" => qemu_tests(&["partition", "cluster_bell"], &["--nocapture"], tally),
         "dma" => qemu_tests(&["dma"], &["--nocapture"], tally),
         // The boot medium of boards/test-linux.toml first (it builds the
         // images, Linux guests included). One QEMU at a time: two 4-core

@@ -1,7 +1,9 @@
 //! The bare-metal guest's port: the region at the IPA its DTB gives
 //! (`tessera-shm@` node by `tessera,name`), rung by Tessera's
-//! `TESSERA_DOORBELL` hypercall. It takes no interrupts: a wait polls the
-//! counters, paced by the virtual counter (the cluster owns its core).
+//! `TESSERA_DOORBELL` hypercall. It takes no interrupts itself: a wait
+//! polls the counters, paced by the virtual counter. A guest that takes
+//! the doorbell interrupt ([`GuestPort::doorbell_intid`]) wraps it with
+//! its own `irq_count`/`wait_irq`, as the cluster image does.
 
 use crate::Port;
 
@@ -13,6 +15,7 @@ pub struct GuestPort {
     data_offset: usize,
     index: u32,
     peer: u32,
+    intid: Option<u32>,
 }
 
 fn be32(b: &[u8]) -> Option<u32> {
@@ -36,13 +39,24 @@ impl GuestPort {
         let cell = |p: &str| node.property(p).and_then(|v| be32(v.value));
         let len = reg.size?;
         let data_offset = cell("tessera,data-offset")? as usize;
+        // `interrupts = <0 SPI 1>`: an SPI (type 0), edge; INTID = 32 + SPI.
+        let intid = node.property("interrupts").and_then(|p| {
+            let (ty, spi) = (be32(p.value)?, be32(p.value.get(4..)?)?);
+            (ty == 0 && spi < 988).then_some(32 + spi)
+        });
         (data_offset < len).then_some(GuestPort {
             base: reg.starting_address as u64,
             len,
             data_offset,
             index: cell("tessera,index")?,
             peer: cell("tessera,peer-index")?,
+            intid,
         })
+    }
+
+    /// The INTID of the region's doorbell interrupt, if it has one.
+    pub fn doorbell_intid(&self) -> Option<u32> {
+        self.intid
     }
 }
 

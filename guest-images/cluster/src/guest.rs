@@ -136,14 +136,26 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
     let start = &raw const heap_begin as usize;
     // SAFETY: the RAM between the image and HEAP_END is used by nothing else.
     unsafe { HEAP.lock().init(start, HEAP_END - start) };
-    // SAFETY: x0 at entry was the DTB; the region it names is mapped above.
-    let Some(port) = (unsafe { GuestPort::from_dtb(dtb, "gpu-cluster") }) else {
-        say!("cluster: no shared region gpu-cluster in the DTB");
-        loop {
-            aarch64_cpu::asm::wfi();
-        }
+    // SAFETY: x0 at entry was the DTB; the regions it names are mapped above.
+    let region = |name| unsafe { GuestPort::from_dtb(dtb, name) };
+    let (port, check) = match (region("gpu-cluster"), region(crate::bell::REGION)) {
+        (Some(p), _) => (p, false),
+        (None, Some(p)) => (p, true),
+        (None, None) => halt(format_args!("no shared region gpu-cluster in the DTB")),
     };
+    match port.doorbell_intid() {
+        Some(intid) => {
+            if let Err(e) = sleep::enable_doorbell(intid) {
+                halt(format_args!("the doorbell's interrupt: {e}"));
+            }
+        }
+        None => halt(format_args!("the shared region has no doorbell interrupt")),
+    }
     let port: &'static Sleepy = alloc::boxed::Box::leak(alloc::boxed::Box::new(Sleepy(port)));
+    if check {
+        crate::bell::check(port, |a| say!("{a}"));
+        halt(format_args!("doorbell check done"));
+    }
     let mut n = 0u32;
     let mut failures = 0u32;
     let mut stats = FrameStats::new();
@@ -196,10 +208,16 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
     }
 }
 
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    say!("cluster: panic: {info}");
+/// Says why, then sleeps for good (no interrupt wakes it).
+fn halt(why: core::fmt::Arguments) -> ! {
+    say!("cluster: {why}");
+    guest_gic::mask_all();
     loop {
         aarch64_cpu::asm::wfi();
     }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    halt(format_args!("panic: {info}"))
 }

@@ -10,6 +10,8 @@
 fn main() {}
 
 #[cfg(target_os = "none")]
+mod bell;
+#[cfg(target_os = "none")]
 mod guest;
 #[cfg(target_os = "none")]
 mod sleep;

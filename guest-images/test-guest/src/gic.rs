@@ -4,23 +4,10 @@
 
 use crate::{mmio, timer, vcpu, MAX_VCPUS};
 use core::sync::atomic::{AtomicU32, Ordering};
+pub use guest_gic::{init_distributor, spi_enabled};
+use guest_gic::{spin_until, GICD, GICR, GICR_STRIDE, SGI_BASE};
 
-const GICD: usize = 0x0800_0000;
-const GICR: usize = 0x080A_0000;
-const GICR_STRIDE: usize = 0x2_0000;
-const SGI_BASE: usize = 0x1_0000;
-
-const GICD_CTLR: usize = 0x0000;
-const GICD_IGROUPR: usize = 0x0080;
-const GICD_ISENABLER: usize = 0x0100;
 const GICD_ICENABLER: usize = 0x0180;
-const GICD_ICPENDR: usize = 0x0280;
-const GICD_IPRIORITYR: usize = 0x0400;
-const GICD_ICFGR: usize = 0x0c00;
-const GICD_IROUTER: usize = 0x6000;
-const CTLR_RWP: u32 = 1 << 31;
-const CTLR_ARE_NS: u32 = 1 << 4;
-const CTLR_ENABLE_G1: u32 = 1 << 1;
 
 const GICR_WAKER: usize = 0x0014;
 const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
@@ -34,7 +21,6 @@ const PRIORITY: u32 = 0xa0;
 /// The SGI the `sgi` check exchanges.
 pub const SGI_TEST: u32 = 1;
 pub const VTIMER_INTID: u32 = 27;
-const SPIN_LIMIT: u32 = 1_000_000;
 
 /// SGIs received, per vCPU.
 pub static SGIS: [AtomicU32; MAX_VCPUS] = [const { AtomicU32::new(0) }; MAX_VCPUS];
@@ -56,28 +42,6 @@ fn write(addr: usize, v: u32) {
     unsafe { mmio::write32(addr, v) }
 }
 
-fn spin_until(what: &'static str, mut done: impl FnMut() -> bool) -> Result<(), &'static str> {
-    for _ in 0..SPIN_LIMIT {
-        if done() {
-            return Ok(());
-        }
-        core::hint::spin_loop();
-    }
-    Err(what)
-}
-
-/// Affinity routing and group 1 on; SPIs are enabled one by one later.
-pub fn init_distributor() -> Result<(), &'static str> {
-    write(GICD + GICD_CTLR, 0);
-    spin_until("GICD_CTLR.RWP stuck (disable)", || {
-        read(GICD + GICD_CTLR) & CTLR_RWP == 0
-    })?;
-    write(GICD + GICD_CTLR, CTLR_ARE_NS | CTLR_ENABLE_G1);
-    spin_until("GICD_CTLR.RWP stuck (enable)", || {
-        read(GICD + GICD_CTLR) & CTLR_RWP == 0
-    })
-}
-
 /// Wakes this vCPU's redistributor, makes SGIs/PPIs group 1, enables the
 /// test SGI and the virtual timer, and turns the CPU interface on.
 pub fn init_this_vcpu() -> Result<(), &'static str> {
@@ -94,43 +58,13 @@ pub fn init_this_vcpu() -> Result<(), &'static str> {
         write(rd + GICR_IPRIORITYR + 4 * i, PRIORITY * 0x0101_0101);
     }
     write(rd + GICR_ISENABLER0, (1 << SGI_TEST) | (1 << VTIMER_INTID));
-    // SAFETY: GIC system registers, in the architecture's order (SRE, ISB,
-    // then the rest).
-    unsafe {
-        core::arch::asm!(
-            "mrs {t}, icc_sre_el1",
-            "orr {t}, {t}, #1",
-            "msr icc_sre_el1, {t}",
-            "isb",
-            "msr icc_pmr_el1, {pmr}",
-            "msr icc_bpr1_el1, xzr",
-            "msr icc_igrpen1_el1, {one}",
-            "isb",
-            t = out(reg) _,
-            pmr = in(reg) 0xffu64,
-            one = in(reg) 1u64,
-        );
-    }
+    guest_gic::cpu_interface_on();
     Ok(())
 }
 
 /// An SPI, edge-triggered, group 1, routed to vCPU `target`, enabled.
 pub fn enable_spi(intid: u32, target: usize) {
-    let (word, bit) = ((intid / 32) as usize * 4, intid % 32);
-    write(GICD + GICD_ICPENDR + word, 1 << bit);
-    write(
-        GICD + GICD_IGROUPR + word,
-        read(GICD + GICD_IGROUPR + word) | 1 << bit,
-    );
-    let prio = GICD + GICD_IPRIORITYR + (intid as usize & !3);
-    let shift = (intid % 4) * 8;
-    write(prio, (read(prio) & !(0xff << shift)) | PRIORITY << shift);
-    let cfg = GICD + GICD_ICFGR + (intid / 16) as usize * 4;
-    write(cfg, read(cfg) | 2 << ((intid % 16) * 2));
-    let router = GICD + GICD_IROUTER + intid as usize * 8;
-    write(router, target as u32);
-    write(router + 4, 0);
-    write(GICD + GICD_ISENABLER + word, 1 << bit);
+    guest_gic::enable_spi(intid, target, PRIORITY)
 }
 
 /// SGIs the list-register overflow check raises at once, more than a GIC
@@ -141,11 +75,6 @@ pub const SGI_BURST: core::ops::Range<u32> = 2..10;
 pub fn enable_burst_sgis() {
     let mask = SGI_BURST.fold(0u32, |m, i| m | 1 << i);
     write(GICR + vcpu() * GICR_STRIDE + GICR_ISENABLER0, mask);
-}
-
-/// Whether the distributor says SPI `intid` is enabled.
-pub fn spi_enabled(intid: u32) -> bool {
-    read(GICD + GICD_ISENABLER + (intid / 32) as usize * 4) & 1 << (intid % 32) != 0
 }
 
 pub fn disable_spi(intid: u32) {

@@ -1,6 +1,9 @@
 //! Ping-pong with a Linux VM over shared region 0 (`bm` on the `linux`
 //! tier's shared-region board): the same ring and protocol the Linux
-//! self-check speaks (`tessera-shm-proto`), this VM as side A.
+//! self-check speaks (`tessera-shm-proto`), this VM as side A. As `bell`
+//! (the partition tier's `boards/test-cluster-bell.toml`) the same with
+//! the cluster image as side B, strictly one message in flight: each
+//! message a doorbell round trip, timed.
 
 use crate::console::{report, CheckResult};
 use crate::dt::VmInfo;
@@ -11,8 +14,26 @@ use core::sync::atomic::Ordering::SeqCst;
 use core::time::Duration;
 use tessera_shm_proto::pingpong::{self, Link, Side};
 
-/// Messages each way, as the Linux side's `tessera.pingpong` default.
-const MESSAGES: u32 = 10_000;
+/// What a run exchanges and reports.
+pub struct Exchange {
+    pub check: &'static str,
+    pub messages: u32,
+    /// Most messages unanswered at a time.
+    pub window: u32,
+}
+
+/// With Linux: its `tessera.pingpong` default, streamed.
+pub const LINUX: Exchange = Exchange {
+    check: "linux-pingpong",
+    messages: 10_000,
+    window: u32::MAX,
+};
+/// With the cluster image (its `bell` module answers as many).
+pub const CLUSTER: Exchange = Exchange {
+    check: "cluster-pingpong",
+    messages: 2000,
+    window: 1,
+};
 /// The header page's generation word (docs/guest-abi.md, "Header page").
 const HDR_GENERATION: u64 = 0x08;
 
@@ -55,15 +76,15 @@ impl Link for Region {
     }
 }
 
-/// Runs the exchange if this VM has a shared region; reports
-/// `linux-pingpong`.
-pub fn ping_pong(vm: &VmInfo) {
+/// Runs the exchange if this VM has a shared region; reports it under
+/// its check's name.
+pub fn ping_pong(vm: &VmInfo, x: &Exchange) {
     if vm.shm.is_some() {
-        report("linux-pingpong", result(vm));
+        report(x.check, result(vm, x));
     }
 }
 
-fn result(vm: &VmInfo) -> CheckResult {
+fn result(vm: &VmInfo, x: &Exchange) -> CheckResult {
     let shm = vm.shm.ok_or_else(|| msg!("no shared region 0"))?;
     if !shm.writable {
         return Err(msg!("shared region 0 is read-only here"));
@@ -80,13 +101,16 @@ fn result(vm: &VmInfo) -> CheckResult {
         seen: Cell::new(gic::DOORBELLS.load(SeqCst)),
     };
     let t0 = now();
-    let s = pingpong::run(&r, Side::A, MESSAGES).map_err(|e| msg!("{e}"))?;
+    let s = pingpong::run_observed(&r, Side::A, (x.messages, x.window, 1), &mut |_| {})
+        .map_err(|e| msg!("{e}"))?;
     let ticks = now() - t0;
+    let ns = |t: u64| (t as u128 * 1_000_000_000 / frequency() as u128) as u64;
     Ok(msg!(
-        "{} messages each way, {} body bytes, in order, checksums good, {} ms, {} restart(s) seen",
+        "{} messages each way, {} body bytes, in order, checksums good, {} ms ({} ns a message), {} restart(s) seen",
         s.messages,
         s.bytes,
         ticks * 1000 / frequency(),
+        ns(ticks) / s.messages.max(1) as u64,
         s.restarts
     ))
 }

@@ -58,7 +58,7 @@ mod lifecycle;
 #[cfg(target_os = "none")]
 mod linux_peer;
 #[cfg(target_os = "none")]
-mod mmio;
+use guest_gic::mmio;
 #[cfg(target_os = "none")]
 mod mmu;
 #[cfg(any(target_os = "none", test))]
@@ -266,8 +266,9 @@ mod guest {
                         summary();
                         lifecycle::fault_in_irq(checks::outside_address(vm));
                     }
-                    "bm" => {
-                        crate::linux_peer::ping_pong(vm);
+                    "bm" | "bell" => {
+                        use crate::linux_peer::{ping_pong, CLUSTER, LINUX};
+                        ping_pong(vm, if name == "bm" { &LINUX } else { &CLUSTER });
                         summary();
                         beat_forever();
                     }

@@ -43,8 +43,19 @@ struct Args {
     flood: bool,
 }
 
+/// One line to stderr in one write: the cockpit test's VMs share a log,
+/// and `eprintln!` writes a line in pieces that another process's output
+/// can split.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let line = format!("{}\n", format_args!($($t)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 fn die(msg: &str) -> ! {
-    eprintln!("cluster: {msg}");
+    say!("cluster: {msg}");
     std::process::exit(2)
 }
 
@@ -121,7 +132,7 @@ fn frames<D: Doorbell>(
                 times.sort();
                 let ms = |d: Duration| d.as_secs_f64() * 1e3;
                 let mean = times.iter().sum::<Duration>() / times.len() as u32;
-                eprintln!(
+                say!(
                     "cluster: {} frames: longest {:.1} ms, 95th percentile {:.1} ms, mean {:.1} ms",
                     times.len(),
                     ms(times[times.len() - 1]),
@@ -134,7 +145,7 @@ fn frames<D: Doorbell>(
         if a.hostile_after == Some(drawn) && !*hostile_sent {
             *hostile_sent = true;
             use gpu_codec::Wire;
-            eprintln!("cluster: sending a malformed record");
+            say!("cluster: sending a malformed record");
             let _ = cl.c.begin(0xFFFF);
             let _ = cl.c.finish_async();
             cl.c.flush();
@@ -144,14 +155,11 @@ fn frames<D: Doorbell>(
         let dt = t.elapsed();
         let us = |i: Instant| i.duration_since(epoch()).as_micros() as u64;
         if let Some(line) = stats.record(us(t + dt), us(next + a.period)) {
-            eprintln!("cluster: {line}");
+            say!("cluster: {line}");
         }
         // The first frames compile and warm up.
         if drawn >= 3 {
             times.push(dt);
-        }
-        if n.is_multiple_of(100) {
-            eprintln!("cluster: frame {}", *n);
         }
         *n += 1;
         drawn += 1;
@@ -188,7 +196,7 @@ fn flood<D: Doorbell>(c: &mut Client<D>) -> Result<(), String> {
         e(gpu_codec::enc::glFinish(c))?;
         one = t.elapsed();
     }
-    eprintln!("flood: one draw {:.1} ms", one.as_secs_f64() * 1e3);
+    say!("flood: one draw {:.1} ms", one.as_secs_f64() * 1e3);
     loop {
         for _ in 0..40 {
             e(cockpit_cluster::quad(c))?;
@@ -222,7 +230,7 @@ fn main() {
         let (att, gpu, len) = match gpu_xvm::link::connect(port, 2000) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("cluster: {e}; trying again");
+                say!("cluster: {e}; trying again");
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -233,11 +241,11 @@ fn main() {
             Ok(r) => &*Box::leak(Box::new(r)),
             Err(e) => die(&e.to_string()),
         };
-        eprintln!("cluster: connected (hello {}), from frame {n}", att.hello);
+        say!("cluster: connected (hello {}), from frame {n}", att.hello);
         let c = Client::new(region, ClientBell::new(port, att));
         match frames(c, &a, &mut n, &mut hostile_sent, &mut stats) {
             Ok(()) => return,
-            Err(e) => eprintln!("cluster: session lost ({e}); connecting again"),
+            Err(e) => say!("cluster: session lost ({e}); connecting again"),
         }
     }
 }
