@@ -210,14 +210,14 @@ sys.exit(worst > b or mean > m)' "$one" "$worst" "$mean" || return 1
     ck_wait 30 ck_live cf
 }
 
-ck_ratio_run() { # ck_ratio_run NAME LOAD...: the cluster's 150 frames while LOAD runs as the IVI
+ck_ratio_run() { # ck_ratio_run NAME LOAD...: the cluster's 330 frames while LOAD runs as the IVI
     local name=$1 lpid rc; shift
     "$@" > "$CK/ivi-$name.log" 2>&1 &
     lpid=$!
     # The load's first line: it is past its set-up.
     if ck_wait 60 grep -q " duty " "$CK/ivi-$name.log"; then
         TESSERA_SHM="gpu-cluster=$CK/shm/gpu-cluster:0" timeout 60 target/release/cluster-host \
-            --count 150 > "$CK/cluster-$name.log" 2>&1
+            --count 330 > "$CK/cluster-$name.log" 2>&1
         rc=$?
     else
         cat "$CK/ivi-$name.log"; rc=1
@@ -233,13 +233,12 @@ ck_cluster_ratio() {
     # a frame, through the C ABI library over the IVI's region) over its
     # period while the IVI burns the CPU share the flood measured for
     # itself with no GPU call (ivi-busy), from the cluster's statistics
-    # lines: at most 1.1, and at most 10 % of its frames presented after
-    # their 33 ms slot under the flood. The CPU load being the same, what
+    # lines (10 windows of 30 frames, the median window's mean period):
+    # at most 1.1, and at most 20 % of its frames presented after their
+    # 33 ms slot under the flood. The CPU load being the same, what
     # differs is the GPU's work; a cluster served first waits at most for
     # the flood's batch in flight (about batch_ms, 4 ms), well inside its
-    # slot. Measured on 2 shared cores: 1.000-1.022, 0-3.3 % missed; with
-    # `CK_SERVER_ARGS="--limit batch_ms=1000"` (the flood's work in flight
-    # unbounded) 3.9-4.1 and 52-60 % missed, so the check fails.
+    # slot. Measured: docs/cockpit.md, step 10.
     local ivi cl rc=0
     ivi=$(ck_pid ivi); cl=$(ck_pid cluster)
     kill -STOP "$ivi" "$cl"
@@ -248,7 +247,7 @@ ck_cluster_ratio() {
     [ $rc = 0 ] && { ck_ratio_run busy "$GPU_OUT/bin/ivi-busy" --duty-file "$CK/ivi-flood.log" || rc=1; }
     kill -CONT "$ivi" "$cl"
     [ $rc = 0 ] && python3 gpu-share/ci/cluster_stats.py ratio "$CK/cluster-flood.log" \
-        "$CK/cluster-busy.log" --bound 1.1 --max-missed-pct 10 || return 1
+        "$CK/cluster-busy.log" --bound 1.1 --max-missed-pct 20 || return 1
     # Both supervised clients lost their regions to the newcomers: they
     # connect again (the IVI by restarting).
     ck_wait 30 ck_live crt

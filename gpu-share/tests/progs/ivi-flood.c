@@ -8,7 +8,7 @@
  *
  * --draws: draws per frame (default 2000), each a triangle over about 5 %
  * of the 256x256 window whose fragments iterate sin() K times (--work,
- * default 2), so the GPU's work is in the fragments, not in the calls;
+ * default 1), so the GPU's work is in the fragments, not in the calls;
  * --upload: the texture's side in pixels, RGBA (default 1024: 4 MiB a
  * frame); --frames: stop after N (default: run until killed). Every 30 frames it prints
  *
@@ -36,7 +36,7 @@ static long arg(const char *v, long lo, long hi, const char *what) {
 }
 
 int main(int argc, char **argv) {
-    long frames = -1, draws = 2000, side = 1024, work = 2;
+    long frames = -1, draws = 2000, side = 1024, work = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--frames") && i + 1 < argc) frames = arg(argv[++i], 1, 1L << 30, "--frames");
         else if (!strcmp(argv[i], "--draws") && i + 1 < argc) draws = arg(argv[++i], 1, 1000000, "--draws");
