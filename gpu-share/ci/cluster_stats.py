@@ -8,6 +8,7 @@ Each line covers the 30 frames before it (docs/cockpit.md).
 
     cluster_stats.py summary LOG [--skip N]
     cluster_stats.py ratio FLOOD_LOG BUSY_LOG [--skip N] [--bound B] [--max-missed-pct P]
+    cluster_stats.py selftest
 
 summary: the windows' figures together (the mean and the median of the
 window means, the largest p95 and max, the missed frames summed).
@@ -19,7 +20,7 @@ stall of a shared host (it lands in one window) does not decide it while
 a cluster held back by the flood (every window) does; exits 1 when it is
 above --bound (default 1.1), when the flood run missed more than
 --max-missed-pct of its frames (default: not checked), or when a log has
-no window left.
+no window left. selftest: checks all that on made-up logs (gpu tier).
 """
 import re
 import sys
@@ -78,8 +79,49 @@ def option(args, name, default, kind):
     return default
 
 
+def selftest():
+    """The ratio's verdicts on made-up logs, through main() as the tier calls it."""
+    import os
+    import tempfile
+
+    def log(means, missed=0, prefix="cluster | "):
+        return "".join(
+            f"{prefix}cluster: frames {30 * (i + 1)} period mean {m} p95 {m} max {m} ms missed {missed}\n"
+            for i, m in enumerate(means)
+        )
+
+    steady = log([90.0] + [33.0] * 10)
+    cases = [
+        # (flood log, busy log, extra arguments, expected exit status)
+        (log([90.0] + [33.0] * 9 + [400.0]), steady, [], 0),  # one stall: median holds
+        (log([33.0] + [36.0] * 10), steady, [], 0),  # 1.09
+        (log([33.0] + [37.0] * 10), steady, [], 1),  # 1.12
+        (log([33.0] + [37.0] * 10), steady, ["--bound", "1.2"], 0),
+        (log([33.0] * 11, missed=3), steady, ["--max-missed-pct", "20"], 0),  # 10 %
+        (log([33.0] * 11, missed=9), steady, ["--max-missed-pct", "20"], 1),  # 30 %
+        (log([33.0]), steady, [], 1),  # nothing after the skipped window
+        ("no statistics here\n", steady, [], 1),
+    ]
+    bad = 0
+    with tempfile.TemporaryDirectory() as d:
+        for i, (flood, busy, extra, want) in enumerate(cases):
+            paths = []
+            for name, text in (("flood", flood), ("busy", busy)):
+                paths.append(os.path.join(d, f"{i}-{name}.log"))
+                with open(paths[-1], "w") as f:
+                    f.write(text)
+            got = main(["cluster_stats.py", "ratio", *paths, *extra])
+            if got != want:
+                print(f"case {i}: exit {got}, expected {want}")
+                bad += 1
+    print(f"selftest: {len(cases) - bad} of {len(cases)} cases as expected")
+    return 1 if bad else 0
+
+
 def main(argv):
     args = argv[1:]
+    if args == ["selftest"]:
+        return selftest()
     skip = option(args, "--skip", 1, int)
     bound = option(args, "--bound", 1.1, float)
     max_missed = option(args, "--max-missed-pct", None, float)

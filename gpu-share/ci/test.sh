@@ -25,6 +25,8 @@ step "install dependencies" gpu_install_deps
 step "build (release) and install front-end" gpu_build
 GPU_CRATES="-p gpu-wire -p gpu-gen -p gpu-codec -p gpu-frontend -p gpu-transport -p gpu-capi -p gpu-server -p gpu-xvm -p cockpit-cluster --features gpu-xvm/host"
 step "unit tests (wire, generator, codec, server)" cargo test $GPU_CRATES
+step "cluster_stats.py: the cluster-first ratio's verdicts on made-up logs" \
+    python3 gpu-share/ci/cluster_stats.py selftest
 step "decoder fuzz, 2M records" env GPU_FUZZ_ITERS=2000000 cargo test --release -p gpu-codec --test fuzz -- --nocapture
 step "front-end, cluster and cluster image build for aarch64-unknown-none" \
     cargo build -p gpu-frontend -p cockpit-cluster -p cluster-guest --target aarch64-unknown-none
