@@ -70,6 +70,9 @@ pub struct Run {
     /// Typed at the console, in order: each entry's bytes are sent once its
     /// text has appeared in the output (after the previous entry's).
     pub input: Vec<(String, Vec<u8>)>,
+    /// Bytes to type as soon as they are put here, e.g. by `stop_when`
+    /// (which sees the output): input that depends on more than a marker.
+    pub typed: Option<Arc<Mutex<Vec<u8>>>>,
     /// Scratch files (environment flash, shim) go here.
     pub work_dir: PathBuf,
 }
@@ -88,6 +91,7 @@ impl Run {
             extra_args: Vec::new(),
             nodefaults: false,
             input: Vec::new(),
+            typed: None,
             work_dir: work_dir.to_path_buf(),
         }
     }
@@ -240,7 +244,7 @@ impl Run {
     ) -> Result<Outcome, String> {
         let mut cmd = self.command()?;
         let mut child = cmd
-            .stdin(if self.input.is_empty() {
+            .stdin(if self.input.is_empty() && self.typed.is_none() {
                 Stdio::null()
             } else {
                 Stdio::piped()
@@ -279,6 +283,15 @@ impl Run {
         let status = loop {
             if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
                 break Some(s);
+            }
+            if let (Some(typed), Some(pipe)) = (&self.typed, stdin.as_mut()) {
+                let bytes = std::mem::take(&mut *typed.lock().unwrap());
+                if !bytes.is_empty() {
+                    use std::io::Write;
+                    pipe.write_all(&bytes)
+                        .and_then(|_| pipe.flush())
+                        .map_err(|e| format!("QEMU stdin: {e}"))?;
+                }
             }
             if let (Some((marker, bytes)), Some(pipe)) = (next, stdin.as_mut()) {
                 let out = output.lock().unwrap();
