@@ -121,6 +121,10 @@ fn demo() -> Result {
         println!(
             "   Ctrl-T then 0/1/2 sends your typing to that VM (the Linux VMs end in a shell); Ctrl-A then X quits QEMU.\n"
         );
+        // Live: a VNC display on this machine only, the first free port
+        // from 5900 on (printed once QEMU says which).
+        r.extra_args
+            .extend(["-vnc".to_string(), "127.0.0.1:0,to=99".into()]);
         let mut cmd = r.command()?;
         println!("$ {}", test::show(&cmd));
         let mut child = cmd
@@ -129,8 +133,15 @@ fn demo() -> Result {
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let d = done.clone();
         let shooter = std::thread::spawn(move || {
+            let mut told = false;
             while !d.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(SCREENSHOT_EVERY);
+                if !told {
+                    if let Some(port) = vnc_port(&sock) {
+                        println!("\r\ndemo: watch the display live with a VNC viewer on 127.0.0.1:{port}\r");
+                        told = true;
+                    }
+                }
                 // QEMU is not listening yet, or has quit: the next try.
                 let _ = screenshot(&sock, &screen);
             }
@@ -171,6 +182,18 @@ fn demo() -> Result {
 }
 
 const SCREENSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The VNC display's TCP port (QMP `query-vnc`).
+fn vnc_port(sock: &std::path::Path) -> Option<u16> {
+    let a = qemu_virt::qmp(sock, "{\"execute\":\"query-vnc\"}").ok()?;
+    let at = a.find("\"service\"")?;
+    let digits: String = a[at + 9..]
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
 
 /// A PNG of the display, replacing `to` whole.
 fn screenshot(sock: &std::path::Path, to: &std::path::Path) -> Result {
