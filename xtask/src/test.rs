@@ -162,6 +162,9 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
         // references (gpu-server on the host's Mesa, cluster-host).
         "cockpit" => {
             setup::all()?;
+            // The references render on the host's Mesa (EGL, GLES2), as
+            // the gpu and conformance tiers' do; python3 for cockpit.py.
+            setup::conformance()?;
             let dir = build::images()?.dir;
             crate::image::write_medium(&dir, "qemu-virt")?;
             let mut c = cargo();
