@@ -93,35 +93,20 @@ impl<D: Doorbell> Client<D> {
         }
     }
 
-    /// Waits until `word` (a peer's counter) moves past `seen`: polling
-    /// first (most waits are short), then the doorbell. `flag`, if given,
-    /// is raised while asleep so the server rings only then. Without
-    /// `spin` the word is looked at only between yields: a ring's tail
-    /// moves with every record the server takes, and a core that keeps
-    /// reading it takes its cache line away from the server each time.
+    /// Waits until `word` (a peer's counter) moves past `seen`, looking at
+    /// it only between yields, then sleeping on it: a ring's tail moves with
+    /// every record the server takes, and a core that keeps reading it takes
+    /// its cache line away from the server each time.
     fn wait_on(
         &mut self,
         word: &core::sync::atomic::AtomicU32,
         seen: u32,
-        flag: Option<&core::sync::atomic::AtomicU32>,
-        spin: bool,
     ) -> Result<(), EncodeError> {
-        if spin {
-            if self.bell.poll(word, seen) {
+        for _ in 0..gpu_wire::doorbell::POLLS {
+            if word.load(Ordering::Acquire) != seen {
                 return Ok(());
             }
-        } else {
-            for _ in 0..gpu_wire::doorbell::POLLS {
-                if word.load(Ordering::Acquire) != seen {
-                    return Ok(());
-                }
-                self.bell.relax();
-            }
-        }
-        if let Some(f) = flag {
-            f.store(1, Ordering::SeqCst);
-            // Pairs with the server's fence after publishing a reply.
-            fence(Ordering::SeqCst);
+            self.bell.relax();
         }
         if word.load(Ordering::SeqCst) == seen
             && self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut
@@ -129,9 +114,30 @@ impl<D: Doorbell> Client<D> {
         {
             self.closed = Some(ClientError::PeerGone);
         }
-        if let Some(f) = flag {
-            f.store(0, Ordering::SeqCst);
+        self.check_open()
+    }
+
+    /// Waits for the next reply: polls its stamp (the line the reply
+    /// arrives in), then sleeps on the reply ring's head with the
+    /// "client sleeping" flag raised, so that the server rings only then.
+    fn wait_reply(&mut self) -> Result<(), EncodeError> {
+        let (next, now) = self.reply.next_word();
+        if self.bell.poll(next, now) {
+            return Ok(());
         }
+        let flag = self.region.client_sleeping();
+        flag.store(1, Ordering::SeqCst);
+        // Pairs with the server's fence after publishing a reply.
+        fence(Ordering::SeqCst);
+        let head = self.reply.head_word();
+        let seen = head.load(Ordering::SeqCst);
+        if !self.reply.ready()
+            && self.bell.wait(head, seen, WAIT_MS) == Wait::TimedOut
+            && !self.bell.peer_alive()
+        {
+            self.closed = Some(ClientError::PeerGone);
+        }
+        flag.store(0, Ordering::SeqCst);
         self.check_open()
     }
 
@@ -164,7 +170,7 @@ impl<D: Doorbell> Client<D> {
             if cur.wrapping_sub(seen) >= amount {
                 break;
             }
-            r = self.wait_on(word, cur, None, false);
+            r = self.wait_on(word, cur);
             if r.is_err() {
                 break;
             }
@@ -316,8 +322,6 @@ impl<D: Doorbell> Wire for Client<D> {
         self.push()?;
         self.flush();
         loop {
-            let head = self.reply.head_word();
-            let seen = head.load(core::sync::atomic::Ordering::Acquire);
             match self.reply.pop(&mut self.reply_buf) {
                 Ok(Some(rec)) if rec.len >= 8 && rec.tag == self.op => {
                     let mut r = [0u8; 8];
@@ -333,7 +337,7 @@ impl<D: Doorbell> Wire for Client<D> {
                     self.closed = Some(ClientError::PeerGone);
                     return Err(EncodeError::Closed);
                 }
-                Ok(None) => self.wait_on(head, seen, Some(self.region.client_sleeping()), true)?,
+                Ok(None) => self.wait_reply()?,
             }
         }
     }

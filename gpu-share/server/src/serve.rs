@@ -4,7 +4,7 @@ use crate::exec::{gen::execute, Ret};
 use crate::session::{Session, SessionError, CLOSED_LIMIT, CLOSED_PROTOCOL};
 use gpu_codec::{decode, op, PixelStore, SizeCtx, SYNC};
 use gpu_wire::{Consumer, Doorbell, HeapReader, Producer, Region, Wait};
-use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::atomic::{fence, Ordering};
 
 /// How long to sleep before checking that the client still exists.
 const IDLE_MS: u32 = 200;
@@ -169,13 +169,12 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
     let mut done: u64 = 0;
     let mut prof = crate::profile::Profile::from_env();
     let r = loop {
-        let seen = cmd.head_word().load(Ordering::Acquire);
         let t0 = prof.now();
         let Some(rec) = cmd.pop(&mut buf)? else {
             s.sched.set_busy(false);
             notify_space(region, &cmd, &heap, bell);
             prof.idle_start();
-            let gone = idle(region, cmd.head_word(), seen, bell, &mut prof);
+            let gone = idle(region, &cmd, bell, &mut prof);
             prof.idle_end();
             if gone {
                 break Ok(End::ClientGone);
@@ -243,24 +242,28 @@ pub fn notify_space(region: &Region, cmd: &Consumer, heap: &HeapReader, bell: &d
 }
 
 /// Waits for the client's next record. Returns true if the client is gone.
-/// Polls before sleeping: a client in the middle of a batch, or between a
+/// Polls the next record's stamp before sleeping (one cache line, the one
+/// the record arrives in): a client in the middle of a batch, or between a
 /// reply and its next call, usually pushes again within microseconds.
 pub fn idle(
     region: &Region,
-    head: &AtomicU32,
-    seen: u32,
+    cmd: &Consumer,
     bell: &dyn Doorbell,
     prof: &mut crate::profile::Profile,
 ) -> bool {
-    if bell.poll(head, seen) {
+    let (next, now) = cmd.next_word();
+    if bell.poll(next, now) {
         return false;
     }
     prof.sleeps += 1;
-    // Raise the flag, then look again: a client that published before it
-    // saw the flag is caught by the re-check (the futex also compares).
+    // Raise the flag, then look again: a client that published (head, then
+    // the stamp) before it saw the flag is caught by the re-check; one that
+    // publishes later rings, or moves head before the futex compares it.
     region.server_sleeping().store(1, Ordering::SeqCst);
     fence(Ordering::SeqCst);
-    let gone = head.load(Ordering::SeqCst) == seen
+    let head = cmd.head_word();
+    let seen = head.load(Ordering::SeqCst);
+    let gone = !cmd.ready()
         && bell.wait(head, seen, IDLE_MS) == Wait::TimedOut
         && !bell.peer_alive();
     region.server_sleeping().store(0, Ordering::SeqCst);

@@ -19,7 +19,7 @@ use core::sync::atomic::AtomicU32;
 
 pub const MAGIC: u32 = u32::from_le_bytes(*b"TGPU");
 /// Bumped whenever the layout or the record encoding changes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 pub const HEADER_SIZE: u32 = 512;
 /// Smallest ring or heap; also keeps every section 64-byte aligned.
 pub const MIN_SECTION: u32 = 4096;

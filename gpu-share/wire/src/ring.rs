@@ -2,17 +2,30 @@
 //!
 //! `head` and `tail` are free-running `u32` byte counters (the ring size is a
 //! power of two, so they wrap cleanly). A record is an 8-byte header
-//! (`len: u32`, the exact length including the header, `tag: u32`) followed
-//! by its payload; the next record starts at the next multiple of 8. A record never straddles the end: the producer fills the rest
-//! with a pad record and starts again at offset 0. The consumer copies each
-//! record out before it releases it, so the producer cannot change a record
-//! under the consumer's feet.
+//! (`stamp: u32`, then `len: u16`, the exact length including the header,
+//! and `tag: u16`) followed by its payload; the next record starts at the
+//! next multiple of 8. A record never straddles the end: the producer fills
+//! the rest with a pad record and starts again at offset 0. The consumer
+//! copies each record out before it releases it, so the producer cannot
+//! change a record under the consumer's feet.
+//!
+//! The stamp is the record's position counter plus one, written last: the
+//! consumer finds the next record by looking at the line it lies in, not at
+//! `head` on a line of its own, so a record reaches the other core in one
+//! cache-line transfer instead of two (head, then the record). The producer
+//! zeroes the stamp word after each record before publishing it, so the
+//! consumer never takes the previous lap's bytes for a record. `head` is
+//! still published (before the stamp): it is the word a sleeping consumer
+//! waits on, and when the ring looks empty the consumer checks that its
+//! tail never went past it.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Tag of the filler record at the end of the ring.
-pub const PAD: u32 = 0xffff_ffff;
+pub const PAD: u32 = 0xffff;
 const HDR: usize = 8;
+/// Largest record, header included (the length is a `u16`).
+const MAX_RECORD: usize = 0xffff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RingError {
@@ -30,7 +43,7 @@ impl core::fmt::Display for RingError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             RingError::Full => write!(f, "ring full"),
-            RingError::TooLarge => write!(f, "record larger than half the ring"),
+            RingError::TooLarge => write!(f, "record larger than half the ring or 64 KiB"),
             RingError::Corrupt(why) => write!(f, "corrupt ring: {why}"),
             RingError::BufferTooSmall(n) => {
                 write!(f, "record of {n} bytes exceeds the receive buffer")
@@ -102,14 +115,14 @@ impl<'a> Producer<'a> {
 
     /// Largest payload a single record may carry.
     pub fn max_payload(&self) -> usize {
-        self.size as usize / 2 - HDR
+        (self.size as usize / 2).min(MAX_RECORD) - HDR
     }
 
     /// Appends one record made of the concatenation of `parts` and publishes
     /// it. Fails with `Full` without writing anything if there is no room.
     pub fn push(&mut self, tag: u32, parts: &[&[u8]]) -> Result<(), RingError> {
         let payload: usize = parts.iter().map(|p| p.len()).sum();
-        if payload > self.max_payload() || tag == PAD {
+        if payload > self.max_payload() || tag >= PAD {
             return Err(RingError::TooLarge);
         }
         let total = align8(HDR + payload) as u32;
@@ -124,7 +137,8 @@ impl<'a> Producer<'a> {
             if used > self.size {
                 return Err(RingError::Corrupt("consumer tail ahead of head"));
             }
-            Ok(used + pad + total <= self.size)
+            // Room for the next record's stamp word too: it is zeroed below.
+            Ok(used + pad + total + 4 <= self.size)
         };
         if !fits(self.tail_seen)? {
             self.tail_seen = self.tail.load(Ordering::Acquire);
@@ -132,11 +146,7 @@ impl<'a> Producer<'a> {
                 return Err(RingError::Full);
             }
         }
-        let mut pos = head;
-        if pad != 0 {
-            self.write_hdr(off, pad, PAD);
-            pos = pos.wrapping_add(pad);
-        }
+        let pos = head.wrapping_add(pad);
         let off = pos & (self.size - 1);
         // Ask for ownership of a line ahead, if the consumer is done with
         // it (free space as last seen), before the writes need it.
@@ -144,7 +154,6 @@ impl<'a> Producer<'a> {
         if free > AHEAD + pad + total {
             prefetch(self.ahead(pos.wrapping_add(total)), true);
         }
-        self.write_hdr(off, (HDR + payload) as u32, tag);
         let mut at = off as usize + HDR;
         for p in parts {
             // SAFETY: off + total <= size was ensured above; the area between
@@ -152,7 +161,17 @@ impl<'a> Producer<'a> {
             unsafe { core::ptr::copy_nonoverlapping(p.as_ptr(), self.buf.add(at), p.len()) };
             at += p.len();
         }
-        self.head.store(pos.wrapping_add(total), Ordering::Release);
+        let end = pos.wrapping_add(total);
+        self.stamp(end, 0);
+        self.write_len_tag(off, (HDR + payload) as u32, tag);
+        self.head.store(end, Ordering::Release);
+        // The record before the pad: a consumer that sees the pad's stamp
+        // finds this one complete at offset 0.
+        self.stamp(pos, pos.wrapping_add(1));
+        if pad != 0 {
+            self.write_len_tag(head & (self.size - 1), pad, PAD);
+            self.stamp(head, head.wrapping_add(1));
+        }
         Ok(())
     }
 
@@ -163,13 +182,22 @@ impl<'a> Producer<'a> {
         unsafe { self.buf.add(at as usize) }
     }
 
-    fn write_hdr(&mut self, off: u32, len: u32, tag: u32) {
+    fn write_len_tag(&mut self, off: u32, len: u32, tag: u32) {
         // SAFETY: off is 8-aligned and at least 8 bytes remain before the end.
         unsafe {
-            let p = self.buf.add(off as usize) as *mut u32;
-            core::ptr::write_volatile(p, len.to_le());
-            core::ptr::write_volatile(p.add(1), tag.to_le());
+            let p = self.buf.add(off as usize + 4) as *mut u32;
+            core::ptr::write_volatile(p, (len | tag << 16).to_le());
         }
+    }
+
+    /// Publishes (or, with 0, clears) the stamp of the record at counter
+    /// `pos`: a release store, after everything the record holds.
+    fn stamp(&mut self, pos: u32, v: u32) {
+        let off = pos & (self.size - 1);
+        // SAFETY: off is 8-aligned inside the ring; the word belongs to the
+        // producer (room for it was checked); AtomicU32 has u32's layout.
+        let w = unsafe { &*(self.buf.add(off as usize) as *const AtomicU32) };
+        w.store(v.to_le(), Ordering::Release);
     }
 
     /// True when every pushed record has been consumed.
@@ -183,8 +211,8 @@ pub struct Consumer<'a> {
     tail: &'a AtomicU32,
     buf: *const u8,
     size: u32,
-    /// The producer's head as last read: records up to it are published,
-    /// so the shared word is read again only once they are all consumed.
+    /// The producer's head as last read (when the ring looked empty): the
+    /// lines up to it are published, safe to ask for ahead.
     head_seen: u32,
 }
 
@@ -214,33 +242,53 @@ impl<'a> Consumer<'a> {
         self.tail
     }
 
+    /// The stamp word of the record the consumer takes next, and what it
+    /// holds now: it changes when that record is published, so a poll or a
+    /// wait on it ends when there is something to take.
+    pub fn next_word(&self) -> (&'a AtomicU32, u32) {
+        let w = self.stamp_word(self.tail.load(Ordering::Relaxed));
+        (w, w.load(Ordering::Acquire))
+    }
+
+    /// True when the next record is published.
+    pub fn ready(&self) -> bool {
+        let tail = self.tail.load(Ordering::Relaxed);
+        u32::from_le(self.stamp_word(tail).load(Ordering::Acquire)) == tail.wrapping_add(1)
+    }
+
+    fn stamp_word(&self, tail: u32) -> &'a AtomicU32 {
+        let off = (tail & (self.size - 1) & !3) as usize;
+        // SAFETY: masked into the ring and 4-aligned; AtomicU32 has u32's
+        // layout; the ring lives as long as 'a.
+        unsafe { &*(self.buf.add(off) as *const AtomicU32) }
+    }
+
     /// Copies the next record's payload into `out` and releases it.
     /// `Ok(None)` means the ring is empty.
     pub fn pop(&mut self, out: &mut [u8]) -> Result<Option<Record>, RingError> {
         loop {
             let tail = self.tail.load(Ordering::Relaxed);
-            if self.head_seen == tail {
-                self.head_seen = self.head.load(Ordering::Acquire);
+            if !tail.is_multiple_of(8) {
+                return Err(RingError::Corrupt("tail not at a record"));
             }
-            let avail = self.head_seen.wrapping_sub(tail);
-            if avail == 0 {
+            if u32::from_le(self.stamp_word(tail).load(Ordering::Acquire)) != tail.wrapping_add(1) {
+                // Empty: whatever the producer published must be at or past
+                // every record taken (it publishes head before the stamp).
+                self.head_seen = self.head.load(Ordering::Acquire);
+                let ahead = self.head_seen.wrapping_sub(tail);
+                if ahead > self.size || !ahead.is_multiple_of(8) {
+                    return Err(RingError::Corrupt("head outside the ring"));
+                }
                 return Ok(None);
             }
-            if avail > self.size || !avail.is_multiple_of(8) || !tail.is_multiple_of(8) {
-                return Err(RingError::Corrupt("head outside the ring"));
-            }
             let off = (tail & (self.size - 1)) as usize;
-            // SAFETY: off is 8-aligned and inside the ring; avail >= 8.
-            let (len, tag) = unsafe {
-                let p = self.buf.add(off) as *const u32;
-                (
-                    u32::from_le(core::ptr::read_volatile(p)),
-                    u32::from_le(core::ptr::read_volatile(p.add(1))),
-                )
-            };
-            let len_us = len as usize;
-            let adv = align8(len_us);
-            if len_us < HDR || adv > avail as usize || off + adv > self.size as usize {
+            // SAFETY: off is 8-aligned and inside the ring, so 8 bytes remain.
+            let w = u32::from_le(unsafe {
+                core::ptr::read_volatile(self.buf.add(off + 4) as *const u32)
+            });
+            let (len, tag) = ((w & 0xffff) as usize, w >> 16);
+            let adv = align8(len);
+            if len < HDR || off + adv > self.size as usize || adv > self.size as usize / 2 {
                 return Err(RingError::Corrupt("record length out of bounds"));
             }
             if tag == PAD {
@@ -252,14 +300,19 @@ impl<'a> Consumer<'a> {
                     .store(tail.wrapping_add(adv as u32), Ordering::Release);
                 continue;
             }
-            // Lines the producer has published are asked for ahead of use;
-            // unpublished ones are left alone (the producer is writing them).
-            if avail > AHEAD {
+            // Lines published when head was last read are asked for ahead
+            // of use; newer ones are left alone (the producer may be writing
+            // them). Head is read again once tail has passed it: once per
+            // batch when behind, not once per record.
+            if self.head_seen.wrapping_sub(tail).wrapping_sub(1) >= self.size {
+                self.head_seen = self.head.load(Ordering::Relaxed);
+            }
+            if self.head_seen.wrapping_sub(tail).wrapping_sub(AHEAD) < self.size {
                 let at = tail.wrapping_add(AHEAD) & (self.size - 1);
                 // SAFETY: masked into the ring.
                 prefetch(unsafe { self.buf.add(at as usize) }, false);
             }
-            let payload = len_us - HDR;
+            let payload = len - HDR;
             if payload > out.len() {
                 return Err(RingError::BufferTooSmall(payload));
             }
@@ -275,7 +328,7 @@ impl<'a> Consumer<'a> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.head.load(Ordering::Acquire) == self.tail.load(Ordering::Relaxed)
+        !self.ready()
     }
 }
 

@@ -110,19 +110,64 @@ fn ring_reports_corruption() {
     let mut p = r.cmd_producer();
     p.push(7, &[&[1, 2, 3]]).unwrap();
     let base = m.ptr();
-    // Record length larger than what was published.
-    unsafe { *(base.add(512) as *mut u32) = 64 };
+    // The length and tag word of the record at `off` in the command ring.
+    let len_tag = |off: usize, len: u32| unsafe { *(base.add(512 + off + 4) as *mut u32) = len | 7 << 16 };
     let mut c = r.cmd_consumer();
     let mut out = [0u8; 64];
+    // Record length past the end of the ring.
+    len_tag(0, 4000);
     assert!(matches!(c.pop(&mut out), Err(RingError::Corrupt(_))));
-    unsafe { *(base.add(512) as *mut u32) = 11 };
+    // Shorter than its header.
+    len_tag(0, 4);
+    assert!(matches!(c.pop(&mut out), Err(RingError::Corrupt(_))));
+    len_tag(0, 11);
     assert_eq!(c.pop(&mut out[..2]), Err(RingError::BufferTooSmall(3)));
     assert_eq!(c.pop(&mut out).unwrap().unwrap().len, 3);
+    assert_eq!(c.pop(&mut out), Ok(None));
+    // A record longer than what was published is copied out like any
+    // other (it lies in the ring), and the tail it left past head is caught
+    // as soon as the ring looks empty.
+    p.push(7, &[&[1, 2, 3]]).unwrap();
+    len_tag(16, 64);
+    assert_eq!(c.pop(&mut out).unwrap().unwrap().len, 56);
+    assert!(matches!(c.pop(&mut out), Err(RingError::Corrupt(_))));
     // Head far beyond the ring.
+    let mut m = Mem::new(SMALL);
+    let r = m.region();
+    let mut c = r.cmd_consumer();
+    assert_eq!(c.pop(&mut out), Ok(None));
     r.cmd_producer()
         .head_word()
         .store(1 << 20, core::sync::atomic::Ordering::Release);
     assert!(matches!(c.pop(&mut out), Err(RingError::Corrupt(_))));
+}
+
+#[test]
+fn ring_ignores_stale_bytes_where_the_next_record_goes() {
+    let mut m = Mem::new(SMALL);
+    let r = m.region();
+    let mut p = r.cmd_producer();
+    let mut c = r.cmd_consumer();
+    let mut out = [0u8; 4096];
+    // Payloads whose words are what the stamp at their place will be one
+    // lap later, so that a consumer trusting old bytes at the next
+    // record's place would take them for a record.
+    let size = SMALL.cmd_size;
+    for round in 0..3000u32 {
+        let len = (round * 29 % 200) as usize & !3;
+        let head = p.head_word().load(core::sync::atomic::Ordering::Relaxed);
+        let total = (8 + len as u32 + 7) & !7;
+        let contig = size - (head & (size - 1));
+        let pos = if total > contig { head + contig } else { head };
+        let data: Vec<u8> = (0..len as u32 / 4)
+            .flat_map(|i| (pos + 8 + 4 * i + size + 1).to_le_bytes())
+            .collect();
+        p.push(round % 1000, &[&data]).unwrap();
+        let rec = c.pop(&mut out).unwrap().unwrap();
+        assert_eq!((rec.tag, rec.len), (round % 1000, len));
+        assert_eq!(c.pop(&mut out), Ok(None), "round {round}");
+        assert!(!c.ready());
+    }
 }
 
 #[test]

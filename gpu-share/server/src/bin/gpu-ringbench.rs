@@ -39,16 +39,9 @@ fn server(region: &'static Region) {
     let mut sink = vec![0u8; 4 << 20];
     let mut done = 0u64;
     while !STOP.load(Ordering::Relaxed) {
-        let seen = cmd.head_word().load(Ordering::Acquire);
         let Some(rec) = cmd.pop(&mut buf).expect("ring") else {
             gpu_server::serve::notify_space(region, &cmd, &heap, &bell);
-            gpu_server::serve::idle(
-                region,
-                cmd.head_word(),
-                seen,
-                &bell,
-                &mut Default::default(),
-            );
+            gpu_server::serve::idle(region, &cmd, &bell, &mut Default::default());
             continue;
         };
         let slots: Vec<u64> = buf[..rec.len]
