@@ -208,21 +208,26 @@ impl<D: Doorbell> Client<D> {
         Ok(d)
     }
 
+    /// Sends the record built since `begin` (which checked that the
+    /// session is open).
     fn push(&mut self) -> Result<(), EncodeError> {
-        self.check_open()?;
         self.heap.publish();
-        let mut bytes = [0u8; 8 * 16];
         let n = self.rec.len() * 8;
-        if n > bytes.len() {
+        if n > 8 * 16 {
             return Err(EncodeError::TooLarge);
         }
-        for (i, v) in self.rec.iter().enumerate() {
-            bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
+        #[cfg(target_endian = "little")]
+        // SAFETY: the slots' own bytes are their little-endian encoding;
+        // nothing below touches `rec` (waiting for space does not).
+        let bytes = unsafe { core::slice::from_raw_parts(self.rec.as_ptr() as *const u8, n) };
+        #[cfg(not(target_endian = "little"))]
+        let le: Vec<u8> = self.rec.iter().flat_map(|v| v.to_le_bytes()).collect();
+        #[cfg(not(target_endian = "little"))]
+        let bytes = &le[..];
         loop {
             let tail = self.cmd.tail_word();
             let seen = tail.load(core::sync::atomic::Ordering::Acquire);
-            match self.cmd.push(self.op, &[&bytes[..n]]) {
+            match self.cmd.push(self.op, &[bytes]) {
                 Ok(()) => break,
                 Err(RingError::Full) => {
                     let amount = self.region.layout().cmd_size / 8;

@@ -555,7 +555,72 @@ pub fn server(api: &Api) -> String {
         }
         o += "        }\n";
     }
-    o += "    }\n}\n";
+    o += "    }\n}\n\n";
+    o += &fast_path(api);
+    o
+}
+
+/// GL calls that take numbers only (no object names, handles, pointers or
+/// offsets), return nothing and need no reply: glUniform4f, glEnable,
+/// glViewport, glDrawArrays (through its hook) and the like, the bulk of a
+/// frame's calls.
+pub fn is_fast(f: &Func) -> bool {
+    f.family == Family::Gl
+        && !f.is_sync()
+        && f.a.ret == RetRule::Value
+        && c_ret_ty(f) == "()"
+        && f.slots() == f.params.len()
+        && f.params.iter().all(|p| {
+            p.ty.ptr == 0
+                && p.rule.is_none()
+                && !is_handle_type(&p.ty.base)
+                && scalar_rust(&p.ty.base).is_some()
+        })
+}
+
+/// `execute_fast`: the calls of [`is_fast`] run straight from their slots,
+/// without building a `Call`; the general path (decode, limits, execute)
+/// has nothing to check or translate for them.
+fn fast_path(api: &Api) -> String {
+    let mut o = String::new();
+    o += "/// Runs a call of numbers only (no names, handles or pointers, no\n/// reply) straight from its slots: `slots` are the record's. `None` for\n/// every other record, and for a wrong slot count or a missing entry\n/// point: the general path reports those.\n#[allow(non_snake_case, unused_variables)]\n#[inline]\npub fn execute_fast(s: &mut Session, opcode: u32, slots: &[u64]) -> Option<Result<(), SessionError>> {\n    match opcode {\n";
+    for f in api.wire().filter(|f| is_fast(f)) {
+        let args: Vec<String> = f
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| dec_slot(&slot_ty(p), &format!("slots[{i}]")))
+            .collect();
+        writeln!(
+            o,
+            "        gpu_codec::op::{} if slots.len() == {} => {{",
+            f.name,
+            f.params.len()
+        )
+        .unwrap();
+        if f.a.hook {
+            writeln!(
+                o,
+                "            Some(crate::hooks::{}(s, {}).map(|_| ()))\n        }}",
+                f.name,
+                args.join(", ")
+            )
+            .unwrap();
+            continue;
+        }
+        writeln!(
+            o,
+            "            let f = s.drv.{}?;\n            // SAFETY: numbers only, checked by the driver as natively.\n            unsafe {{ f({}) }};\n            Some(Ok(()))\n        }}",
+            f.name,
+            args.join(", ")
+        )
+        .unwrap();
+    }
+    o += "        _ => None,\n    }\n}\n\n/// The opcodes `execute_fast` runs.\npub const FAST_OPS: &[u32] = &[\n";
+    for f in api.wire().filter(|f| is_fast(f)) {
+        writeln!(o, "    gpu_codec::op::{},", f.name).unwrap();
+    }
+    o += "];\n";
     o
 }
 

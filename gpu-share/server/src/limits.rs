@@ -7,6 +7,13 @@ use crate::session::{Session, SessionError};
 use gpu_codec::{Call, Kind, Ns};
 use std::collections::HashMap;
 
+/// Calls of numbers only that [`Session::within_limits`] counts (they
+/// allocate storage): they never take the fast path that skips it.
+pub const COUNTED_SCALAR_CALLS: &[u32] = &[
+    gpu_codec::op::glCopyTexImage2D,
+    gpu_codec::op::glRenderbufferStorage,
+];
+
 /// Limits, per session unless said otherwise. `gpu-server --limit NAME=N`
 /// sets one (see [`Limits::set`]); [`Limits::describe`] lists them.
 #[derive(Debug, Clone, Copy)]
@@ -207,7 +214,9 @@ impl Session {
         }
     }
 
-    /// Checks `call` against this session's limits before it runs.
+    /// Checks a call against the session's limits before it runs. Calls
+    /// of numbers only skip this on the fast path, except those in
+    /// [`COUNTED_SCALAR_CALLS`]: a scalar arm added below must be listed there.
     pub fn within_limits(&mut self, call: &Call) -> Result<(), SessionError> {
         let l = self.limits;
         let names = |s: &Session, n: usize| {
@@ -311,5 +320,39 @@ impl Session {
             return Err(over("EGL surfaces", n, self.limits.surfaces));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COUNTED_SCALAR_CALLS;
+    use crate::exec::gen::FAST_OPS;
+
+    /// Every call `within_limits` looks at either never takes the fast
+    /// path or is listed as counted, so that none skips its limit.
+    #[test]
+    fn fast_calls_skip_no_limit() {
+        let src = include_str!("limits.rs");
+        let body = &src[src.find("fn within_limits").unwrap()..];
+        let body = &body[..body.find("\n    }\n").unwrap()];
+        let mut seen = 0;
+        for part in body.split("Call::").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let op = (1..gpu_codec::OPCODES as u32)
+                .find(|o| gpu_codec::name(*o) == name)
+                .unwrap_or_else(|| panic!("{name} is no opcode"));
+            seen += 1;
+            assert!(
+                !FAST_OPS.contains(&op) || COUNTED_SCALAR_CALLS.contains(&op),
+                "{name} is limited but runs on the fast path"
+            );
+        }
+        assert!(seen > 10, "within_limits not found");
+        for op in COUNTED_SCALAR_CALLS {
+            assert!(FAST_OPS.contains(op));
+        }
     }
 }

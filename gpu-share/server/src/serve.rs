@@ -1,6 +1,9 @@
 //! The per-session loop: pop a record, decode and check it, run it, reply.
 
-use crate::exec::{gen::execute, Ret};
+use crate::exec::{
+    gen::{execute, execute_fast},
+    Ret,
+};
 use crate::session::{Session, SessionError, CLOSED_LIMIT, CLOSED_PROTOCOL};
 use gpu_codec::{decode, op, PixelStore, SizeCtx, SYNC};
 use gpu_wire::{Consumer, Doorbell, HeapReader, Producer, Region, Wait};
@@ -153,6 +156,18 @@ pub const fn op_set(ops: &[u32]) -> [bool; gpu_codec::OPCODES] {
 
 static CHANGES_ARRAYS_SET: [bool; gpu_codec::OPCODES] = op_set(CHANGES_ARRAYS);
 
+/// Calls that may take the fast path: numbers only, and none the limits
+/// count.
+static FAST_SET: [bool; gpu_codec::OPCODES] = {
+    let mut t = op_set(crate::exec::gen::FAST_OPS);
+    let mut i = 0;
+    while i < crate::limits::COUNTED_SCALAR_CALLS.len() {
+        t[crate::limits::COUNTED_SCALAR_CALLS[i] as usize] = false;
+        i += 1;
+    }
+    t
+};
+
 /// Why a session ended normally.
 #[derive(Debug, PartialEq, Eq)]
 pub enum End {
@@ -199,22 +214,33 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
         if CHANGES_ARRAYS_SET.get(rec.tag as usize) == Some(&true) {
             s.arrays_ok = false;
         }
-        let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));
-        let call = decode(rec.tag, &slots[..n], &heap, &st, &mut end).map_err(|err| {
-            SessionError::Decode {
-                opcode: rec.tag,
-                err,
-            }
-        })?;
-        s.within_limits(&call)?;
         let t1 = prof.now();
-        let ret = execute(s, call)?;
-        prof.record(t0, t1, prof.now());
-        if let Some(e) = end {
-            heap.release_to(e)?;
-        }
-        if SYNC[rec.tag as usize] {
-            reply(region, &mut rep, bell, rec.tag, ret)?;
+        // Calls of numbers only need no decoding, limits or translation.
+        let fast = match FAST_SET.get(rec.tag as usize) {
+            Some(true) => execute_fast(s, rec.tag, &slots[..n]),
+            _ => None,
+        };
+        if let Some(r) = fast {
+            r?;
+            prof.record(t0, t1, prof.now());
+        } else {
+            let st = DriverState(s.drv, s.subimage.unwrap_or([false; 2]));
+            let call = decode(rec.tag, &slots[..n], &heap, &st, &mut end).map_err(|err| {
+                SessionError::Decode {
+                    opcode: rec.tag,
+                    err,
+                }
+            })?;
+            s.within_limits(&call)?;
+            let t1 = prof.now();
+            let ret = execute(s, call)?;
+            prof.record(t0, t1, prof.now());
+            if let Some(e) = end {
+                heap.release_to(e)?;
+            }
+            if SYNC[rec.tag as usize] {
+                reply(region, &mut rep, bell, rec.tag, ret)?;
+            }
         }
         let fences = s.sched.fences;
         crate::sched::after_call(s, rec.tag)?;
@@ -263,9 +289,8 @@ pub fn idle(
     fence(Ordering::SeqCst);
     let head = cmd.head_word();
     let seen = head.load(Ordering::SeqCst);
-    let gone = !cmd.ready()
-        && bell.wait(head, seen, IDLE_MS) == Wait::TimedOut
-        && !bell.peer_alive();
+    let gone =
+        !cmd.ready() && bell.wait(head, seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive();
     region.server_sleeping().store(0, Ordering::SeqCst);
     gone
 }

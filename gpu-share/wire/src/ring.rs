@@ -214,6 +214,8 @@ pub struct Consumer<'a> {
     /// The producer's head as last read (when the ring looked empty): the
     /// lines up to it are published, safe to ask for ahead.
     head_seen: u32,
+    /// Records taken since head was last read.
+    since_head: u32,
 }
 
 /// One received record: its tag and how many payload bytes were copied.
@@ -232,6 +234,7 @@ impl<'a> Consumer<'a> {
             buf,
             size,
             head_seen,
+            since_head: 0,
         }
     }
 
@@ -275,6 +278,7 @@ impl<'a> Consumer<'a> {
                 // Empty: whatever the producer published must be at or past
                 // every record taken (it publishes head before the stamp).
                 self.head_seen = self.head.load(Ordering::Acquire);
+                self.since_head = 0;
                 let ahead = self.head_seen.wrapping_sub(tail);
                 if ahead > self.size || !ahead.is_multiple_of(8) {
                     return Err(RingError::Corrupt("head outside the ring"));
@@ -302,10 +306,16 @@ impl<'a> Consumer<'a> {
             }
             // Lines published when head was last read are asked for ahead
             // of use; newer ones are left alone (the producer may be writing
-            // them). Head is read again once tail has passed it: once per
-            // batch when behind, not once per record.
-            if self.head_seen.wrapping_sub(tail).wrapping_sub(1) >= self.size {
+            // them). Head is read again once tail has passed it, and not
+            // before 8 records since the last look: its line comes from the
+            // producer's core, and a consumer that just found a record
+            // should not wait for that too.
+            self.since_head = self.since_head.saturating_add(1);
+            if self.since_head >= 8
+                && self.head_seen.wrapping_sub(tail).wrapping_sub(1) >= self.size
+            {
                 self.head_seen = self.head.load(Ordering::Relaxed);
+                self.since_head = 0;
             }
             if self.head_seen.wrapping_sub(tail).wrapping_sub(AHEAD) < self.size {
                 let at = tail.wrapping_add(AHEAD) & (self.size - 1);

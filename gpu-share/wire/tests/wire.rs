@@ -111,7 +111,8 @@ fn ring_reports_corruption() {
     p.push(7, &[&[1, 2, 3]]).unwrap();
     let base = m.ptr();
     // The length and tag word of the record at `off` in the command ring.
-    let len_tag = |off: usize, len: u32| unsafe { *(base.add(512 + off + 4) as *mut u32) = len | 7 << 16 };
+    let len_tag =
+        |off: usize, len: u32| unsafe { *(base.add(512 + off + 4) as *mut u32) = len | 7 << 16 };
     let mut c = r.cmd_consumer();
     let mut out = [0u8; 64];
     // Record length past the end of the ring.
