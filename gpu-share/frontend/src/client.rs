@@ -117,22 +117,32 @@ impl<D: Doorbell> Client<D> {
         self.check_open()
     }
 
-    /// Waits for the next reply: polls its stamp (the line the reply
-    /// arrives in), then sleeps on the reply ring's head with the
-    /// "client sleeping" flag raised, so that the server rings only then.
+    /// Waits for the next reply: polls the reply ring's head (on the H200
+    /// polling the line the reply arrives in made sync calls slower), then
+    /// sleeps on the reply's stamp word with the "client sleeping" flag
+    /// raised, so that the server rings only then.
     fn wait_reply(&mut self) -> Result<(), EncodeError> {
-        let (next, now) = self.reply.next_word();
-        if self.bell.poll(next, now) {
+        let head = self.reply.head_word();
+        let seen = head.load(Ordering::Acquire);
+        if self.reply.ready() {
             return Ok(());
+        }
+        if self.bell.poll(head, seen) {
+            // The stamp follows head within a few stores; a server
+            // preempted between them is waited for below.
+            for _ in 0..1000 {
+                if self.reply.ready() {
+                    return Ok(());
+                }
+            }
         }
         let flag = self.region.client_sleeping();
         flag.store(1, Ordering::SeqCst);
         // Pairs with the server's fence after publishing a reply.
         fence(Ordering::SeqCst);
-        let head = self.reply.head_word();
-        let seen = head.load(Ordering::SeqCst);
+        let (next, now) = self.reply.next_word();
         if !self.reply.ready()
-            && self.bell.wait(head, seen, WAIT_MS) == Wait::TimedOut
+            && self.bell.wait(next, now, WAIT_MS) == Wait::TimedOut
             && !self.bell.peer_alive()
         {
             self.closed = Some(ClientError::PeerGone);
@@ -147,7 +157,7 @@ impl<D: Doorbell> Client<D> {
         // re-reading head: one of the two sides sees the other.
         fence(Ordering::SeqCst);
         if self.region.server_sleeping().load(Ordering::SeqCst) != 0 {
-            self.bell.notify(self.cmd.head_word());
+            self.bell.notify(self.cmd.waiter_word());
         }
         self.queued = 0;
         self.queued_bytes = 0;

@@ -123,7 +123,7 @@ fn reply(
     // still polling needs no system call.
     fence(Ordering::SeqCst);
     if region.client_sleeping().load(Ordering::SeqCst) != 0 {
-        bell.notify(p.head_word());
+        bell.notify(p.waiter_word());
     }
     Ok(())
 }
@@ -282,15 +282,14 @@ pub fn idle(
         return false;
     }
     prof.sleeps += 1;
-    // Raise the flag, then look again: a client that published (head, then
-    // the stamp) before it saw the flag is caught by the re-check; one that
-    // publishes later rings, or moves head before the futex compares it.
+    // Raise the flag, then look again: a client that published before it
+    // saw the flag is caught by the re-check (the futex compares the stamp
+    // word too); one that publishes later sees the flag and rings it.
     region.server_sleeping().store(1, Ordering::SeqCst);
     fence(Ordering::SeqCst);
-    let head = cmd.head_word();
-    let seen = head.load(Ordering::SeqCst);
+    let (next, now) = cmd.next_word();
     let gone =
-        !cmd.ready() && bell.wait(head, seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive();
+        !cmd.ready() && bell.wait(next, now, IDLE_MS) == Wait::TimedOut && !bell.peer_alive();
     region.server_sleeping().store(0, Ordering::SeqCst);
     gone
 }
@@ -305,7 +304,7 @@ pub fn run(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End,
         };
         region.state().store(code, Ordering::Release);
         // Wake the client wherever it waits so it sees the closed state.
-        bell.notify(region.reply_consumer().head_word());
+        bell.notify(region.reply_producer().waiter_word());
         bell.notify(region.cmd_consumer().tail_word());
         bell.notify(region.heap_reader().tail_word());
         eprintln!("gpu-server: client {}: session ended: {e}", s.id);

@@ -112,7 +112,7 @@ fn with_server(f: impl FnOnce(&mut Client<FutexBell>)) {
     let mut c = Client::new(region, FutexBell::in_process());
     f(&mut c);
     stop.store(true, Ordering::SeqCst);
-    FutexBell::in_process().notify(region.cmd_producer().head_word());
+    FutexBell::in_process().notify(region.cmd_producer().waiter_word());
     th.join().unwrap().expect("session ended with an error");
 }
 

@@ -15,9 +15,11 @@
 //! cache-line transfer instead of two (head, then the record). The producer
 //! zeroes the stamp word after each record before publishing it, so the
 //! consumer never takes the previous lap's bytes for a record. `head` is
-//! still published (before the stamp): it is the word a sleeping consumer
-//! waits on, and when the ring looks empty the consumer checks that its
-//! tail never went past it.
+//! still published (before the stamp): a consumer may poll it (a line the
+//! producer writes once per record), and when the ring looks empty the
+//! consumer checks that its tail never went past it. A sleeping consumer
+//! waits on the stamp word of the record it expects
+//! ([`Producer::waiter_word`]).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -111,6 +113,16 @@ impl<'a> Producer<'a> {
     /// The word to wait on when the ring is full.
     pub fn tail_word(&self) -> &'a AtomicU32 {
         self.tail
+    }
+    /// The word a sleeping consumer waits on: the stamp of the record at
+    /// its tail (rung after a push when the consumer sleeps). A futex on
+    /// the stamp itself, not on head, cannot miss the wake-up: the stamp is
+    /// the last thing a push writes.
+    pub fn waiter_word(&self) -> &'a AtomicU32 {
+        let off = self.tail.load(Ordering::Relaxed) & (self.size - 1) & !3;
+        // SAFETY: masked into the ring and 4-aligned; AtomicU32 has u32's
+        // layout; the ring lives as long as 'a.
+        unsafe { &*(self.buf.add(off as usize) as *const AtomicU32) }
     }
 
     /// Largest payload a single record may carry.

@@ -144,6 +144,25 @@ fn ring_reports_corruption() {
 }
 
 #[test]
+fn consumer_sleeps_on_the_word_the_producer_rings() {
+    let mut m = Mem::new(SMALL);
+    let r = m.region();
+    let mut p = r.cmd_producer();
+    let mut c = r.cmd_consumer();
+    let mut out = [0u8; 64];
+    for i in 0..500u32 {
+        let (w, v) = c.next_word();
+        assert!(core::ptr::eq(w, p.waiter_word()));
+        assert!(!c.ready());
+        p.push(i % 7, &[&[0u8; 40][..(i % 41) as usize]]).unwrap();
+        // The push changed the word the consumer would sleep on.
+        assert_ne!(w.load(core::sync::atomic::Ordering::Acquire), v);
+        assert!(c.ready());
+        assert!(c.pop(&mut out).unwrap().is_some());
+    }
+}
+
+#[test]
 fn ring_ignores_stale_bytes_where_the_next_record_goes() {
     let mut m = Mem::new(SMALL);
     let r = m.region();

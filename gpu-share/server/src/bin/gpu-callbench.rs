@@ -180,7 +180,7 @@ fn serve(r: &Rig, drv: &'static Driver) -> (std::thread::JoinHandle<()>, Instant
 
 fn end(r: &Rig, th: std::thread::JoinHandle<()>) {
     r.stop.store(true, Ordering::SeqCst);
-    FutexBell::in_process().notify(r.region.cmd_producer().head_word());
+    FutexBell::in_process().notify(r.region.cmd_producer().waiter_word());
     th.join().expect("server thread");
 }
 

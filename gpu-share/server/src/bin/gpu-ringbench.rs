@@ -69,7 +69,7 @@ fn server(region: &'static Region) {
                     continue;
                 }
             }
-            bell.notify(rep.head_word());
+            bell.notify(rep.waiter_word());
         }
     }
     std::hint::black_box(&sink);
@@ -124,6 +124,6 @@ fn main() {
         n
     );
     STOP.store(true, Ordering::Relaxed);
-    FutexBell::in_process().notify(region.cmd_producer().head_word());
+    FutexBell::in_process().notify(region.cmd_producer().waiter_word());
     th.join().expect("server thread");
 }

@@ -33,7 +33,7 @@ fn case(name: &str, send: impl FnOnce(&Region)) -> Result<(), String> {
     let region = unsafe { Region::new(map.ptr(), map.len()) }.expect("own region");
     send(&region);
     use gpu_wire::Doorbell;
-    bell.notify(region.cmd_producer().head_word());
+    bell.notify(region.cmd_producer().waiter_word());
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(5) {
         let st = region.state().load(Ordering::Acquire);
