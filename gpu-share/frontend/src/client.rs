@@ -118,7 +118,8 @@ impl<D: Doorbell> Client<D> {
     }
 
     /// Waits for the next reply: polls the reply ring's head (on the H200
-    /// polling the line the reply arrives in made sync calls slower), then
+    /// polling the line the reply arrives in made sync calls slower: the
+    /// server's writes to it kept losing the line to the poller), then
     /// sleeps on the reply's stamp word with the "client sleeping" flag
     /// raised, so that the server rings only then.
     fn wait_reply(&mut self) -> Result<(), EncodeError> {

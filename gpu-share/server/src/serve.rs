@@ -268,18 +268,30 @@ pub fn notify_space(region: &Region, cmd: &Consumer, heap: &HeapReader, bell: &d
 }
 
 /// Waits for the client's next record. Returns true if the client is gone.
-/// Polls the next record's stamp before sleeping (one cache line, the one
-/// the record arrives in): a client in the middle of a batch, or between a
-/// reply and its next call, usually pushes again within microseconds.
+/// Polls the command ring's head before sleeping: a client in the middle of
+/// a batch, or between a reply and its next call, usually pushes again
+/// within microseconds. (Polling the line the record arrives in instead
+/// made sync calls slower on the H200: the client's writes to it kept
+/// losing the line to the poller.) Sleeps on the next record's stamp word.
 pub fn idle(
     region: &Region,
     cmd: &Consumer,
     bell: &dyn Doorbell,
     prof: &mut crate::profile::Profile,
 ) -> bool {
-    let (next, now) = cmd.next_word();
-    if bell.poll(next, now) {
+    let head = cmd.head_word();
+    let seen = head.load(Ordering::Acquire);
+    if cmd.ready() {
         return false;
+    }
+    if bell.poll(head, seen) {
+        // The stamp follows head within a few stores; a client preempted
+        // between them is waited for below.
+        for _ in 0..1000 {
+            if cmd.ready() {
+                return false;
+            }
+        }
     }
     prof.sleeps += 1;
     // Raise the flag, then look again: a client that published before it

@@ -96,7 +96,10 @@ impl Layout {
             + self.heap_size as usize
     }
 
-    /// Writes a fresh header (the creator of the region does this once).
+    /// Writes a fresh header and clears both rings (the creator of the
+    /// region does this for each session): a region used again, as a
+    /// cross-VM one is after a restart, must not hold the last session's
+    /// record stamps where the new session's first records go.
     ///
     /// # Safety
     /// `base` must point to `len` writable bytes, 64-byte aligned, not yet
@@ -123,6 +126,11 @@ impl Layout {
         // SAFETY: caller guarantees HEADER_SIZE writable bytes at base.
         unsafe {
             core::ptr::write_bytes(base, 0, HEADER_SIZE as usize);
+            core::ptr::write_bytes(
+                base.add(self.cmd_off() as usize),
+                0,
+                (self.cmd_size + self.reply_size) as usize,
+            );
             for (i, w) in words.iter().enumerate() {
                 core::ptr::write_volatile(base.add(i * 4) as *mut u32, w.to_le());
             }

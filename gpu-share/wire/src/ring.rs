@@ -9,17 +9,18 @@
 //! copies each record out before it releases it, so the producer cannot
 //! change a record under the consumer's feet.
 //!
-//! The stamp is the record's position counter plus one, written last: the
-//! consumer finds the next record by looking at the line it lies in, not at
-//! `head` on a line of its own, so a record reaches the other core in one
-//! cache-line transfer instead of two (head, then the record). The producer
-//! zeroes the stamp word after each record before publishing it, so the
-//! consumer never takes the previous lap's bytes for a record. `head` is
-//! still published (before the stamp): a consumer may poll it (a line the
-//! producer writes once per record), and when the ring looks empty the
-//! consumer checks that its tail never went past it. A sleeping consumer
-//! waits on the stamp word of the record it expects
-//! ([`Producer::waiter_word`]).
+//! The stamp is the record's position counter plus one, written last: a
+//! consumer that is behind finds each next record by looking at the line it
+//! lies in, without first fetching `head` from the producer's core. The
+//! producer zeroes the stamp word after each record before publishing it,
+//! so the consumer never takes the previous lap's bytes for a record.
+//! `head` is still published (before the stamp): a waiting consumer polls
+//! it (polling the record's own line makes the producer's writes to that
+//! line lose it to the poller, measured slower on the H200), and when the
+//! ring looks empty the consumer checks that its tail never went past it.
+//! A sleeping consumer waits on the stamp word of the record it expects
+//! ([`Producer::waiter_word`]): the last word a push writes, so no wake-up
+//! is lost between head and stamp.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

@@ -144,6 +144,22 @@ fn ring_reports_corruption() {
 }
 
 #[test]
+fn a_region_set_up_again_holds_no_records_of_the_last_session() {
+    let mut m = Mem::new(SMALL);
+    let mut out = [0u8; 64];
+    {
+        let r = m.region();
+        r.cmd_producer().push(5, &[&[1, 2, 3]]).unwrap();
+        r.reply_producer().push(5, &[&[1, 2, 3]]).unwrap();
+    }
+    // The next session on the same memory (a restarted peer).
+    unsafe { SMALL.init(m.ptr(), m.len()) }.unwrap();
+    let r = m.region();
+    assert_eq!(r.cmd_consumer().pop(&mut out), Ok(None));
+    assert_eq!(r.reply_consumer().pop(&mut out), Ok(None));
+}
+
+#[test]
 fn consumer_sleeps_on_the_word_the_producer_rings() {
     let mut m = Mem::new(SMALL);
     let r = m.region();
