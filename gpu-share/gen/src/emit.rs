@@ -583,7 +583,7 @@ pub fn is_fast(f: &Func) -> bool {
 /// has nothing to check or translate for them.
 fn fast_path(api: &Api) -> String {
     let mut o = String::new();
-    o += "/// Runs a call of numbers only (no names, handles or pointers, no\n/// reply) straight from its slots: `slots` are the record's. `None` for\n/// every other record, and for a wrong slot count or a missing entry\n/// point: the general path reports those.\n#[allow(non_snake_case, unused_variables)]\n#[inline]\npub fn execute_fast(s: &mut Session, opcode: u32, slots: &[u64]) -> Option<Result<(), SessionError>> {\n    match opcode {\n";
+    o += "/// Runs a call of numbers only (no names, handles or pointers, no\n/// reply) straight from its slots: `slots` are the record's. `None` for\n/// every other record, and for a wrong slot count or a missing entry\n/// point: the general path reports those.\n#[allow(non_snake_case, unused_variables, clippy::len_zero)]\n#[inline]\npub fn execute_fast(s: &mut Session, opcode: u32, slots: &[u64]) -> Option<Result<(), SessionError>> {\n    match opcode {\n";
     for f in api.wire().filter(|f| is_fast(f)) {
         let args: Vec<String> = f
             .params

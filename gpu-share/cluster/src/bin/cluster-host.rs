@@ -146,7 +146,8 @@ fn frames<D: Doorbell>(
             *hostile_sent = true;
             use gpu_codec::Wire;
             say!("cluster: sending a malformed record");
-            let _ = cl.c.begin(0xFFFF);
+            // An opcode no call has (0xFFFF is the ring's pad tag).
+            let _ = cl.c.begin(0xFFFE);
             let _ = cl.c.finish_async();
             cl.c.flush();
         }
