@@ -65,9 +65,9 @@ impl Drop for RefServer {
     }
 }
 
-/// What the IVI's area must show: "no signal", as the IVI's image runs
-/// no gpu-share client yet. When it does, this becomes `--ref
-/// gpu-ivi=CMD` (its reference renderer), like the cluster's.
+/// What the IVI's area must show in the cluster's test: "no signal", as
+/// the test stops the IVI's demo (`ivi-run none`) when the IVI's shell
+/// starts; the IVI's own test checks the IVI's area against its reference.
 const IVI_AREA: &[&str] = &["--no-signal", "gpu-ivi"];
 
 /// `cockpit.py check SHOT BOARD` with the cluster's reference and
@@ -230,6 +230,11 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     .to_vec();
     let typed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     r.typed = Some(typed.clone());
+    // The cluster alone (see IVI_AREA).
+    r.input = vec![(
+        "ivi | tessera-linux: shell".into(),
+        b"\x141ivi-run none\r".to_vec(),
+    )];
 
     // Screenshots from the cluster's connection on, until SHOTS in a row
     // show its frames advancing; then the service VM's kernel crashes, and
@@ -402,4 +407,207 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
         .count();
     println!("cockpit: cluster sessions lost: {lost} (1: the crash)");
     println!("cockpit: {:.1} s wall", start.elapsed().as_secs_f64());
+}
+
+/// The area of `region` in a screenshot: "frame N", "no-signal" or
+/// "unreadable" (`cockpit.py read`).
+fn area(shot: &Path, board: &Path, region: &str) -> String {
+    let out = Command::new("python3")
+        .arg(root().join("gpu-share/ci/cockpit.py"))
+        .arg("read")
+        .arg(shot)
+        .arg(board)
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{region} ")))
+        .unwrap_or("missing")
+        .trim()
+        .to_string()
+}
+
+/// Screenshots with an IVI frame the IVI's test checks, and at most how
+/// many it takes to find them (the IVI's area shows "no signal" while a
+/// frame takes longer than `no_signal_ms` under TCG).
+const IVI_SHOTS: usize = 3;
+const IVI_MAX_SHOTS: usize = 30;
+
+/// The IVI (docs/cockpit.md, "The IVI image"): unmodified GLES2 programs on
+/// gpu-share's libEGL/libGLESv2 in the IVI VM, drawing through gpu-server
+/// in the GPU service VM. Once the IVI demo's first frame is out, piglit's
+/// GLES2 subset runs in the IVI (`ivi-run piglit` typed into its shell)
+/// and must give the results it gives on the host through gpu-share
+/// (`piglit_ivi.py`); then the demo runs again, and screenshots where the
+/// IVI's area shows a frame must match, in both areas, the references of
+/// the stamped frames (the IVI's rendered natively on the host by `ivi
+/// --ref`, the cluster's by `cluster-host --ref`), the IVI's frames
+/// advancing.
+#[test]
+fn the_ivi_runs_gles2_programs_and_piglit_across_vms() {
+    let dir = images();
+    let disk = dir.join("tessera-disk.img");
+    assert!(
+        disk.exists(),
+        "{} is missing: `cargo xtask test cockpit` writes it",
+        disk.display()
+    );
+    let host_ivi = root().join("target/gpu-share/bin/ivi");
+    assert!(
+        host_ivi.exists(),
+        "{} is missing: `cargo xtask test cockpit` builds it",
+        host_ivi.display()
+    );
+    let board = root().join("boards/qemu-virt.toml");
+    let mut r = run_image("tessera.bin", Boot::Disk(disk), "cockpit-ivi");
+    r.nodefaults = true;
+    let work = r.work_dir.clone();
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let sock = work.join("qmp.sock");
+    r.extra_args = [
+        "-device".to_string(),
+        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", sock.display()),
+    ]
+    .to_vec();
+    // (Without "ivi | ": a line may follow the IVI shell's prompt.)
+    const FRAME0: &str = "tessera-ivi: ivi: ivi: frame 0";
+    const DONE: &str = "tessera-ivi: piglit done";
+    r.input = vec![
+        (FRAME0.into(), b"\x141ivi-run piglit\r".to_vec()),
+        (DONE.into(), b"\x141ivi-run demo\r".to_vec()),
+    ];
+    let shots = std::cell::RefCell::new(Vec::<(PathBuf, f64, String)>::new());
+    let errors = std::cell::RefCell::new(Vec::<String>::new());
+    let again = std::cell::Cell::new(None::<f64>);
+    let start = Instant::now();
+    let limit = Duration::from_secs(540);
+    let out = r
+        .run(limit, |o| {
+            if o.contains("Kernel panic") {
+                return true;
+            }
+            let now = start.elapsed().as_secs_f64();
+            // The demo's first frame after the piglit run.
+            let Some(done) = o.find(DONE) else {
+                return false;
+            };
+            if again.get().is_none() && o[done..].contains(FRAME0) {
+                again.set(Some(now));
+            }
+            let Some(a) = again.get() else {
+                return false;
+            };
+            let mut s = shots.borrow_mut();
+            if now >= a + s.len() as f64 {
+                let path = work.join(format!("ivi-{}.ppm", s.len()));
+                match qemu_virt::screendump(&sock, &path, "ppm") {
+                    Ok(()) => {
+                        let ivi = area(&path, &board, "gpu-ivi");
+                        s.push((path, now, ivi));
+                    }
+                    Err(e) => errors.borrow_mut().push(e),
+                }
+            }
+            s.iter().filter(|x| x.2.starts_with("frame ")).count() >= IVI_SHOTS
+                || s.len() >= IVI_MAX_SHOTS
+                || errors.borrow().len() > 3
+        })
+        .expect("QEMU runs");
+    let o = &out.output;
+    std::fs::write(work.join("console.txt"), o).unwrap();
+    assert!(!o.contains("Kernel panic"), "{o}");
+    assert!(!out.timed_out, "timed out after {limit:?}:\n{o}");
+    let errors = errors.into_inner();
+    assert!(errors.is_empty(), "QMP: {errors:?}\n{o}");
+    let frame0 = o.find(FRAME0).unwrap();
+    assert!(frame0 < o.find(DONE).unwrap());
+
+    // piglit: the same results as on the host through gpu-share (the
+    // comparison checked first on made-up consoles that must fail).
+    let st = Command::new("python3")
+        .arg(root().join("gpu-share/ci/piglit_ivi.py"))
+        .arg("self-test")
+        .status()
+        .expect("python3");
+    assert!(st.success(), "piglit_ivi.py self-test failed");
+    let host = work.join("piglit-host.txt");
+    let lib = root().join("target/gpu-share/lib");
+    let status = Command::new("python3")
+        .arg(root().join("gpu-share/ci/piglit_ivi.py"))
+        .args(["host", "--lib"])
+        .arg(&lib)
+        .arg("--server")
+        .arg(root().join("target/release/gpu-server"))
+        .arg("--out")
+        .arg(&host)
+        .status()
+        .expect("python3");
+    assert!(status.success(), "the host's piglit run failed");
+    let cmp = Command::new("python3")
+        .arg(root().join("gpu-share/ci/piglit_ivi.py"))
+        .arg("compare")
+        .arg(&host)
+        .arg(work.join("console.txt"))
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&cmp.stdout);
+    println!("cockpit-ivi: {}", text.trim());
+    assert!(cmp.status.success(), "{text}\n{o}");
+
+    // The areas of the screenshots that show an IVI frame.
+    let shots = shots.into_inner();
+    let read: Vec<String> = shots
+        .iter()
+        .map(|s| format!("{:.1} s {}", s.1, s.2))
+        .collect();
+    println!("cockpit-ivi: IVI area in the screenshots: {read:?}");
+    let with: Vec<&(PathBuf, f64, String)> =
+        shots.iter().filter(|s| s.2.starts_with("frame ")).collect();
+    assert!(
+        with.len() >= IVI_SHOTS,
+        "fewer than {IVI_SHOTS} of {} screenshots show an IVI frame: {read:?}\n{o}",
+        shots.len()
+    );
+    let refs = RefServer::start(&work);
+    let ivi_ref = format!("gpu-ivi={} --ref {{n}} {{out}}", host_ivi.display());
+    let mut frames = Vec::new();
+    for (shot, at, ivi) in &with {
+        let out = Command::new("python3")
+            .arg(root().join("gpu-share/ci/cockpit.py"))
+            .arg("check")
+            .arg(shot)
+            .arg(&board)
+            .args(["--ref", &refs.cluster_ref(0), "--ref", &ivi_ref])
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        println!(
+            "cockpit-ivi: {} at {at:.1} s:\n{}",
+            shot.display(),
+            text.trim()
+        );
+        assert!(
+            out.status.success(),
+            "{} does not match:\n{text}",
+            shot.display()
+        );
+        frames.push(ivi[6..].parse::<u32>().unwrap());
+    }
+    assert!(
+        frames.windows(2).all(|w| w[1] > w[0]),
+        "the IVI's frames did not advance: {frames:?}"
+    );
+    let (a, b) = (with[0], with[with.len() - 1]);
+    println!(
+        "cockpit-ivi: IVI frames {} to {} in {:.1} s: {:.0} ms a frame across VMs",
+        frames[0],
+        frames[frames.len() - 1],
+        b.1 - a.1,
+        (b.1 - a.1) * 1000.0 / (frames[frames.len() - 1] - frames[0]).max(1) as f64
+    );
+    println!("cockpit-ivi: {:.1} s wall", start.elapsed().as_secs_f64());
 }

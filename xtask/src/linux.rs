@@ -382,7 +382,7 @@ fn module(root_dir: &Path, rel: &str, build: &Path) -> Result<PathBuf> {
 
 /// `cargo build --release --target aarch64-unknown-linux-gnu ARGS` with
 /// `env`; `what` names it in the error.
-fn cargo_aarch64(args: &[&str], env: &[(&str, &str)], what: &str) -> Result {
+pub(crate) fn cargo_aarch64(args: &[&str], env: &[(&str, &str)], what: &str) -> Result {
     let status = Command::new(env!("CARGO"))
         .current_dir(root())
         .envs(env.iter().copied())
@@ -544,12 +544,19 @@ pub fn images() -> Result<LinuxImages> {
     write_if_changed(&imgs.image, &image)?;
     let bb = root_dir.join("bin/busybox");
     let busybox = io(&bb, std::fs::read(&bb))?;
-    for (role, path) in [("ivi", &imgs.ivi_initrd), ("gpu", &imgs.gpu_initrd)] {
-        write_if_changed(path, &initramfs(role, &busybox, &rel, &mods, &tools)?)?;
-    }
+    write_if_changed(
+        &imgs.gpu_initrd,
+        &initramfs("gpu", &busybox, &rel, &mods, &tools)?,
+    )?;
+    // The IVI's: the GL user space too (docs/cockpit.md, "The IVI image").
+    let mut ivi = base_archive("ivi", &busybox, &rel, &mods, &tools)?;
+    let ivi_pkgs = crate::ivi::add_to(&mut ivi)?;
+    write_if_changed(&imgs.ivi_initrd, &ivi.finish())?;
     let (svm, svm_raw, svm_pkgs) = svm_initrd(&busybox, &rel, &svm_mods, &tools)?;
     write_if_changed(&imgs.svm_initrd, &svm)?;
     let mut m = manifest(&pkgs);
+    m.push_str("# ivi-initrd.cpio also has\n");
+    m.push_str(&crate::userland::manifest(&ivi_pkgs));
     m.push_str(&format!("# {SVM_INITRD} also has\n"));
     m.push_str(&crate::userland::manifest(&svm_pkgs));
     write_if_changed(&imgs.manifest, m.as_bytes())?;
@@ -559,7 +566,7 @@ pub fn images() -> Result<LinuxImages> {
         svm_raw >> 10
     );
     println!(
-        "images: linux/ Image ({} KiB, {rel}), ivi-initrd.cpio, gpu-initrd.cpio ({} KiB), manifest.txt ({:.1} s)",
+        "images: linux/ Image ({} KiB, {rel}), ivi-initrd.cpio ({} KiB), gpu-initrd.cpio, manifest.txt ({:.1} s)",
         image.len() >> 10,
         std::fs::metadata(&imgs.ivi_initrd).map(|m| m.len() >> 10).unwrap_or(0),
         started.elapsed().as_secs_f64()
@@ -716,16 +723,21 @@ const SVM_SERVICE: &str = include_str!("../../guest-images/linux/svm-service");
 /// gpu-server for aarch64 Linux, linked against glibc (the GL libraries
 /// are shared objects): `RUSTFLAGS` replaces .cargo/config.toml's static
 /// linking, as the gpu tier builds it.
+/// The environment of an aarch64 Linux build linked against glibc
+/// (`.cargo/config.toml` links the tools statically; RUSTFLAGS replaces
+/// its flags).
+pub(crate) const DYNAMIC: &[(&str, &str)] = &[
+    ("RUSTFLAGS", "-C target-feature=-crt-static"),
+    (
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+        "aarch64-linux-gnu-gcc",
+    ),
+];
+
 fn gpu_server() -> Result<PathBuf> {
     cargo_aarch64(
         &["-p", "gpu-server", "--bin", "gpu-server"],
-        &[
-            ("RUSTFLAGS", "-C target-feature=-crt-static"),
-            (
-                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-                "aarch64-linux-gnu-gcc",
-            ),
-        ],
+        DYNAMIC,
         "gpu-server for aarch64 Linux",
     )?;
     // Without its debug information (10 MB of 13).

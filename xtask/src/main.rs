@@ -7,6 +7,7 @@ mod conformance;
 mod cpio;
 mod guests;
 mod image;
+mod ivi;
 mod linux;
 mod setup;
 mod test;

@@ -185,7 +185,22 @@ fn tier(name: &str, tally: &mut Tally) -> Result {
                     "building gpu-server and cluster-host for the references failed".into(),
                 );
             }
-            run_qemu_tests(&["cockpit"], &["--nocapture"], tally)
+            // The IVI's test: gpu-share's library and programs on the host
+            // (its piglit run), the IVI demo natively (its reference).
+            let mut c = Command::new("bash");
+            c.current_dir(root()).args([
+                "-c",
+                ". gpu-share/ci/common.sh && gpu_install_deps && gpu_build && \
+                 gcc -O2 -Wall -Werror -o $GPU_OUT/bin/ivi gpu-share/tests/progs/ivi.c \
+                 -Igpu-share/include -lEGL -lGLESv2 -Wl,--no-as-needed -lm",
+            ]);
+            println!("$ {}", show(&c));
+            let s = c.status().map_err(|e| e.to_string())?;
+            if !s.success() {
+                return Err("building gpu-share and the IVI demo on the host failed".into());
+            }
+            // One 4-core QEMU at a time (2 host cores).
+            run_qemu_tests(&["cockpit"], &["--nocapture", "--test-threads=1"], tally)
         }
         "gpu" => {
             let script = root().join("gpu-share/ci/test.sh");

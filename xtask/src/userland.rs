@@ -106,7 +106,7 @@ fn parse_simulation(out: &str) -> Result<Vec<Pkg>> {
 }
 
 /// `packages` and their dependency closure, as the lists say today.
-fn resolve(conf: &Path, packages: &[&str]) -> Result<Vec<Pkg>> {
+pub(crate) fn resolve(conf: &Path, packages: &[&str]) -> Result<Vec<Pkg>> {
     // The empty status (`target/linux-apt/status`) makes every dependency
     // count as missing, so apt lists the whole closure.
     let mut c = apt(conf, "apt-get");
@@ -115,7 +115,7 @@ fn resolve(conf: &Path, packages: &[&str]) -> Result<Vec<Pkg>> {
     parse_simulation(&output(c)?)
 }
 
-fn download(conf: &Path, debs: &Path, pkgs: &[Pkg]) -> Result {
+pub(crate) fn download(conf: &Path, debs: &Path, pkgs: &[Pkg]) -> Result {
     io(debs, std::fs::create_dir_all(debs))?;
     let missing: Vec<String> = pkgs
         .iter()
@@ -244,8 +244,20 @@ impl Userland {
     /// the module's doc). A library nobody has is an error that names who
     /// needed it.
     pub fn closure(&self, roots: &[&str], outside: &[&Path]) -> Result<Closure> {
+        self.closure_with(roots, outside, &[])
+    }
+
+    /// [`Self::closure`], with libraries looked for in `lib_dirs` first (a
+    /// program's own library directory, its `RUNPATH`: piglit's).
+    pub fn closure_with(
+        &self,
+        roots: &[&str],
+        outside: &[&Path],
+        lib_dirs: &[&str],
+    ) -> Result<Closure> {
         let mut c = Walk {
             root: &self.root,
+            lib_dirs: lib_dirs.iter().chain(LIB_DIRS).copied().collect(),
             out: Closure::default(),
             seen_inodes: HashMap::new(),
             done: BTreeSet::new(),
@@ -272,6 +284,8 @@ impl Userland {
 
 struct Walk<'a> {
     root: &'a Path,
+    /// Where libraries are looked for, in order.
+    lib_dirs: Vec<&'a str>,
     out: Closure,
     /// (device, inode) of each file put in, by its path in the image.
     seen_inodes: HashMap<(u64, u64), String>,
@@ -359,14 +373,15 @@ impl Walk<'_> {
     }
 
     fn library(&mut self, name: &str, who: &str) -> Result {
-        for d in LIB_DIRS {
+        for d in &self.lib_dirs {
             let rel = format!("{d}/{name}");
             if std::fs::symlink_metadata(self.root.join(&rel)).is_ok() {
                 return self.path(&rel, who);
             }
         }
         Err(format!(
-            "{name} (needed by {who}) is in none of {LIB_DIRS:?} of {}: add its package",
+            "{name} (needed by {who}) is in none of {:?} of {}: add its package",
+            self.lib_dirs,
             self.root.display()
         ))
     }
