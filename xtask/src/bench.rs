@@ -269,12 +269,83 @@ fn linux_rtt() -> Result {
     Ok(())
 }
 
+/// Statistics windows of the cluster read per run (the first, with the
+/// set-up and llvmpipe's first shader compilations, is left out).
+const COCKPIT_WINDOWS: usize = 4;
+
+/// The cockpit medium (`boards/qemu-virt.toml`) through U-Boot, as `cargo
+/// xtask demo` boots it, once under `-icount shift=0` and once in real
+/// time (TCG, several threads): the cluster VM's own lines, its sync-call
+/// round trip to gpu-server in the service VM (`cluster: sync call round
+/// trip ...`, at each connection) and per window of 30 frames the frame
+/// period and where it went (`cluster: split encode ... swap ...`).
+fn cockpit() -> Result {
+    setup::all()?;
+    let disk = crate::image::build("qemu-virt")?;
+    let dir = crate::images_dir();
+    let mut report = Vec::new();
+    for icount in [true, false] {
+        let mut r = Run::new(
+            Boot::Disk(disk.clone()),
+            &dir.join("tessera.bin"),
+            &dir.join(format!("bench-cockpit-{icount}")),
+        );
+        r.nodefaults = true;
+        r.icount = icount;
+        r.extra_args = vec![
+            "-device".into(),
+            "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
+        ];
+        let splits = |o: &str| o.matches("cluster: split ").count();
+        let out = r.run(Duration::from_secs(1200), |o| {
+            splits(o) > COCKPIT_WINDOWS || o.contains("cluster: panic")
+        })?;
+        let lines: Vec<&str> = out
+            .output
+            .lines()
+            .filter(|l| {
+                l.contains("cluster: sync call")
+                    || l.contains("cluster: frames ")
+                    || l.contains("cluster: split ")
+                    || l.contains("cluster: connected")
+            })
+            .collect();
+        if splits(&out.output) <= COCKPIT_WINDOWS {
+            let log = dir.join(format!("bench-cockpit-{icount}/console.txt"));
+            std::fs::write(&log, &out.output).map_err(|e| e.to_string())?;
+            return Err(format!(
+                "cockpit (icount {icount}): fewer than {} statistics windows in {:.0} s; console in {}",
+                COCKPIT_WINDOWS + 1,
+                out.elapsed.as_secs_f64(),
+                log.display()
+            ));
+        }
+        let mode = if icount {
+            "-icount shift=0 (one QEMU thread, the vCPUs in turn; counter ticks = virtual ns = instructions of all vCPUs while any runs)"
+        } else {
+            "real time (TCG, a thread per vCPU; times depend on the host's load)"
+        };
+        report.push(format!(
+            "-- {mode}, {:.0} s wall:",
+            out.elapsed.as_secs_f64()
+        ));
+        report.extend(lines.iter().map(|l| format!("   {}", l.trim())));
+    }
+    println!("
+cockpit benchmark: the cluster VM's sync-call round trip to gpu-server in the GPU service VM and its frame time remoted");
+    for l in report {
+        println!("{l}");
+    }
+    Ok(())
+}
+
 pub fn run(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
         None | Some("boot") => boot(args.iter().any(|a| a == "-v")),
         Some("partition") => partition(),
         Some("solo") => solo(),
         Some("linux") => linux().and_then(|()| linux_rtt()),
+        Some("cockpit") => cockpit(),
         Some("gpu") => {
             let s = std::process::Command::new("bash")
                 .current_dir(crate::root())
@@ -288,7 +359,7 @@ pub fn run(args: &[String]) -> Result {
             }
         }
         Some(other) => Err(format!(
-            "unknown benchmark '{other}' (boot, partition, solo, linux, gpu)"
+            "unknown benchmark '{other}' (boot, partition, solo, linux, cockpit, gpu)"
         )),
     }
 }

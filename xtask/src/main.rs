@@ -26,7 +26,7 @@ usage: cargo xtask <command>
   image [BOARD]      write the boot medium for a board (default qemu-virt): target/images/<stem>-disk.img
   guest [--run]      build the test guest (target/images/guests/test-guest.bin); --run boots it natively on QEMU virt
   run [--uboot] [BOOTARGS...]  boot the built image on QEMU
-  bench [boot|partition|solo|linux|gpu]  print benchmark figures (instruction counts under -icount)
+  bench [boot|partition|solo|linux|cockpit|gpu]  print benchmark figures (instruction counts under -icount)
   setup              install what the build and tests need (Rust targets, QEMU 10, U-Boot, the Linux images' tools, dEQP's run-time libraries)";
 
 pub fn root() -> PathBuf {

@@ -37,6 +37,8 @@ const GL_SCISSOR_TEST: u32 = 0x0C11;
 const GL_VERTEX_SHADER: u32 = 0x8B31;
 const GL_FRAGMENT_SHADER: u32 = 0x8B30;
 const GL_LINK_STATUS: u32 = 0x8B82;
+const GL_FRAMEBUFFER: u32 = 0x8D40;
+const GL_FRAMEBUFFER_COMPLETE: u32 = 0x8CD5;
 
 const VS: &[u8] = b"attribute vec2 pos; varying vec2 v;
 void main() { v = pos; gl_Position = vec4(pos, 0.0, 1.0); }";
@@ -140,7 +142,21 @@ impl<D: Doorbell> Cluster<D> {
     /// Draws frame `n` and presents it (eglSwapBuffers).
     pub fn draw(&mut self, n: u32) -> Result<(), EncodeError> {
         self.render(n)?;
+        self.present()
+    }
+
+    /// Presents what was rendered: the frame's one synchronous call (the
+    /// calls before it are queued), so it waits for the server to run them.
+    pub fn present(&mut self) -> Result<(), EncodeError> {
         check(enc::eglSwapBuffers(&mut self.c, self.dpy, self.surf)? == 1)
+    }
+
+    /// One synchronous call that must reach the server and changes
+    /// nothing (glCheckFramebufferStatus): a round trip to measure.
+    pub fn sync_call(&mut self) -> Result<(), EncodeError> {
+        check(
+            enc::glCheckFramebufferStatus(&mut self.c, GL_FRAMEBUFFER)? == GL_FRAMEBUFFER_COMPLETE,
+        )
     }
 
     /// Draws frame `n` without presenting it.

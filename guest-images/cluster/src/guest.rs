@@ -6,9 +6,10 @@ extern crate alloc;
 use crate::sleep::{self, Sleepy};
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
-use cockpit_cluster::stats::FrameStats;
+use cockpit_cluster::stats::{FrameStats, Split};
 use cockpit_cluster::Cluster;
 use core::fmt::Write;
+use gpu_codec::EncodeError;
 use gpu_frontend::Client;
 use gpu_xvm::baremetal::GuestPort;
 use gpu_xvm::ClientBell;
@@ -192,13 +193,30 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
         };
         // Frame k of the session has the slot [next, next + PERIOD_MS);
         // a frame presented late starts the next slot when it ends.
+        if let Err(e) = sync_round_trip(&mut cl) {
+            say!("cluster: sync calls: {e:?}; connecting again");
+            continue;
+        }
         let mut next = sleep::now_ms();
         stats.restart();
-        while cl.draw(n).is_ok() {
+        let mut split = Split::default();
+        loop {
+            let begun = sleep::now_us();
+            if cl.render(n).is_err() {
+                break;
+            }
+            let encoded = sleep::now_us();
+            if cl.present().is_err() {
+                break;
+            }
             let presented = sleep::now_us();
+            split.add(encoded - begun, presented - encoded);
             let deadline = next + PERIOD_MS;
             if let Some(line) = stats.record(presented, deadline * 1000) {
                 say!("cluster: {line}");
+                if let Some(s) = split.take() {
+                    say!("cluster: {s}");
+                }
             }
             n = n.wrapping_add(1);
             next = deadline.max(presented / 1000);
@@ -206,6 +224,33 @@ extern "C" fn cluster_main(dtb: *const u8) -> ! {
         }
         say!("cluster: session lost at frame {n}; connecting again");
     }
+}
+
+/// Synchronous calls timed at each connection (the first one alone: it
+/// may meet the server still busy with the set-up).
+const SYNC_CALLS: u32 = 32;
+
+/// Times [`SYNC_CALLS`] synchronous calls in a row by the virtual counter
+/// and prints the round trip (`cargo xtask bench cockpit` reads the line;
+/// under `-icount shift=0` with a 1 GHz counter a tick is an instruction).
+fn sync_round_trip<D: gpu_wire::Doorbell>(cl: &mut Cluster<D>) -> Result<(), EncodeError> {
+    cl.sync_call()?;
+    let (mut min, mut sum) = (u64::MAX, 0u64);
+    for _ in 0..SYNC_CALLS {
+        let t = CNTVCT_EL0.get();
+        cl.sync_call()?;
+        let d = CNTVCT_EL0.get() - t;
+        min = min.min(d);
+        sum += d;
+    }
+    let ns = |t: u64| (t as u128 * 1_000_000_000 / CNTFRQ_EL0.get().max(1) as u128) as u64;
+    say!(
+        "cluster: sync call round trip mean {} min {} ns ({SYNC_CALLS} glCheckFramebufferStatus, counter {} Hz)",
+        ns(sum / SYNC_CALLS as u64),
+        ns(min),
+        CNTFRQ_EL0.get()
+    );
+    Ok(())
 }
 
 /// Says why, then sleeps for good (no interrupt wakes it).
