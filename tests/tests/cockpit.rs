@@ -203,6 +203,155 @@ impl Series {
 /// 2`: the third VM of the board file).
 const CRASH: &[u8] = b"\x142echo c > /proc/sysrq-trigger\r";
 
+/// The hostile IVI stream, typed at the IVI's shell (`Ctrl-T 1`):
+/// cluster-host on the IVI's region sends one malformed record after 10
+/// frames, connects again and draws 10 more; the quotes keep the echoed
+/// command from matching [`HOSTILE_DONE`].
+const HOSTILE: &[u8] =
+    b"\x141cluster-host --region gpu-ivi --hostile-after 10 --count 20 --period-ms 50; echo hostile-''done $?\r";
+const HOSTILE_DONE: &str = "ivi | hostile-done ";
+/// How long the hostile client may take (two sessions' shaders compiled
+/// by llvmpipe under TCG, 20 frames).
+const HOSTILE_LIMIT: f64 = 240.0;
+
+/// The hostile phase: a screenshot, the hostile client typed, a
+/// screenshot once it ended.
+#[derive(Default)]
+struct Hostile {
+    /// When it was typed and where the console was then.
+    started: Option<(f64, usize)>,
+    shots: Vec<Shot>,
+    /// What is still to type, and when the last piece was typed.
+    pending: Vec<u8>,
+    typed_at: f64,
+}
+
+/// The VM's console input holds 64 bytes (the hypervisor's vUART): a
+/// longer command is typed in pieces a second apart.
+const PIECE: usize = 32;
+
+impl Hostile {
+    /// Runs the phase; true once done (or given up).
+    fn step(
+        &mut self,
+        now: f64,
+        o: &str,
+        work: &Path,
+        board: &Path,
+        dump: &dyn Fn(&Path) -> bool,
+        typed: &std::sync::Mutex<Vec<u8>>,
+    ) -> bool {
+        let shot = |s: &mut Vec<Shot>| {
+            let path = work.join(format!("hostile-{}.ppm", s.len()));
+            if dump(&path) {
+                let n = cluster_frame(&path, board);
+                s.push((path, now, n));
+            }
+        };
+        let Some((at, from)) = self.started else {
+            shot(&mut self.shots);
+            self.pending = HOSTILE.to_vec();
+            self.typed_at = f64::MIN;
+            self.started = Some((now, o.len()));
+            return false;
+        };
+        if !self.pending.is_empty() && now - self.typed_at >= 1.0 {
+            let n = self.pending.len().min(PIECE);
+            typed.lock().unwrap().extend(self.pending.drain(..n));
+            self.typed_at = now;
+        }
+        if o[from..].contains(HOSTILE_DONE) {
+            shot(&mut self.shots);
+            return true;
+        }
+        now - at > HOSTILE_LIMIT
+    }
+
+    /// Checks what the phase left on the console and in its screenshots.
+    fn check(&self, o: &str) {
+        let (at, _) = self
+            .started
+            .unwrap_or_else(|| panic!("the hostile IVI client never started:\n{o}"));
+        // From the typed command's echo (the console the run closure saw
+        // is not byte for byte the one returned).
+        let echo = o
+            .find("--hostile-after 10")
+            .unwrap_or_else(|| panic!("the hostile command never reached the IVI:\n{o}"));
+        let since = &o[o[..echo].rfind('\n').map_or(0, |i| i + 1)..];
+        let done = since
+            .lines()
+            .find_map(|l| l.split(HOSTILE_DONE).nth(1))
+            .unwrap_or_else(|| {
+                panic!("the hostile IVI client did not end within {HOSTILE_LIMIT} s:\n{o}")
+            });
+        assert_eq!(done.trim(), "0", "the hostile IVI client failed:\n{o}");
+        let ivi = vm_lines(since, "ivi");
+        let sent = ivi
+            .iter()
+            .position(|l| l.contains("cluster: sending a malformed record"))
+            .unwrap_or_else(|| panic!("the hostile IVI client sent no malformed record:\n{o}"));
+        let after = &ivi[sent..];
+        assert!(
+            after.iter().any(|l| l.contains("cluster: session lost")),
+            "the server did not end the hostile IVI's session:\n{o}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|l| l.contains("cluster: connected (hello")),
+            "the IVI's client did not connect again after its session ended:\n{o}"
+        );
+        // The server ended the IVI's client's session, and only IVI ones.
+        let gpu = vm_lines(since, "gpu");
+        let id = |region: &str, lines: &[&str]| -> Vec<String> {
+            lines
+                .iter()
+                .filter_map(|l| {
+                    let rest = l.strip_prefix("gpu-server: client ")?;
+                    let (id, what) = rest.split_once(": ")?;
+                    (what == format!("connected on region {region}")).then(|| id.to_string())
+                })
+                .collect()
+        };
+        let ivi_ids = id("gpu-ivi", &gpu);
+        let ended: Vec<&&str> = gpu
+            .iter()
+            .filter(|l| l.contains(": session ended: "))
+            .collect();
+        println!("cockpit: hostile: the server says: {ended:?}");
+        assert!(
+            !ended.is_empty()
+                && ended.iter().all(|l| ivi_ids
+                    .iter()
+                    .any(|i| l.starts_with(&format!("gpu-server: client {i}: session ended: ")))),
+            "the server ended no session or one that is not the IVI's (IVI clients {ivi_ids:?}):\n{o}"
+        );
+        // The cluster's session the hostile record must not end ("session
+        // ended" above names only IVI clients); one lost meanwhile is the
+        // host's load (the server's heartbeat: seen once under a load of 10).
+        let lost = vm_lines(since, "cluster")
+            .iter()
+            .filter(|l| l.contains("session lost"))
+            .count();
+        println!(
+            "cockpit: hostile: cluster sessions lost meanwhile (none ended by the server): {lost}"
+        );
+        let frames: Vec<Option<u32>> = self.shots.iter().map(|s| s.2).collect();
+        let [(_, t0, Some(a)), (_, t1, Some(b))] = &self.shots[..] else {
+            panic!("hostile: no cluster frame in the screenshots before and after: {frames:?}\n{o}")
+        };
+        assert!(
+            b > a,
+            "hostile: the cluster's frame did not advance: {a} -> {b}\n{o}"
+        );
+        println!(
+            "cockpit: hostile: the IVI's client sent a malformed record, its session ended, it connected again and finished ({:.1} s); the cluster's frames {a} -> {b} meanwhile ({:.1} s), no session of it ended",
+            t1 - at,
+            t1 - t0
+        );
+    }
+}
+
 #[test]
 fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     let dir = images();
@@ -253,6 +402,8 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
     // When, and how many connections the cluster had made by then.
     let crashed = Cell::new(None::<(f64, usize)>);
     let reconnected = Cell::new(None::<f64>);
+    let hostile = RefCell::new(Hostile::default());
+    let after_done = Cell::new(false);
     let errors = RefCell::new(Vec::<String>::new());
     let start = Instant::now();
     let limit = Duration::from_secs(600);
@@ -297,7 +448,15 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
                 }
                 return now - crash_at > 240.0;
             }
-            after.borrow_mut().step(now, &work, &board, &dump)
+            if !after_done.get() {
+                let done = after.borrow_mut().step(now, &work, &board, &dump);
+                // The hostile phase only on a cluster that drew again.
+                after_done.set(done);
+                return done && advancing(&after.borrow().shots).is_none();
+            }
+            hostile
+                .borrow_mut()
+                .step(now, o, &work, &board, &dump, &typed)
         })
         .expect("QEMU runs");
     let o = &out.output;
@@ -406,6 +565,9 @@ fn the_cockpit_shows_the_cluster_drawn_across_vms() {
         .filter(|l| l.contains("session lost"))
         .count();
     println!("cockpit: cluster sessions lost: {lost} (1: the crash)");
+
+    // A hostile IVI stream ended only the IVI's session.
+    hostile.into_inner().check(o);
     println!("cockpit: {:.1} s wall", start.elapsed().as_secs_f64());
 }
 

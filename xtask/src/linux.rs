@@ -403,6 +403,19 @@ fn tools() -> Result<PathBuf> {
         &[],
         "the Linux tools (tessera-shm-linux)",
     )?;
+    // The IVI's hostile client (static, like the tools).
+    cargo_aarch64(
+        &[
+            "-p",
+            "cockpit-cluster",
+            "--bin",
+            "cluster-host",
+            "--features",
+            "host,linux",
+        ],
+        &[],
+        "cluster-host for the IVI",
+    )?;
     Ok(target_dir().join(TOOLS_TARGET).join("release"))
 }
 
@@ -480,6 +493,15 @@ fn base_archive(
     for t in TOOLS {
         let p = tools.join(t);
         a.add(&format!("bin/{t}"), file(io(&p, std::fs::read(&p))?, true));
+    }
+    // cluster-host with `--hostile-after`: the cockpit tier's hostile IVI
+    // stream on the IVI's region (docs/cockpit.md).
+    if role == "ivi" {
+        let p = tools.join("cluster-host");
+        a.add(
+            "usr/bin/cluster-host",
+            file(io(&p, std::fs::read(&p))?, true),
+        );
     }
     // lib/modules/<rel>/ as depmod left it, files and directories.
     // modules_dir is <stage>/lib/modules/<rel>: names are relative to <stage>.

@@ -13,6 +13,8 @@
 //! sends one malformed record after N frames of each session (the server
 //! must end only that session, and this program connects again).
 //! `--region` picks another region of `TESSERA_SHM` than `gpu-cluster`.
+//! Built with the `linux` feature for a Linux guest, without `TESSERA_SHM`
+//! it opens `/dev/tessera/NAME` (the IVI image's hostile client).
 //! `--ref N OUT` draws frame N and writes it, read back, to OUT (raw RGBA,
 //! bottom row first): the reference rendering of that frame.
 //! Every 30 frames it prints the frame statistics line of
@@ -222,9 +224,22 @@ fn main() {
         frames(c, &a, &mut n, &mut false, &mut FrameStats::new()).unwrap_or_else(|e| die(&e));
         return;
     }
+    // In a Linux guest (built with `linux`, no TESSERA_SHM): the region
+    // through the tessera_shm module, as the IVI's hostile client runs.
+    #[cfg(feature = "linux")]
+    if std::env::var_os("TESSERA_SHM").is_none() {
+        let port =
+            gpu_xvm::linux::LinuxPort::open(&a.region).unwrap_or_else(|e| die(&e.to_string()));
+        return serve(Box::leak(Box::new(port)), &a, n);
+    }
     let port: &'static HostPort = Box::leak(Box::new(
         HostPort::from_env(Some(&a.region)).unwrap_or_else(|e| die(&e.to_string())),
     ));
+    serve(port, &a, n)
+}
+
+/// Draws over the cross-VM `port`, connecting again after a lost session.
+fn serve<P: gpu_xvm::Port + Sync>(port: &'static P, a: &Args, mut n: u32) {
     let mut hostile_sent = false;
     let mut stats = FrameStats::new();
     loop {
@@ -244,7 +259,7 @@ fn main() {
         };
         say!("cluster: connected (hello {}), from frame {n}", att.hello);
         let c = Client::new(region, ClientBell::new(port, att));
-        match frames(c, &a, &mut n, &mut hostile_sent, &mut stats) {
+        match frames(c, a, &mut n, &mut hostile_sent, &mut stats) {
             Ok(()) => return,
             Err(e) => say!("cluster: session lost ({e}); connecting again"),
         }
