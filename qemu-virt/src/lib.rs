@@ -376,6 +376,23 @@ setenv bootargs \"${tessera_args}\"
 booti ${tessera_addr} - ${fdtcontroladdr}
 ";
 
+/// QEMU arguments for the cockpit's display (`boards/qemu-virt.toml`:
+/// virtio-gpu-pci at 00:01.0, the GPU VM's, behind the SMMU), its
+/// preferred mode the cockpit's output (512x256), so gpu-server's mode set
+/// is exactly the layout; with `qmp`, a QMP socket at that path for
+/// [`screendump`].
+pub fn cockpit_display(qmp: Option<&Path>) -> Vec<String> {
+    let mut a = vec![
+        "-device".to_string(),
+        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
+    ];
+    if let Some(sock) = qmp {
+        a.push("-qmp".into());
+        a.push(format!("unix:{},server=on,wait=off", sock.display()));
+    }
+    a
+}
+
 /// One QMP command (JSON text) on a fresh connection to QEMU's `-qmp
 /// unix:PATH,server=on,wait=off` socket: greeting, capabilities, the
 /// command; its answer's line (`{"return": ...}` or `{"error": ...}`).

@@ -89,16 +89,10 @@ fn check(shot: &Path, board: &Path, cluster_ref: &str) -> (bool, String) {
 
 /// The cluster's stamped frame in a screenshot (`cockpit.py read`).
 fn cluster_frame(shot: &Path, board: &Path) -> Option<u32> {
-    let out = Command::new("python3")
-        .arg(root().join("gpu-share/ci/cockpit.py"))
-        .arg("read")
-        .arg(shot)
-        .arg(board)
-        .output()
-        .expect("python3");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("gpu-cluster frame ")?.trim().parse().ok())
+    area(shot, board, "gpu-cluster")
+        .strip_prefix("frame ")?
+        .parse()
+        .ok()
 }
 
 /// Lines of one VM's console, prefix removed.
@@ -352,31 +346,30 @@ impl Hostile {
     }
 }
 
-#[test]
-fn the_cockpit_shows_the_cluster_drawn_across_vms() {
-    let dir = images();
-    let disk = dir.join("tessera-disk.img");
+/// The cockpit medium booted as `cargo xtask demo` boots it, with the
+/// display and a QMP socket; the run, its (emptied) work directory and
+/// the socket's path.
+fn cockpit_run(name: &str) -> (qemu_virt::Run, PathBuf, PathBuf) {
+    let disk = images().join("tessera-disk.img");
     assert!(
         disk.exists(),
         "{} is missing: `cargo xtask test cockpit` writes it",
         disk.display()
     );
-    let board = root().join("boards/qemu-virt.toml");
-    let mut r = run_image("tessera.bin", Boot::Disk(disk), "cockpit");
+    let mut r = run_image("tessera.bin", Boot::Disk(disk), name);
     r.nodefaults = true;
     let work = r.work_dir.clone();
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let sock = work.join("qmp.sock");
-    // The display is exactly the cockpit's output (512x256): its preferred
-    // mode is the one gpu-server sets.
-    r.extra_args = [
-        "-device".to_string(),
-        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
-        "-qmp".into(),
-        format!("unix:{},server=on,wait=off", sock.display()),
-    ]
-    .to_vec();
+    r.extra_args = qemu_virt::cockpit_display(Some(&sock));
+    (r, work, sock)
+}
+
+#[test]
+fn the_cockpit_shows_the_cluster_drawn_across_vms() {
+    let board = root().join("boards/qemu-virt.toml");
+    let (mut r, work, sock) = cockpit_run("cockpit");
     let typed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     r.typed = Some(typed.clone());
     // The cluster alone (see IVI_AREA).
@@ -611,13 +604,6 @@ const IVI_SHOT_EVERY: f64 = 2.0;
 /// never going back and advancing from the first to the last.
 #[test]
 fn the_ivi_runs_gles2_programs_and_piglit_across_vms() {
-    let dir = images();
-    let disk = dir.join("tessera-disk.img");
-    assert!(
-        disk.exists(),
-        "{} is missing: `cargo xtask test cockpit` writes it",
-        disk.display()
-    );
     let host_ivi = root().join("target/gpu-share/bin/ivi");
     assert!(
         host_ivi.exists(),
@@ -625,19 +611,7 @@ fn the_ivi_runs_gles2_programs_and_piglit_across_vms() {
         host_ivi.display()
     );
     let board = root().join("boards/qemu-virt.toml");
-    let mut r = run_image("tessera.bin", Boot::Disk(disk), "cockpit-ivi");
-    r.nodefaults = true;
-    let work = r.work_dir.clone();
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    let sock = work.join("qmp.sock");
-    r.extra_args = [
-        "-device".to_string(),
-        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
-        "-qmp".into(),
-        format!("unix:{},server=on,wait=off", sock.display()),
-    ]
-    .to_vec();
+    let (mut r, work, sock) = cockpit_run("cockpit-ivi");
     // (Without "ivi | ": a line may follow the IVI shell's prompt.)
     const FRAME0: &str = "tessera-ivi: ivi: ivi: frame 0";
     const DONE: &str = "tessera-ivi: piglit done";

@@ -292,10 +292,7 @@ fn cockpit() -> Result {
         );
         r.nodefaults = true;
         r.icount = icount;
-        r.extra_args = vec![
-            "-device".into(),
-            "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
-        ];
+        r.extra_args = qemu_virt::cockpit_display(None);
         let splits = |o: &str| o.matches("cluster: split ").count();
         let out = r.run(Duration::from_secs(1200), |o| {
             splits(o) > COCKPIT_WINDOWS || o.contains("cluster: panic")

@@ -110,13 +110,7 @@ fn demo() -> Result {
     );
     r.nodefaults = true;
     let sock = r.work_dir.join("qmp.sock");
-    r.extra_args = [
-        "-device".to_string(),
-        "virtio-gpu-pci,addr=1,iommu_platform=on,disable-legacy=on,xres=512,yres=256".into(),
-        "-qmp".into(),
-        format!("unix:{},server=on,wait=off", sock.display()),
-    ]
-    .to_vec();
+    r.extra_args = qemu_virt::cockpit_display(Some(&sock));
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
         println!(
