@@ -132,11 +132,13 @@ fn nth(out: &str, needle: &str, n: usize) -> Option<usize> {
 /// The whole story through U-Boot from the boot medium
 /// (`tessera-test-linux-disk.img`, made by the tier): both Linux VMs reach
 /// user space and pass their self-checks (the SMP one takes cpu1 offline
-/// and back); a crash (`echo c > /proc/sysrq-trigger`) and `reboot -f` bring
+/// and back); a 700-byte line pasted at once reaches the IVI's shell whole
+/// (the vUART's receive FIFO); a crash (`echo c > /proc/sysrq-trigger`) and `reboot -f` bring
 /// the IVI back each time; `poweroff -f` stops the GPU VM alone; the
 /// bare-metal VM's heartbeat goes on throughout.
 #[test]
 fn linux_vms_boot_from_the_medium_crash_reboot_and_power_off() {
+    const PASTED: usize = 700;
     let dir = tessera_tests::images();
     let disk = dir.join("tessera-test-linux-disk.img");
     assert!(
@@ -147,10 +149,17 @@ fn linux_vms_boot_from_the_medium_crash_reboot_and_power_off() {
     let mut r = run_image("tessera-test-linux.bin", Boot::Disk(disk), "linux-medium");
     r.nodefaults = true;
     const SHELL: &str = "tessera-linux: shell";
+    // A pasted line longer than a PL011's FIFO and than any small buffer
+    // along the way arrives whole: all of it written to QEMU at once.
+    let pasted = "x".repeat(PASTED);
     r.input = vec![
         (
             format!("ivi | {SHELL}"),
-            b"\x141echo c > /proc/sysrq-trigger\r".to_vec(),
+            format!("\x141echo pasted$(echo {pasted} | wc -c)\r").into_bytes(),
+        ),
+        (
+            "ivi | pasted".to_string(),
+            b"echo c > /proc/sysrq-trigger\r".to_vec(),
         ),
         (format!("ivi | {SHELL}"), b"reboot -f\r".to_vec()),
         (format!("ivi | {SHELL}"), b"\x142poweroff -f\r".to_vec()),
@@ -186,6 +195,13 @@ fn linux_vms_boot_from_the_medium_crash_reboot_and_power_off() {
     );
     let ivi = vm_lines(o, "ivi");
     let gpu = vm_lines(o, "gpu");
+    // `wc -c` counts the pasted bytes and echo's newline.
+    let want = format!("pasted{}", PASTED + 1);
+    assert!(
+        ivi.iter().any(|l| l.trim() == want),
+        "the pasted line did not arrive whole (want {want}): {:?}\n{o}",
+        ivi.iter().find(|l| l.starts_with("pasted"))
+    );
     // The IVI reached user space three times: first boot, after the crash,
     // after the reboot; each self-check passed in full.
     let inits = ivi

@@ -170,3 +170,20 @@ fn redistributor_frames_select_the_vcpu() {
     );
     assert!(fx.iter().all(|e| matches!(e, Effect::Gic(_))));
 }
+
+#[test]
+fn uart_holds_a_pasted_line_of_4_kib_in_order_then_refuses() {
+    let mut u = vuart::VUart::new("t", sink);
+    for i in 0..vuart::RX_BUFFER {
+        assert!(u.push_rx(i as u8), "byte {i} refused");
+    }
+    assert!(!u.push_rx(0), "a byte past the buffer was taken");
+    for i in 0..vuart::RX_BUFFER {
+        assert_eq!(u.read(0x000), u64::from(i as u8), "byte {i}");
+    }
+    // Empty again: FR says so and DR reads 0.
+    assert_ne!(u.read(0x018) & (1 << 4), 0);
+    assert!(u.push_rx(b'a'));
+    u.reset();
+    assert_ne!(u.read(0x018) & (1 << 4), 0, "input survived a VM reset");
+}

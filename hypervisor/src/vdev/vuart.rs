@@ -30,6 +30,12 @@ const ID: [(u64, u64); 8] = [
     (0xffc, 0xb1),
 ];
 const LINE: usize = 160;
+/// Console input held for a VM until it reads it. The input core takes
+/// bytes from the physical UART as fast as they come (it does not hold them
+/// back: a VM that never reads must not block Ctrl-T switching), so a paste
+/// has to fit here while the VM's vCPU catches up: Linux's line buffer is
+/// 4 KiB, so is this.
+pub const RX_BUFFER: usize = 4096;
 
 /// Where a finished line goes: (VM name, text).
 pub type LineSink = fn(&'static str, &str);
@@ -39,7 +45,7 @@ pub struct VUart {
     sink: LineSink,
     line: heapless::Vec<u8, LINE>,
     /// Console input routed to this VM, not yet read.
-    rx: heapless::Deque<u8, 64>,
+    rx: heapless::Deque<u8, RX_BUFFER>,
     cr: u64,
     lcr_h: u64,
     imsc: u64,
@@ -118,12 +124,15 @@ impl VUart {
         }
     }
 
-    /// A restarted VM starts with a clean line.
+    /// A restarted VM starts with a clean line and no input waiting.
     pub fn reset(&mut self) {
         if !self.line.is_empty() {
             self.flush();
         }
-        *self = VUart::new(self.name, self.sink);
+        self.rx.clear();
+        self.cr = 0x301;
+        self.lcr_h = 0x70;
+        self.imsc = 0;
     }
 }
 
