@@ -100,6 +100,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "ivi-flood: session lost at frame %ld\n", n);
             return 3;
         }
+        /* The end of its set-up (llvmpipe compiles on the first draws). */
+        if (n == 0) { printf("ivi-flood: first frame out\n"); fflush(stdout); }
         duty_frame(&d, "ivi-flood", n + 1);
     }
     free(px);
