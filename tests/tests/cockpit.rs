@@ -916,6 +916,12 @@ struct Phase {
 fn the_cluster_keeps_its_period_while_the_ivi_floods_the_gpu() {
     let realtime = std::env::var("COCKPIT_FIRST_REALTIME").is_ok_and(|v| v == "1");
     let server_args = std::env::var("COCKPIT_SERVER_ARGS").unwrap_or_default();
+    // Fewer windows for a run broken on purpose (its frames take seconds).
+    let windows_per_phase: usize = std::env::var("COCKPIT_FIRST_WINDOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FIRST_WINDOWS);
+    let phase_at = RefCell::new(Vec::<(&str, f64)>::new());
     let (mut r, work, _) = cockpit_run("cockpit-first");
     r.icount = !realtime;
     r.extra_args = qemu_virt::cockpit_display(None);
@@ -969,7 +975,7 @@ fn the_cluster_keeps_its_period_while_the_ivi_floods_the_gpu() {
                     f.start = o[from..].find(FLOOD_ON).map(|i| from + i);
                 }
                 (Some(fs), None, ..) => {
-                    if windows(o, fs) > FIRST_WINDOWS && t.idle() {
+                    if windows(o, fs) > windows_per_phase && t.idle() {
                         // The IVI's CPU share under the flood, then the
                         // busy loop.
                         f.end = Some(o.len());
@@ -996,7 +1002,7 @@ fn the_cluster_keeps_its_period_while_the_ivi_floods_the_gpu() {
                     }
                 }
                 (_, _, Some(bs), None) => {
-                    if windows(o, bs) > FIRST_WINDOWS && t.idle() {
+                    if windows(o, bs) > windows_per_phase && t.idle() {
                         b.end = Some(o.len());
                         t.pending.extend(stat(b'1'));
                         t.pending.extend(stat(b'2'));
@@ -1013,10 +1019,12 @@ fn the_cluster_keeps_its_period_while_the_ivi_floods_the_gpu() {
             }
             // The snapshots at each phase's start.
             if f.start.is_some() && flood.get().start.is_none() {
+                phase_at.borrow_mut().push(("flood", now));
                 t.pending.extend(stat(b'1'));
                 t.pending.extend(stat(b'2'));
             }
             if b.start.is_some() && busy.get().start.is_none() {
+                phase_at.borrow_mut().push(("busy loop", now));
                 t.pending.extend(stat(b'1'));
                 t.pending.extend(stat(b'2'));
             }
@@ -1082,7 +1090,14 @@ fn the_cluster_keeps_its_period_while_the_ivi_floods_the_gpu() {
         .arg(root().join("gpu-share/ci/cluster_stats.py"))
         .arg("ratio")
         .args(&logs)
-        .args(["--bound", "1.1", "--max-missed-pct", "10"])
+        .args(["--bound", "1.1"])
+        // Missed frames count only where the cluster keeps its 33 ms: under
+        // icount (in real time under TCG every frame is late).
+        .args(if realtime {
+            &[][..]
+        } else {
+            &["--max-missed-pct", "10"][..]
+        })
         .output()
         .expect("python3");
     let text = String::from_utf8_lossy(&ratio.stdout);
@@ -1090,7 +1105,11 @@ fn the_cluster_keeps_its_period_while_the_ivi_floods_the_gpu() {
         "cockpit-first: {}",
         text.trim().replace('\n', "\ncockpit-first: ")
     );
-    println!("cockpit-first: {:.1} s wall", start.elapsed().as_secs_f64());
+    println!(
+        "cockpit-first: {:.1} s wall; phases from (s): {:?}",
+        start.elapsed().as_secs_f64(),
+        phase_at.borrow()
+    );
     assert!(
         ratio.status.success(),
         "cluster first across VMs failed:\n{text}\n{o}"
