@@ -843,9 +843,10 @@ fn the_ivi_runs_gles2_programs_and_piglit_across_vms() {
     println!("cockpit-ivi: {:.1} s wall", start.elapsed().as_secs_f64());
 }
 
-/// Statistics windows of the cluster (30 frames each) per phase of the
-/// cluster-first check; the first is left out (the switch between loads).
-const FIRST_WINDOWS: usize = 6;
+/// Statistics windows of the cluster (30 frames each) compared per phase
+/// of the cluster-first check, after one left out (the switch between
+/// loads); a phase takes 30-60 s of wall time under icount here.
+const FIRST_WINDOWS: usize = 5;
 /// The flood's set-up is over (llvmpipe compiled its shaders on its first
 /// draws): its phase starts.
 const FLOOD_ON: &str = "tessera-ivi: ivi-flood: ivi-flood: first frame out";
