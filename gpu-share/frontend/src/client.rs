@@ -5,7 +5,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 use gpu_codec::{EncodeError, Ns, Reply, SizeCtx, Wire};
 use gpu_wire::{
-    Consumer, Doorbell, HeapDesc, HeapError, HeapWriter, Producer, Region, RingError, Wait,
+    Consumer, Doorbell, HeapDesc, HeapError, HeapWriter, Producer, Region, RingError, SlotReply,
+    Wait, RING_BYTES,
 };
 
 /// Wake the server after this many heap bytes too: a large upload is worth
@@ -37,6 +38,8 @@ pub struct Client<D: Doorbell> {
     queued_bytes: usize,
     reply_buf: Vec<u8>,
     reply_len: usize,
+    /// Sync calls answered so far (the reply slot's sequence number).
+    answered: u32,
     next_name: u32,
     closed: Option<ClientError>,
     /// The server's GL error flags are known to be clear: its last
@@ -63,6 +66,7 @@ impl<D: Doorbell> Client<D> {
             queued_bytes: 0,
             reply_buf: alloc::vec![0u8; reply_cap],
             reply_len: 0,
+            answered: 0,
             next_name: 1,
             closed: None,
             gl_clean: false,
@@ -117,39 +121,36 @@ impl<D: Doorbell> Client<D> {
         self.check_open()
     }
 
-    /// Waits for the next reply: polls the reply ring's head (on the H200
-    /// polling the line the reply arrives in made sync calls slower: the
-    /// server's writes to it kept losing the line to the poller), then
-    /// sleeps on the reply's stamp word with the "client sleeping" flag
-    /// raised, so that the server rings only then.
-    fn wait_reply(&mut self) -> Result<(), EncodeError> {
-        let head = self.reply.head_word();
-        let seen = head.load(Ordering::Acquire);
-        if self.reply.ready() {
-            return Ok(());
-        }
-        if self.bell.poll(head, seen) {
-            // The stamp follows head within a few stores; a server
-            // preempted between them is waited for below.
-            for _ in 0..1000 {
-                if self.reply.ready() {
-                    return Ok(());
-                }
+    /// Waits for the answer to sync call number `seq` in the reply slot:
+    /// polls its line alone (the server writes it with three stores in a
+    /// row; the doorbell's poll backs off between looks so as not to take
+    /// the line back while they land), then sleeps on its sequence word
+    /// with the "client sleeping" flag raised, so that the server rings
+    /// only then.
+    fn wait_slot(&mut self, seq: u32) -> Result<SlotReply, EncodeError> {
+        let slot = self.region.reply_slot();
+        let word = slot.seq_word();
+        loop {
+            if let Some(r) = slot.take(seq) {
+                return Ok(r);
             }
+            let seen = word.load(Ordering::Acquire);
+            if self.bell.poll(word, seen) {
+                continue;
+            }
+            let flag = self.region.client_sleeping();
+            flag.store(1, Ordering::SeqCst);
+            // Pairs with the server's fence after posting a reply.
+            fence(Ordering::SeqCst);
+            if word.load(Ordering::SeqCst) == seen
+                && self.bell.wait(word, seen, WAIT_MS) == Wait::TimedOut
+                && !self.bell.peer_alive()
+            {
+                self.closed = Some(ClientError::PeerGone);
+            }
+            flag.store(0, Ordering::SeqCst);
+            self.check_open()?;
         }
-        let flag = self.region.client_sleeping();
-        flag.store(1, Ordering::SeqCst);
-        // Pairs with the server's fence after publishing a reply.
-        fence(Ordering::SeqCst);
-        let (next, now) = self.reply.next_word();
-        if !self.reply.ready()
-            && self.bell.wait(next, now, WAIT_MS) == Wait::TimedOut
-            && !self.bell.peer_alive()
-        {
-            self.closed = Some(ClientError::PeerGone);
-        }
-        flag.store(0, Ordering::SeqCst);
-        self.check_open()
     }
 
     /// Wakes the server for everything queued so far, if it sleeps.
@@ -190,11 +191,18 @@ impl<D: Doorbell> Client<D> {
         r
     }
 
-    fn heap_alloc(&mut self, len: usize) -> Result<HeapDesc, EncodeError> {
+    /// A heap chunk for the client to fill (`output` false) or for the
+    /// server to fill.
+    fn heap_alloc(&mut self, len: usize, output: bool) -> Result<HeapDesc, EncodeError> {
         loop {
             let tail = self.heap.tail_word();
             let seen = tail.load(core::sync::atomic::Ordering::Acquire);
-            match self.heap.alloc(len) {
+            let r = if output {
+                self.heap.alloc_output(len)
+            } else {
+                self.heap.alloc(len)
+            };
+            match r {
                 Ok(d) => return Ok(d),
                 Err(HeapError::Full) => {
                     // Back-pressure: let the server drain and free chunks.
@@ -214,7 +222,7 @@ impl<D: Doorbell> Client<D> {
         if len > self.heap.size() {
             return Err(EncodeError::TooLarge);
         }
-        let d = self.heap_alloc(len)?;
+        let d = self.heap_alloc(len, true)?;
         self.rec.push(d.pack());
         Ok(d)
     }
@@ -288,7 +296,7 @@ impl<D: Doorbell> Wire for Client<D> {
             // create the object empty). The caller sees GL_OUT_OF_MEMORY.
             return Err(EncodeError::TooLarge);
         }
-        let d = self.heap_alloc(need)?;
+        let d = self.heap_alloc(need, false)?;
         self.heap.write(d, &data[..need]);
         self.queued_bytes += need;
         self.rec.push(d.pack());
@@ -299,7 +307,7 @@ impl<D: Doorbell> Wire for Client<D> {
             self.rec.push(HeapDesc::NULL);
             return Ok(None);
         };
-        let d = self.heap_alloc(len)?;
+        let d = self.heap_alloc(len, true)?;
         self.heap.write(d, &init[..len.min(init.len())]);
         self.rec.push(d.pack());
         Ok(Some(d))
@@ -337,27 +345,29 @@ impl<D: Doorbell> Wire for Client<D> {
     fn finish_sync(&mut self) -> Result<Reply, EncodeError> {
         self.push()?;
         self.flush();
-        loop {
-            match self.reply.pop(&mut self.reply_buf) {
-                Ok(Some(rec)) if rec.len >= 8 && rec.tag == self.op => {
-                    let mut r = [0u8; 8];
-                    r.copy_from_slice(&self.reply_buf[..8]);
+        self.answered = self.answered.wrapping_add(1);
+        let r = self.wait_slot(self.answered)?;
+        self.reply_len = 0;
+        // An answer to another call means the streams are out of step;
+        // nothing after this can be trusted.
+        let in_step = match r.tag {
+            t if t == self.op => true,
+            t if t == self.op | RING_BYTES => match self.reply.pop(&mut self.reply_buf) {
+                Ok(Some(rec)) if rec.tag == self.op => {
                     self.reply_len = rec.len;
-                    return Ok(Reply {
-                        ret: u64::from_le_bytes(r),
-                    });
+                    true
                 }
-                Ok(Some(_)) | Err(_) => {
-                    // A reply we did not ask for means the streams are out of
-                    // step; nothing after this can be trusted.
-                    self.closed = Some(ClientError::PeerGone);
-                    return Err(EncodeError::Closed);
-                }
-                Ok(None) => self.wait_reply()?,
-            }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !in_step {
+            self.closed = Some(ClientError::PeerGone);
+            return Err(EncodeError::Closed);
         }
+        Ok(Reply { ret: r.value })
     }
     fn reply_bytes(&mut self) -> Vec<u8> {
-        self.reply_buf[8..self.reply_len].to_vec()
+        self.reply_buf[..self.reply_len].to_vec()
     }
 }

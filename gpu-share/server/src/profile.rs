@@ -27,9 +27,11 @@ impl Profile {
             ..Profile::default()
         }
     }
+    #[inline]
     pub fn now(&self) -> Option<Instant> {
         self.on.then(Instant::now)
     }
+    #[inline]
     pub fn record(&mut self, start: Option<Instant>, exec: Option<Instant>, end: Option<Instant>) {
         if let (Some(s), Some(x), Some(e)) = (start, exec, end) {
             self.records += 1;

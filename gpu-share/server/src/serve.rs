@@ -89,41 +89,52 @@ impl SizeCtx for DriverState<'_> {
     }
 }
 
+/// Answers sync call number `seq`: bytes (strings) go to the reply ring
+/// first, then the value to the reply slot, which the client polls.
 fn reply(
     region: &Region,
     p: &mut Producer,
     bell: &dyn Doorbell,
+    seq: u32,
     opcode: u32,
     ret: Ret,
 ) -> Result<(), SessionError> {
     let (v, bytes) = match ret {
-        Ret::Void => (0, Vec::new()),
-        Ret::Value(v) => (v, Vec::new()),
-        Ret::Str(None) => (0, Vec::new()),
-        Ret::Str(Some(b)) => (1, b),
+        Ret::Void => (0, None),
+        Ret::Value(v) => (v, None),
+        Ret::Str(None) => (0, None),
+        Ret::Str(Some(b)) => (1, Some(b)),
     };
-    let max = p.max_payload() - 8;
-    let bytes = &bytes[..bytes.len().min(max)];
-    loop {
-        let seen = p.tail_word().load(Ordering::Acquire);
-        match p.push(opcode, &[&v.to_le_bytes(), bytes]) {
-            Ok(()) => break,
-            Err(gpu_wire::RingError::Full) => {
-                if bell.wait(p.tail_word(), seen, IDLE_MS) == Wait::TimedOut && !bell.peer_alive() {
-                    return Err(SessionError::Protocol(
-                        "client gone while a reply was pending".into(),
-                    ));
+    let mut tag = opcode;
+    if let Some(bytes) = bytes {
+        let max = p.max_payload();
+        let bytes = &bytes[..bytes.len().min(max)];
+        loop {
+            let seen = p.tail_word().load(Ordering::Acquire);
+            match p.push(opcode, &[bytes]) {
+                Ok(()) => break,
+                Err(gpu_wire::RingError::Full) => {
+                    if bell.wait(p.tail_word(), seen, IDLE_MS) == Wait::TimedOut
+                        && !bell.peer_alive()
+                    {
+                        return Err(SessionError::Protocol(
+                            "client gone while a reply was pending".into(),
+                        ));
+                    }
                 }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
+        tag |= gpu_wire::RING_BYTES;
     }
+    let slot = region.reply_slot();
+    slot.post(seq, tag, v);
     // Pairs with the client's fence between raising its flag and looking
-    // at the ring again: one of the two sides sees the other. A client
+    // at the slot again: one of the two sides sees the other. A client
     // still polling needs no system call.
     fence(Ordering::SeqCst);
     if region.client_sleeping().load(Ordering::SeqCst) != 0 {
-        bell.notify(p.waiter_word());
+        bell.notify(slot.seq_word());
     }
     Ok(())
 }
@@ -182,6 +193,9 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
     let mut buf = [0u8; 8 * 16];
     let mut slots = [0u64; 16];
     let mut done: u64 = 0;
+    // Sync calls answered: the reply slot's sequence number (the header
+    // starts zeroed; the client counts the same way).
+    let mut answered: u32 = 0;
     let mut prof = crate::profile::Profile::from_env();
     let r = loop {
         let t0 = prof.now();
@@ -234,12 +248,14 @@ pub fn serve(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<En
             s.within_limits(&call)?;
             let t1 = prof.now();
             let ret = execute(s, call)?;
+            // The client waits for nothing below: answer first.
+            if SYNC[rec.tag as usize] {
+                answered = answered.wrapping_add(1);
+                reply(region, &mut rep, bell, answered, rec.tag, ret)?;
+            }
             prof.record(t0, t1, prof.now());
             if let Some(e) = end {
                 heap.release_to(e)?;
-            }
-            if SYNC[rec.tag as usize] {
-                reply(region, &mut rep, bell, rec.tag, ret)?;
             }
         }
         let fences = s.sched.fences;
@@ -316,7 +332,7 @@ pub fn run(s: &mut Session, region: &Region, bell: &dyn Doorbell) -> Result<End,
         };
         region.state().store(code, Ordering::Release);
         // Wake the client wherever it waits so it sees the closed state.
-        bell.notify(region.reply_producer().waiter_word());
+        bell.notify(region.reply_slot().seq_word());
         bell.notify(region.cmd_consumer().tail_word());
         bell.notify(region.heap_reader().tail_word());
         eprintln!("gpu-server: client {}: session ended: {e}", s.id);

@@ -16,7 +16,14 @@ pub struct PollPolicy {
     /// At most this many yields (a yield on a busy machine of few cores
     /// can last a time slice, so a count bounds the wait better there).
     pub yields: u32,
+    /// Steps of a local delay loop between two looks while spinning: the
+    /// peer writes the polled line several times in a row, and each look
+    /// in between takes the line back from it.
+    pub backoff: u32,
 }
+
+/// Delay steps between looks unless `TESSERA_GPU_POLL` says otherwise.
+pub const BACKOFF: u32 = 32;
 
 impl PollPolicy {
     /// With cores to spare, a waiter spins long enough to cover a driver
@@ -28,15 +35,22 @@ impl PollPolicy {
     /// need this core, so the waiter yields it at once, 50 times at most
     /// (as before issue 13: measured no worse on the 2-core development
     /// machine than any time-bounded variant).
-    /// `TESSERA_GPU_POLL=SPIN_US,TOTAL_US` overrides both (benchmarks).
+    /// `TESSERA_GPU_POLL=SPIN_US,TOTAL_US[,BACKOFF]` overrides them
+    /// (benchmarks).
     pub fn from_env(cores: usize, env: Option<&str>) -> PollPolicy {
         let us = Duration::from_micros;
-        if let Some((a, b)) = env.and_then(|v| v.split_once(',')) {
-            if let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse()) {
+        if let Some(v) = env {
+            let f: Vec<Option<u64>> = v.split(',').map(|x| x.trim().parse().ok()).collect();
+            if let [Some(a), Some(b), ref rest @ ..] = f[..] {
+                let backoff = match rest {
+                    [Some(c)] => (*c).min(1 << 20) as u32,
+                    _ => BACKOFF,
+                };
                 return PollPolicy {
                     spin: us(a),
                     total: us(b),
                     yields: u32::MAX,
+                    backoff,
                 };
             }
         }
@@ -45,12 +59,14 @@ impl PollPolicy {
                 spin: us(50),
                 total: us(2000),
                 yields: u32::MAX,
+                backoff: BACKOFF,
             }
         } else {
             PollPolicy {
                 spin: Duration::ZERO,
                 total: Duration::from_secs(1),
                 yields: gpu_wire::doorbell::POLLS,
+                backoff: BACKOFF,
             }
         }
     }
@@ -138,6 +154,11 @@ impl Doorbell for FutexBell {
                 // A plain load loop, no `pause`: under KVM a loop of pause
                 // instructions makes the hypervisor take the CPU away
                 // (pause-loop exiting), which costs more than the spin.
+                // The back-off is a loop over a local instead.
+                let mut d = 0u32;
+                while d < p.backoff {
+                    d = core::hint::black_box(d) + 1;
+                }
                 if i.is_multiple_of(64) {
                     spinning = t.get_or_insert_with(Instant::now).elapsed() < p.spin;
                 }
@@ -185,5 +206,27 @@ impl Doorbell for FutexBell {
             )
         };
         r != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_policy_from_the_environment() {
+        let us = Duration::from_micros;
+        let p = PollPolicy::from_env(16, Some("10,300"));
+        assert_eq!((p.spin, p.total, p.backoff), (us(10), us(300), BACKOFF));
+        let p = PollPolicy::from_env(16, Some("10, 300, 0"));
+        assert_eq!((p.spin, p.total, p.backoff), (us(10), us(300), 0));
+        // Malformed: the defaults for the core count.
+        let p = PollPolicy::from_env(16, Some("10"));
+        assert_eq!((p.spin, p.total), (us(50), us(2000)));
+        let p = PollPolicy::from_env(2, Some("x,y"));
+        assert_eq!(
+            (p.spin, p.yields),
+            (Duration::ZERO, gpu_wire::doorbell::POLLS)
+        );
     }
 }

@@ -13,14 +13,15 @@
 //! | 128    | command ring head, 192 command ring tail                    |
 //! | 256    | reply ring head, 320 reply ring tail                        |
 //! | 384    | heap head, 448 heap tail                                    |
-//! | 512    | command ring bytes, then reply ring bytes, then heap bytes  |
+//! | 512    | reply slot: sequence, tag, value of the last sync reply     |
+//! | 576    | command ring bytes, then reply ring bytes, then heap bytes  |
 
 use core::sync::atomic::AtomicU32;
 
 pub const MAGIC: u32 = u32::from_le_bytes(*b"TGPU");
 /// Bumped whenever the layout or the record encoding changes.
-pub const VERSION: u32 = 3;
-pub const HEADER_SIZE: u32 = 512;
+pub const VERSION: u32 = 4;
+pub const HEADER_SIZE: u32 = 576;
 /// Smallest ring or heap; also keeps every section 64-byte aligned.
 pub const MIN_SECTION: u32 = 4096;
 
@@ -34,6 +35,7 @@ pub(crate) const OFF_REPLY_HEAD: usize = 256;
 pub(crate) const OFF_REPLY_TAIL: usize = 320;
 pub(crate) const OFF_HEAP_HEAD: usize = 384;
 pub(crate) const OFF_HEAP_TAIL: usize = 448;
+pub(crate) const OFF_REPLY_SLOT: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegionError {
@@ -229,6 +231,15 @@ impl Region {
     /// the server ring after a reply (a system call saved per sync call).
     pub fn client_sleeping(&self) -> &AtomicU32 {
         self.word(OFF_CLIENT_SLEEPING)
+    }
+    /// The reply slot: every synchronous call's answer (see [`crate::slot`]).
+    pub fn reply_slot(&self) -> crate::ReplySlot<'_> {
+        crate::ReplySlot::new(
+            self.word(OFF_REPLY_SLOT),
+            self.word(OFF_REPLY_SLOT + 4),
+            self.word(OFF_REPLY_SLOT + 8),
+            self.word(OFF_REPLY_SLOT + 12),
+        )
     }
     pub fn cmd_producer(&self) -> crate::Producer<'_> {
         crate::Producer::new(

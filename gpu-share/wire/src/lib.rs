@@ -13,8 +13,10 @@ pub mod doorbell;
 pub mod header;
 pub mod heap;
 pub mod ring;
+pub mod slot;
 
 pub use doorbell::{Doorbell, SpinDoorbell, Wait};
 pub use header::{Layout, Region, RegionError, MAGIC, VERSION};
 pub use heap::{HeapDesc, HeapError, HeapReader, HeapWriter};
 pub use ring::{Consumer, Producer, Record, RingError};
+pub use slot::{ReplySlot, SlotReply, RING_BYTES};

@@ -111,8 +111,9 @@ fn ring_reports_corruption() {
     p.push(7, &[&[1, 2, 3]]).unwrap();
     let base = m.ptr();
     // The length and tag word of the record at `off` in the command ring.
-    let len_tag =
-        |off: usize, len: u32| unsafe { *(base.add(512 + off + 4) as *mut u32) = len | 7 << 16 };
+    let len_tag = |off: usize, len: u32| unsafe {
+        *(base.add(gpu_wire::header::HEADER_SIZE as usize + off + 4) as *mut u32) = len | 7 << 16
+    };
     let mut c = r.cmd_consumer();
     let mut out = [0u8; 64];
     // Record length past the end of the ring.
@@ -283,4 +284,49 @@ fn idle_heap_restarts_at_offset_zero() {
     // would wait for space that never comes).
     let e = w.alloc(4000).unwrap();
     assert_eq!(e.off, 4096 + 64);
+}
+
+#[test]
+fn reply_slot_hands_over_only_the_awaited_reply() {
+    let mut m = Mem::new(SMALL);
+    let r = m.region();
+    let slot = r.reply_slot();
+    // A fresh header holds no reply: the first one awaited is number 1.
+    assert_eq!(slot.seq(), 0);
+    assert_eq!(slot.take(1), None);
+    slot.post(1, 42 | gpu_wire::RING_BYTES, 0x1234_5678_9abc_def0);
+    assert_eq!(slot.take(2), None);
+    let got = slot.take(1).unwrap();
+    assert_eq!(got.tag, 42 | gpu_wire::RING_BYTES);
+    assert_eq!(got.value, 0x1234_5678_9abc_def0);
+    // The slot is a line of its own after the ring indices and before the
+    // command ring, so it shares a line with nothing else that moves.
+    let base = m.ptr() as usize;
+    let w = slot.seq_word() as *const _ as usize - base;
+    assert_eq!(w % 64, 0);
+    assert!(w >= 512 && w + 64 <= r.layout().cmd_off() as usize);
+}
+
+#[test]
+fn idle_heap_restarts_at_zero_for_inputs_only() {
+    let mut m = Mem::new(SMALL);
+    let r = m.region();
+    let mut w = r.heap_writer();
+    let mut rd = r.heap_reader();
+    let a = w.alloc(1000).unwrap();
+    w.publish();
+    rd.release_to(a.end()).unwrap();
+    // Idle: an input chunk starts again at offset 0 (cache-warm bytes).
+    let b = w.alloc(1000).unwrap();
+    assert_eq!(b.off % 4096, 0);
+    assert_ne!(b.off, a.off);
+    w.publish();
+    rd.release_to(b.end()).unwrap();
+    // An output chunk goes on round the heap instead.
+    let c = w.alloc_output(1000).unwrap();
+    assert_eq!(c.off, b.off + 1000);
+    w.publish();
+    rd.release_to(c.end()).unwrap();
+    let d = w.alloc_output(100).unwrap();
+    assert_eq!(d.off, c.off + 1000);
 }
