@@ -31,36 +31,28 @@ impl Mapping {
     /// Both ends map so, since a huge page needs the address and the file
     /// offset to agree modulo 2 MiB in each mapping.
     fn map(fd: &OwnedFd, len: usize) -> std::io::Result<Mapping> {
-        let at = huge_aligned(len);
-        let flags = if at.is_null() {
-            0
-        } else {
-            libc::MAP_FIXED_NOREPLACE
-        };
-        // SAFETY: mapping a file we hold open, where nothing is mapped
-        // (MAP_FIXED_NOREPLACE refuses otherwise); the result is checked.
-        let mut p = unsafe {
-            libc::mmap(
-                at,
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | flags,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED && !at.is_null() {
-            // SAFETY: as above, wherever the kernel likes.
-            p = unsafe {
+        let map_at = |at: *mut libc::c_void, flags: i32| {
+            // SAFETY: mapping a file we hold open, at a hint or where
+            // nothing is mapped (MAP_FIXED_NOREPLACE refuses otherwise);
+            // the result is checked.
+            unsafe {
                 libc::mmap(
-                    core::ptr::null_mut(),
+                    at,
                     len,
                     libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED,
+                    libc::MAP_SHARED | flags,
                     fd.as_raw_fd(),
                     0,
                 )
-            };
+            }
+        };
+        let at = huge_aligned(len);
+        let mut p = libc::MAP_FAILED;
+        if !at.is_null() {
+            p = map_at(at, libc::MAP_FIXED_NOREPLACE);
+        }
+        if p == libc::MAP_FAILED {
+            p = map_at(core::ptr::null_mut(), 0);
         }
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
