@@ -14,7 +14,7 @@ ck_build() {
     cargo build --release -p gpu-xvm -p cockpit-cluster \
         --features gpu-xvm/shm-host,cockpit-cluster/host || return 1
     local p
-    for p in ivi ivi-flood ivi-busy; do
+    for p in ivi ivi-flood ivi-busy cluster-native; do
         gcc -O2 -Wall -Werror -o "$GPU_OUT/bin/$p" "gpu-share/tests/progs/$p.c" \
             -Igpu-share/include -lEGL -lGLESv2 -Wl,--no-as-needed -lm || return 1
     done
@@ -253,6 +253,20 @@ ck_cluster_ratio() {
     ck_wait 30 ck_live crt
 }
 
+ck_native_twin() {
+    # cluster-native, the cluster's frame as a plain GLES2 program (what
+    # `cargo xtask bench cockpit` runs natively in the service VM), draws
+    # exactly the cluster's frames: frames with either telltale and many
+    # stamp bits, against the cluster program's own references.
+    local n
+    for n in 0 17 1234 40015; do
+        target/release/cluster-host --socket "$CK_REF_SOCK" --ref "$n" "$CK/twin-ref.raw" >/dev/null 2>&1 || return 1
+        "$GPU_OUT/bin/cluster-native" --ref "$n" "$CK/twin.raw" || return 1
+        cmp "$CK/twin-ref.raw" "$CK/twin.raw" || return 1
+        echo "frame $n: identical"
+    done
+}
+
 ck_programs() {
     # gpu-share's test programs over the IVI's region (the cross-VM
     # transport) print what they print natively; the real IVI waits.
@@ -276,6 +290,7 @@ ck_steps() {
     step "cockpit: each area matches the reference of its stamped frame" ck_matches
     step "cockpit: the check fails on a wrong layout and a stale frame" ck_fails_when_broken
     step "cockpit: frames advance in every area" ck_advance
+    step "cockpit: cluster-native draws the cluster's frames" ck_native_twin
     step "cockpit: the gpu-share test programs across the transport match native" ck_programs
     step "cockpit: a client that stops presenting gets no signal" ck_no_signal
     step "cockpit: a cluster restart is noticed and recovers" ck_client_restart

@@ -273,12 +273,324 @@ fn linux_rtt() -> Result {
 /// set-up and llvmpipe's first shader compilations, is left out).
 const COCKPIT_WINDOWS: usize = 4;
 
+/// gpu-share's test programs that `ivi-run measure` runs in the IVI (as
+/// `gpu-share/ci/common.sh`'s PROGS).
+const COCKPIT_PROGS: &[&str] = &[
+    "triangle",
+    "texquad",
+    "fbo",
+    "readpixels",
+    "errors",
+    "egl",
+    "elements",
+    "builtins",
+    "indexbuf",
+    "queries",
+    "vao",
+];
+
+/// Frames of the cluster's twin run natively in the service VM, and the
+/// command that runs them there.
+const NATIVE_FRAMES: u32 = 90;
+const NATIVE_CMD: &[u8] = b"\x142svm-bench native 90\r";
+
+/// What the cockpit benchmark types, in order, and what it waits for
+/// before the next step (markers the typed command's echo cannot match).
+/// Console input goes to the VM chosen with Ctrl-T and a digit (the board
+/// file's order: 1 the IVI, 2 the service VM); each command is typed
+/// whole, a second after the one before.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step {
+    /// Until the IVI's shell: then its demo is stopped.
+    Boot,
+    /// The cluster alone: its round trip and statistics windows.
+    Cluster,
+    /// The IVI's `ivi-run measure`: bench's sync calls and workloads,
+    /// gpu-share's test programs.
+    Measure,
+    /// The IVI demo and the cluster drawing together.
+    Both,
+    /// The IVI stopped; the cluster's twin natively in the service VM.
+    Native,
+    /// gpu-server again with GPU_SERVER_PROFILE=1, until the cluster
+    /// connected again and drew a statistics window.
+    Profile,
+    /// Then the IVI demo for [`PROFILE_CMD`]'s frames beside the cluster:
+    /// its session's end prints the server's profile of it.
+    ProfileIvi,
+    Done,
+}
+
+struct Driver {
+    step: Step,
+    /// Where the output stood when the step began.
+    from: usize,
+    typed: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Commands still to type, one a second.
+    pending: Vec<&'static [u8]>,
+    typed_at: std::time::Instant,
+}
+
+const STATS_CMD: &[u8] = b"\x141ivi-run ivi,--stats,10\r";
+const PROFILE_CMD: &[u8] = b"\x141ivi-run ivi,--frames,30,--stats,10\r";
+
+impl Driver {
+    /// Advances on the output so far; true when the run is over.
+    fn advance(&mut self, o: &str) -> bool {
+        if !self.pending.is_empty() && self.typed_at.elapsed() >= Duration::from_secs(1) {
+            let cmd = self.pending.remove(0);
+            self.typed.lock().unwrap().extend_from_slice(cmd);
+            self.typed_at = std::time::Instant::now();
+        }
+        let since = &o[self.from..];
+        let next = match self.step {
+            Step::Boot => o
+                .lines()
+                .any(|l| l.trim_start().starts_with("ivi |") && l.contains("tessera-linux: shell")),
+            Step::Cluster => {
+                since.matches("cluster: split ").count() > COCKPIT_WINDOWS
+                    && o.contains("cluster: sync call round trip")
+            }
+            Step::Measure => since.contains("tessera-ivi: measure done"),
+            Step::Both => {
+                since.matches("ivi: ivi: frames ").count() >= 3
+                    && since.matches("cluster: frames ").count() >= 2
+            }
+            Step::Native => since.contains("native: cluster-native exited"),
+            Step::Profile => since
+                .find("cluster: connected")
+                .is_some_and(|i| since[i..].contains("cluster: frames ")),
+            Step::ProfileIvi => profile_line(since).is_some(),
+            Step::Done => true,
+        };
+        if next {
+            let (step, typed): (Step, &[&'static [u8]]) = match self.step {
+                Step::Boot => (Step::Cluster, &[b"\x141ivi-run none\r"]),
+                Step::Cluster => (Step::Measure, &[b"\x141ivi-run measure\r"]),
+                Step::Measure => (Step::Both, &[STATS_CMD]),
+                Step::Both => (Step::Native, &[b"\x141ivi-run none\r", NATIVE_CMD]),
+                Step::Native => (Step::Profile, &[b"\x142svm-bench profile\r"]),
+                Step::Profile => (Step::ProfileIvi, &[PROFILE_CMD]),
+                Step::ProfileIvi | Step::Done => (Step::Done, &[]),
+            };
+            self.step = step;
+            self.from = o.len();
+            self.pending.extend_from_slice(typed);
+        }
+        self.step == Step::Done
+    }
+}
+
+/// gpu-server's profile line (`gpu-server: client N: profile: ... futex
+/// sleeps`), whole: the hypervisor's console wraps long lines, each piece
+/// on a line of its own behind the VM's tag.
+fn profile_line(out: &str) -> Option<String> {
+    let i = out.find(": profile: ")?;
+    let start = out[..i].rfind("gpu-server: client ")?;
+    let end = i + out[i..].find(" futex sleeps")? + " futex sleeps".len();
+    let mut text = String::new();
+    for (n, l) in out[start..end].lines().enumerate() {
+        match l.trim_start().strip_prefix("gpu | ") {
+            Some(piece) => text.push_str(piece),
+            None if n == 0 => text.push_str(l),
+            // Another VM's line in between.
+            None => {}
+        }
+    }
+    Some(text)
+}
+
+/// The text of the lines of `out` that contain `what`, from `what` on.
+fn lines_with<'a>(out: &'a str, what: &str) -> Vec<&'a str> {
+    out.lines()
+        .filter_map(|l| l.find(what).map(|i| l[i..].trim_end()))
+        .collect()
+}
+
+/// `... NAME [mean] VALUE ...`: the number after the word `name`.
+fn value_after(line: &str, name: &str) -> Option<f64> {
+    let mut w = line.split_whitespace().skip_while(|x| *x != name).skip(1);
+    let v = w.next()?;
+    match v {
+        "mean" => w.next()?.parse().ok(),
+        v => v.parse().ok(),
+    }
+}
+
+/// The mean of the `mean` figures after `name` in the cluster's windows
+/// (the first left out when there are more than two).
+fn windows_mean(lines: &[&str], name: &str) -> Option<f64> {
+    let skip = usize::from(lines.len() > 2);
+    let v: Vec<f64> = lines[skip..]
+        .iter()
+        .filter_map(|l| value_after(l, name))
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// Native output md5 of a host build of a test program (`gpu_build`'s
+/// target/gpu-share/bin), to set beside the IVI's.
+fn host_md5(prog: &str) -> Option<String> {
+    let bin = crate::root().join("target/gpu-share/bin").join(prog);
+    let out = std::process::Command::new(&bin)
+        .env("MESA_GLES_VERSION_OVERRIDE", "2.0")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let mut c = std::process::Command::new("md5sum");
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().ok()?;
+    use std::io::Write;
+    child.stdin.take()?.write_all(&out.stdout).ok()?;
+    let sum = child.wait_with_output().ok()?;
+    Some(
+        String::from_utf8_lossy(&sum.stdout)
+            .split_whitespace()
+            .next()?
+            .to_string(),
+    )
+}
+
+/// One run's figures, from its console.
+fn cockpit_report(o: &str, icount: bool, wall: f64, report: &mut Vec<String>) {
+    let unit = if icount { "instr." } else { "ns" };
+    debug_assert!(NATIVE_CMD.ends_with(format!(" {NATIVE_FRAMES}\r").as_bytes()));
+    let mode = if icount {
+        "-icount shift=0 (one QEMU thread, the vCPUs in turn; counter ticks = virtual ns = instructions of all vCPUs while any runs)"
+    } else {
+        "real time (TCG, a thread per vCPU; times depend on the host's load)"
+    };
+    report.push(format!("-- {mode}, {wall:.0} s wall:"));
+    // The phases, split where their commands were echoed.
+    let at = |what: &str| o.find(what).unwrap_or(o.len());
+    let (measure, both, native) = (
+        at("ivi-run measure"),
+        at("ivi-run ivi,--stats,10"),
+        at("svm-bench native"),
+    );
+    let alone = &o[..measure];
+    report.push("   the cluster, the IVI idle:".into());
+    for l in lines_with(alone, "cluster: sync call")
+        .into_iter()
+        .chain(lines_with(alone, "cluster: frames "))
+        .chain(lines_with(alone, "cluster: split "))
+    {
+        report.push(format!("     {l}"));
+    }
+    let swap = windows_mean(&lines_with(alone, "cluster: split "), "swap");
+    report.push("   the IVI's sync calls (bench rtt: each call timed alone) and bench's workloads (1 s each; per call: the frame over its calls):".into());
+    let m = &o[measure..both];
+    let bench: Vec<&str> = lines_with(m, "bench: ")
+        .into_iter()
+        .map(|l| &l["bench: ".len()..])
+        .collect();
+    for l in bench.iter().filter(|l| l.starts_with("rtt ")) {
+        report.push(format!("     {l}"));
+    }
+    for l in bench.iter().filter(|l| l.contains(" fps ")) {
+        // "MODE fps F (N frames in T s, ...)"; query/sync/roundtrip make
+        // 1000 sync calls a frame, draws 2000 glUniform4f + 2000 draws.
+        let calls = if l.starts_with("draws") {
+            4000.0
+        } else {
+            1000.0
+        };
+        let frames = l
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix('(')?.parse::<f64>().ok());
+        let per = match (frames, value_after(l, "in")) {
+            (Some(n), Some(t)) if n > 0.0 => format!("{:.0} {unit} a call", t * 1e9 / n / calls),
+            _ => "-".into(),
+        };
+        report.push(format!("     {l}: {per}"));
+    }
+    report.push(
+        "   gpu-share's test programs in the IVI (each: start, connect, run, exit; from /proc/uptime, 10 ms steps):".into(),
+    );
+    let progs = lines_with(m, "measure prog ");
+    for p in COCKPIT_PROGS {
+        let line = progs
+            .iter()
+            .find(|l| l.split_whitespace().nth(2) == Some(p));
+        let Some(line) = line else {
+            report.push(format!("     {p}: did not run"));
+            continue;
+        };
+        let status = value_after(line, "status").unwrap_or(-1.0);
+        let ms = value_after(line, "ms").unwrap_or(0.0);
+        let md5 = line.split_whitespace().last().unwrap_or("");
+        let same = match host_md5(p) {
+            Some(h) if h == md5 => "same output as natively on the host",
+            // builtins' pixels: the service VM's Mesa 22.3 and the
+            // host's compute transcendentals differently.
+            Some(_) => "output differs from the host's native run",
+            None => "(no host build to compare)",
+        };
+        let cost = if icount {
+            format!("{:.0} M instr.", ms)
+        } else {
+            format!("{ms:.0} ms")
+        };
+        report.push(format!("     {p:<11} status {status:.0}, {cost}, {same}"));
+    }
+    report.push("   both drawing (the IVI demo, the cluster):".into());
+    let b = &o[both..native];
+    let ivi = lines_with(b, "ivi: frames ");
+    for l in &ivi {
+        report.push(format!("     {l}"));
+    }
+    let cl = lines_with(b, "cluster: frames ");
+    for l in &cl {
+        report.push(format!("     {l}"));
+    }
+    let fps = |p: Option<f64>| p.map_or("-".into(), |p| format!("{:.1}", 1000.0 / p));
+    report.push(format!(
+        "     frames per second: cluster {}, IVI {} (from the mean periods above{})",
+        fps(windows_mean(&cl, "mean")),
+        fps(windows_mean(&ivi, "mean")),
+        if icount {
+            "; per 10^9 instructions of all VMs"
+        } else {
+            ""
+        }
+    ));
+    report.push(format!(
+        "   the cluster's frame natively in the service VM (cluster-native, gpu-server stopped, {NATIVE_FRAMES} frames):"
+    ));
+    let profile = at("svm-bench profile");
+    let n = &o[native..profile];
+    let nat = lines_with(n, "cluster-native: frames ");
+    for l in &nat {
+        report.push(format!("     {l}"));
+    }
+    let native_ms = windows_mean(&nat, "mean");
+    if let (Some(s), Some(nm)) = (swap, native_ms) {
+        report.push(format!(
+            "     remoted: the cluster's eglSwapBuffers wait {s:.2} ms; native: its frame {nm:.2} ms; remoted / native {:.2}",
+            s / nm
+        ));
+    }
+    report.push(
+        "   gpu-server's profile of an IVI demo session (30 frames beside the cluster; GPU_SERVER_PROFILE=1; the time at fences, yielding to the cluster, is outside busy and idle):".into(),
+    );
+    let p = &o[at("ivi,--frames,30")..];
+    for l in lines_with(p, "ivi: frames ") {
+        report.push(format!("     {l}"));
+    }
+    if let Some(l) = profile_line(p) {
+        report.push(format!("     {l}"));
+    }
+}
+
 /// The cockpit medium (`boards/qemu-virt.toml`) through U-Boot, as `cargo
 /// xtask demo` boots it, once under `-icount shift=0` and once in real
-/// time (TCG, several threads): the cluster VM's own lines, its sync-call
-/// round trip to gpu-server in the service VM (`cluster: sync call round
-/// trip ...`, at each connection) and per window of 30 frames the frame
-/// period and where it went (`cluster: split encode ... swap ...`).
+/// time (TCG, several threads), driven through the VMs' shells ([`Step`]):
+/// the cluster alone (its sync-call round trip to gpu-server in the service
+/// VM and its frame time), the IVI's sync calls, bench workloads and test
+/// programs across VMs (`ivi-run measure`), both clients drawing (frames
+/// per second each), and the cluster's frame natively in the service VM
+/// (`svm-bench native`).
 fn cockpit() -> Result {
     setup::all()?;
     let disk = crate::image::build("qemu-virt")?;
@@ -293,43 +605,31 @@ fn cockpit() -> Result {
         r.nodefaults = true;
         r.icount = icount;
         r.extra_args = qemu_virt::cockpit_display(None);
-        let splits = |o: &str| o.matches("cluster: split ").count();
-        let out = r.run(Duration::from_secs(1200), |o| {
-            splits(o) > COCKPIT_WINDOWS || o.contains("cluster: panic")
+        let typed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        r.typed = Some(typed.clone());
+        let driver = std::sync::Mutex::new(Driver {
+            step: Step::Boot,
+            from: 0,
+            typed,
+            pending: Vec::new(),
+            typed_at: std::time::Instant::now(),
+        });
+        let out = r.run(Duration::from_secs(2400), |o| {
+            driver.lock().unwrap().advance(o) || o.contains("cluster: panic")
         })?;
-        let lines: Vec<&str> = out
-            .output
-            .lines()
-            .filter(|l| {
-                l.contains("cluster: sync call")
-                    || l.contains("cluster: frames ")
-                    || l.contains("cluster: split ")
-                    || l.contains("cluster: connected")
-            })
-            .collect();
-        if splits(&out.output) <= COCKPIT_WINDOWS {
-            let log = dir.join(format!("bench-cockpit-{icount}/console.txt"));
-            std::fs::write(&log, &out.output).map_err(|e| e.to_string())?;
+        let log = dir.join(format!("bench-cockpit-{icount}/console.txt"));
+        std::fs::write(&log, &out.output).map_err(|e| e.to_string())?;
+        let step = driver.lock().unwrap().step;
+        if step != Step::Done {
             return Err(format!(
-                "cockpit (icount {icount}): fewer than {} statistics windows in {:.0} s; console in {}",
-                COCKPIT_WINDOWS + 1,
+                "cockpit (icount {icount}): stopped at step {step:?} after {:.0} s; console in {}",
                 out.elapsed.as_secs_f64(),
                 log.display()
             ));
         }
-        let mode = if icount {
-            "-icount shift=0 (one QEMU thread, the vCPUs in turn; counter ticks = virtual ns = instructions of all vCPUs while any runs)"
-        } else {
-            "real time (TCG, a thread per vCPU; times depend on the host's load)"
-        };
-        report.push(format!(
-            "-- {mode}, {:.0} s wall:",
-            out.elapsed.as_secs_f64()
-        ));
-        report.extend(lines.iter().map(|l| format!("   {}", l.trim())));
+        cockpit_report(&out.output, icount, out.elapsed.as_secs_f64(), &mut report);
     }
-    println!("
-cockpit benchmark: the cluster VM's sync-call round trip to gpu-server in the GPU service VM and its frame time remoted");
+    println!("\ncockpit benchmark: gpu-share across VMs (the cluster VM, the IVI) into gpu-server in the GPU service VM, and the cluster's frame natively there");
     for l in report {
         println!("{l}");
     }
@@ -358,5 +658,132 @@ pub fn run(args: &[String]) -> Result {
         Some(other) => Err(format!(
             "unknown benchmark '{other}' (boot, partition, solo, linux, cockpit, gpu)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_from_console_lines() {
+        let split =
+            "cluster | cluster: split encode mean 0.02 swap mean 13.95 max 18.0 ms (30 frames)";
+        assert_eq!(value_after(split, "swap"), Some(13.95));
+        assert_eq!(value_after(split, "max"), Some(18.0));
+        assert_eq!(value_after("query fps 61.5 (62 frames)", "fps"), Some(61.5));
+        assert_eq!(value_after("query fps x", "fps"), None);
+        assert_eq!(value_after("no such word", "fps"), None);
+        let w = [
+            "cluster: frames 30 period mean 90.0 ms",
+            "cluster: frames 60 period mean 30.0 ms",
+            "cluster: frames 90 period mean 40.0 ms",
+        ];
+        // The first window (set-up) is left out when there are more than two.
+        assert_eq!(windows_mean(&w, "mean"), Some(35.0));
+        assert_eq!(windows_mean(&w[..2], "mean"), Some(60.0));
+        assert_eq!(windows_mean(&[], "mean"), None);
+        let o = "a\n ivi | tessera-ivi: bench: rtt query min 5\nb";
+        assert_eq!(lines_with(o, "rtt "), ["rtt query min 5"]);
+    }
+
+    #[test]
+    fn a_console_gives_each_phase_its_figures() {
+        let o = "\
+ cluster | cluster: sync call round trip mean 53322 min 5031 ns (32 glCheckFramebufferStatus)
+ cluster | cluster: split encode mean 0.0 swap mean 56.5 max 1288.1 ms (30 frames)
+ cluster | cluster: split encode mean 0.0 swap mean 14.0 max 19.6 ms (30 frames)
+ cluster | cluster: split encode mean 0.0 swap mean 14.2 max 19.6 ms (30 frames)
+     ivi | / # ivi-run measure
+     ivi | tessera-ivi: bench: rtt query min 4146 median 135713 mean 171581 ns (200 calls)
+     ivi | tessera-ivi: bench: query fps 5.8 (6 frames in 1.20 s, error 0x0)
+     ivi | tessera-ivi: bench: sync fps 0.0 (1 frames in 67.83 s, error 0x0)
+     ivi | tessera-ivi: measure prog triangle status 0 ms 1130 md5 0
+     ivi | / # ivi-run ivi,--stats,10
+     ivi | tessera-ivi: ivi: ivi: frames 10 period mean 50.0 ms
+ cluster | cluster: frames 690 period mean 40.0 p95 43.7 max 48.1 ms missed 17
+     gpu | / # svm-bench native 90
+     gpu | cluster-native: frames 30 frame mean 54.88 max 1252.43 ms
+     gpu | cluster-native: frames 60 frame mean 14.10 max 13.70 ms
+     gpu | cluster-native: frames 90 frame mean 14.10 max 13.74 ms
+     gpu | / # svm-bench profile
+     ivi | / # ivi-run ivi,--frames,30,--stats,10
+     gpu | gpu-server: client 4: profile: 900 records; per record 1 ns busy, of which 
+ cluster | cluster: frames 900 period mean 33.0 p95 35.0 max 36.0 ms missed 0
+     gpu | 1 ns in the driver; idle 2.0 ms over 3 empty-ring waits, 4 futex sleeps
+";
+        let mut r = Vec::new();
+        cockpit_report(o, true, 1.0, &mut r);
+        let text = r.join("\n");
+        for want in [
+            "rtt query min 4146",
+            "query fps 5.8 (6 frames in 1.20 s, error 0x0): 200000 instr. a call",
+            "sync fps 0.0 (1 frames in 67.83 s, error 0x0): 67830000 instr. a call",
+            "triangle    status 0, 1130 M instr.",
+            "vao: did not run",
+            "frames per second: cluster 25.0, IVI 20.0",
+            // The swap wait of windows 2 and 3 over the twin's 2 and 3.
+            "wait 14.10 ms; native: its frame 14.10 ms; remoted / native 1.00",
+            "client 4: profile: 900 records; per record 1 ns busy, of which 1 ns in the driver; idle 2.0 ms over 3 empty-ring waits, 4 futex sleeps",
+        ] {
+            assert!(text.contains(want), "no '{want}' in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_driver_types_each_step_and_ends() {
+        let typed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut d = Driver {
+            step: Step::Boot,
+            from: 0,
+            typed: typed.clone(),
+            pending: Vec::new(),
+            typed_at: std::time::Instant::now(),
+        };
+        let mut o = String::from("     gpu | tessera-linux: shell\n");
+        assert!(!d.advance(&o));
+        assert_eq!(
+            d.step,
+            Step::Boot,
+            "the service VM's shell is not the IVI's"
+        );
+        o.push_str("     ivi | tessera-linux: shell (tshm --help)\n");
+        assert!(!d.advance(&o));
+        assert_eq!(d.step, Step::Cluster);
+        o.push_str(" cluster | cluster: sync call round trip mean 1 min 1 ns\n");
+        for _ in 0..=COCKPIT_WINDOWS {
+            assert_eq!(d.step, Step::Cluster);
+            o.push_str(" cluster | cluster: split encode mean 0 swap mean 1 max 1 ms\n");
+            d.advance(&o);
+        }
+        assert_eq!(d.step, Step::Measure);
+        o.push_str("ivi | tessera-ivi: measure done in 9 s\n");
+        d.advance(&o);
+        for _ in 0..3 {
+            assert_eq!(d.step, Step::Both);
+            o.push_str("ivi | tessera-ivi: ivi: ivi: frames 10 period mean 1 ms\n");
+            o.push_str("cluster | cluster: frames 30 period mean 1 ms\n");
+            d.advance(&o);
+        }
+        assert_eq!(d.step, Step::Native);
+        o.push_str("gpu | tessera-svm: native: cluster-native exited with 0\n");
+        d.advance(&o);
+        assert_eq!(d.step, Step::Profile);
+        o.push_str("cluster | cluster: frames 30 period mean 1 ms\n");
+        d.advance(&o);
+        assert_eq!(d.step, Step::Profile, "a window of the old session");
+        o.push_str("cluster | cluster: connected (hello 2), from frame 9\n");
+        o.push_str("cluster | cluster: frames 30 period mean 1 ms\n");
+        d.advance(&o);
+        assert_eq!(d.step, Step::ProfileIvi);
+        o.push_str("gpu | gpu-server: client 3: profile: 9 records, 2\n");
+        assert!(!d.advance(&o), "the line is not whole yet");
+        o.push_str("gpu | futex sleeps\n");
+        assert!(d.advance(&o));
+        // The commands go out one a second, in order.
+        d.typed_at -= Duration::from_secs(2);
+        d.advance(&o);
+        assert_eq!(*typed.lock().unwrap(), b"\x141ivi-run none\r");
+        assert!(d.pending.len() > 3);
     }
 }

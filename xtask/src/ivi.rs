@@ -176,6 +176,21 @@ fn capi(target: &Path) -> Result<PathBuf> {
 
 /// Cross-compiles the C programs; `libs` is the unpacked arm64 tree.
 fn programs(libs: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let progs_src = root().join("gpu-share/tests/progs");
+    let mut names: Vec<&str> = PROGS.to_vec();
+    names.push("ivi");
+    for p in OPTIONAL_PROGS {
+        if progs_src.join(format!("{p}.c")).exists() {
+            names.push(p);
+        }
+    }
+    cross_build(&names, libs, out)
+}
+
+/// Cross-compiles `gpu-share/tests/progs/NAME.c` for each name into `out`
+/// (again only when a source changed), linked `-lEGL -lGLESv2` against
+/// glvnd in `libs` (an unpacked arm64 tree's multiarch directory).
+pub fn cross_build(names: &[&str], libs: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
     // -lEGL -lGLESv2 find glvnd's libraries by their development names.
     let link = out.join("link");
     io(&link, std::fs::create_dir_all(&link))?;
@@ -188,15 +203,8 @@ fn programs(libs: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
         io(&l, std::os::unix::fs::symlink(libs.join(so), &l))?;
     }
     let progs_src = root().join("gpu-share/tests/progs");
-    let mut names: Vec<&str> = PROGS.to_vec();
-    names.push("ivi");
-    for p in OPTIONAL_PROGS {
-        if progs_src.join(format!("{p}.c")).exists() {
-            names.push(p);
-        }
-    }
     let mut built = Vec::new();
-    for n in names {
+    for &n in names {
         let src = progs_src.join(format!("{n}.c"));
         let bin = out.join(n);
         // Newer than its source and every header beside it.

@@ -741,6 +741,7 @@ const SVM_ROOTS: &[&str] = &[
 ];
 
 const SVM_SERVICE: &str = include_str!("../../guest-images/linux/svm-service");
+const SVM_BENCH: &str = include_str!("../../guest-images/linux/svm-bench");
 
 /// gpu-server for aarch64 Linux, linked against glibc (the GL libraries
 /// are shared objects): `RUSTFLAGS` replaces .cargo/config.toml's static
@@ -786,13 +787,28 @@ fn svm_initrd(
     use crate::cpio::Entry;
     let server = gpu_server()?;
     let u = crate::userland::unpack("svm", SVM_PACKAGES)?;
-    let c = u.closure(SVM_ROOTS, &[&server])?;
+    // The cluster's frame as a GLES2 program, for `bench cockpit`.
+    let native = crate::ivi::cross_build(
+        &["cluster-native"],
+        &u.root.join("usr/lib/aarch64-linux-gnu"),
+        &target_dir().join("linux-build/svm-progs"),
+    )?;
+    let native = &native[0].1;
+    let c = u.closure(SVM_ROOTS, &[&server, native])?;
     let mut a = base_archive("gpu", busybox, rel, modules_dir, tools)?;
     c.add_to(&mut a)?;
     let file = |data: Vec<u8>, executable| Entry::File { data, executable };
     a.add(
         "usr/bin/gpu-server",
         file(io(&server, std::fs::read(&server))?, true),
+    );
+    a.add(
+        "usr/bin/cluster-native",
+        file(io(native, std::fs::read(native))?, true),
+    );
+    a.add(
+        "usr/bin/svm-bench",
+        file(SVM_BENCH.as_bytes().to_vec(), true),
     );
     a.parents("etc/tessera/board.toml");
     let board = root().join("boards/qemu-virt.toml");

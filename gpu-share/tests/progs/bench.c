@@ -8,6 +8,9 @@
  *                   reach the server, whatever the client keeps locally)
  *   bench query     1000 glCheckFramebufferStatus per frame (a sync call
  *                   that reaches the server's driver but not the GPU)
+ *   bench rtt [N]   N of each of those two sync calls timed one by one:
+ *                   min, median and mean (a call another client's work
+ *                   delays moves the mean, not the median)
  * Every frame ends with glFinish (natively) or a pixel read, so that the
  * GPU work is inside the measured time both ways. */
 #include "harness.h"
@@ -21,6 +24,31 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One line per call kind: each call timed alone, after one untimed. */
+static void rtt(int n, unsigned char *px) {
+    double *t = calloc((size_t)n, sizeof *t);
+    if (!t) fail("calloc");
+    for (int kind = 0; kind < 2; kind++) {
+        double sum = 0;
+        for (int i = -1; i < n; i++) {
+            double a = now();
+            if (kind == 0) glCheckFramebufferStatus(GL_FRAMEBUFFER);
+            else glReadPixels(0, 0, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE, px);
+            double d = (now() - a) * 1e9;
+            if (i >= 0) { t[i] = d; sum += d; }
+        }
+        qsort(t, (size_t)n, sizeof *t, cmp_double);
+        printf("rtt %s min %.0f median %.0f mean %.0f ns (%d calls)\n",
+               kind == 0 ? "query" : "sync", t[0], t[n / 2], sum / n, n);
+    }
+    free(t);
 }
 
 static int run(int argc, char **argv) {
@@ -57,6 +85,13 @@ static int run(int argc, char **argv) {
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
     glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, SIZE, SIZE, 0, GL_RGBA, GL_UNSIGNED_BYTE, texels);
     static unsigned char px[SIZE * SIZE * 4];
+    if (!strcmp(mode, "rtt")) {
+        int n = argc > 2 ? atoi(argv[2]) : 200;
+        if (n < 1) fail("rtt: N must be at least 1");
+        rtt(n, px);
+        teardown();
+        return 0;
+    }
     int frames = 0;
     double t0 = now(), t;
     do {

@@ -5,9 +5,13 @@
  * the top left, a white start block, 16 bits MSB first, a white end block;
  * 8-pixel blocks 10 apart from (4, 4)).
  *
- *   ivi [--frames N] [--period-ms MS]   window surface (through gpu-share):
+ *   ivi [--frames N] [--period-ms MS] [--stats K]
+ *                                       window surface (through gpu-share):
  *                                       draws frames 0, 1, ... and presents
- *                                       each; exits 3 when the session is lost
+ *                                       each; exits 3 when the session is lost;
+ *                                       with K, every K frames "ivi: frames N
+ *                                       period mean P ms": P from the end of
+ *                                       one swap to the next, sleep included
  *   ivi --ref N OUT                     frame N into a pbuffer (natively: the
  *                                       reference), written to OUT as raw RGBA,
  *                                       bottom row first */
@@ -46,12 +50,13 @@ static void draw(unsigned n) {
 }
 
 int main(int argc, char **argv) {
-    long frames = -1, period_ms = 40, ref = -1;
+    long frames = -1, period_ms = 40, ref = -1, stats = 0;
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--frames") && i + 1 < argc) frames = atol(argv[++i]);
         else if (!strcmp(argv[i], "--period-ms") && i + 1 < argc) period_ms = atol(argv[++i]);
         else if (!strcmp(argv[i], "--ref") && i + 2 < argc) { ref = atol(argv[++i]); out = argv[++i]; }
+        else if (!strcmp(argv[i], "--stats") && i + 1 < argc && atol(argv[i + 1]) > 0) stats = atol(argv[++i]);
         else { fprintf(stderr, "ivi: bad argument %s\n", argv[i]); return 2; }
     }
     EGLConfig cfg = setup_config(ref >= 0 ? EGL_PBUFFER_BIT : EGL_WINDOW_BIT);
@@ -84,11 +89,22 @@ int main(int argc, char **argv) {
         teardown();
         return 0;
     }
+    struct timespec since = {0, 0};
     for (unsigned n = 0; frames < 0 || n < (unsigned long)frames; n++) {
         draw(n);
         if (!eglSwapBuffers(dpy, surf)) {
             fprintf(stderr, "ivi: session lost at frame %u\n", n);
             return 3;
+        }
+        if (stats) {
+            /* From frame 0's present on: its set-up is not a period. */
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if (n > 0 && n % stats == 0) {
+                double ms = (t.tv_sec - since.tv_sec) * 1e3 + (t.tv_nsec - since.tv_nsec) / 1e6;
+                fprintf(stderr, "ivi: frames %u period mean %.1f ms\n", n, ms / stats);
+            }
+            if (n % stats == 0) since = t;
         }
         if (n % 100 == 0) fprintf(stderr, "ivi: frame %u\n", n);
         struct timespec ts = {period_ms / 1000, (period_ms % 1000) * 1000000L};
