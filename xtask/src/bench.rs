@@ -273,22 +273,6 @@ fn linux_rtt() -> Result {
 /// set-up and llvmpipe's first shader compilations, is left out).
 const COCKPIT_WINDOWS: usize = 4;
 
-/// gpu-share's test programs that `ivi-run measure` runs in the IVI (as
-/// `gpu-share/ci/common.sh`'s PROGS).
-const COCKPIT_PROGS: &[&str] = &[
-    "triangle",
-    "texquad",
-    "fbo",
-    "readpixels",
-    "errors",
-    "egl",
-    "elements",
-    "builtins",
-    "indexbuf",
-    "queries",
-    "vao",
-];
-
 /// Frames of the cluster's twin run natively in the service VM, and the
 /// command that runs them there.
 const NATIVE_FRAMES: u32 = 90;
@@ -509,7 +493,7 @@ fn cockpit_report(o: &str, icount: bool, wall: f64, report: &mut Vec<String>) {
         "   gpu-share's test programs in the IVI (each: start, connect, run, exit; from /proc/uptime, 10 ms steps):".into(),
     );
     let progs = lines_with(m, "measure prog ");
-    for p in COCKPIT_PROGS {
+    for p in crate::ivi::TEST_PROGS {
         let line = progs
             .iter()
             .find(|l| l.split_whitespace().nth(2) == Some(p));

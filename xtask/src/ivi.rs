@@ -42,10 +42,11 @@ const PIGLIT: &str = "usr/lib/aarch64-linux-gnu/piglit";
 /// Where the test programs go (their names would shadow busybox applets
 /// in /usr/bin).
 pub const PROGS_DIR: &str = "usr/libexec/gpu-share";
-/// gpu-share's test programs (as `gpu-share/ci/common.sh`'s PROGS, plus
-/// `swap` and `bench`) and, when present, the IVI load programs of the
-/// cluster-first check.
-const PROGS: &[&str] = &[
+/// gpu-share's test programs, as `gpu-share/ci/common.sh`'s PROGS and
+/// the IVI's `ivi-run measure` list them (a test below keeps the three in
+/// step); the image also has `swap` and `bench`, and, when present, the
+/// IVI load programs of the cluster-first check.
+pub const TEST_PROGS: &[&str] = &[
     "triangle",
     "texquad",
     "fbo",
@@ -57,8 +58,6 @@ const PROGS: &[&str] = &[
     "indexbuf",
     "queries",
     "vao",
-    "swap",
-    "bench",
 ];
 const OPTIONAL_PROGS: &[&str] = &["ivi-flood", "ivi-busy"];
 pub const SUBSET: &str = "gpu-share/ci/piglit-ivi.txt";
@@ -177,8 +176,8 @@ fn capi(target: &Path) -> Result<PathBuf> {
 /// Cross-compiles the C programs; `libs` is the unpacked arm64 tree.
 fn programs(libs: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
     let progs_src = root().join("gpu-share/tests/progs");
-    let mut names: Vec<&str> = PROGS.to_vec();
-    names.push("ivi");
+    let mut names: Vec<&str> = TEST_PROGS.to_vec();
+    names.extend(["swap", "bench", "ivi"]);
     for p in OPTIONAL_PROGS {
         if progs_src.join(format!("{p}.c")).exists() {
             names.push(p);
@@ -344,5 +343,29 @@ mod tests {
     fn the_repository_subset_parses() {
         let text = std::fs::read_to_string(root().join(SUBSET)).unwrap();
         assert!(parse_subset(&text).unwrap().len() >= 20);
+    }
+
+    #[test]
+    fn the_test_program_lists_agree() {
+        let words = |line: &str| {
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let want: Vec<String> = TEST_PROGS.iter().map(|p| p.to_string()).collect();
+        let common = std::fs::read_to_string(root().join("gpu-share/ci/common.sh")).unwrap();
+        let progs = common
+            .lines()
+            .find_map(|l| l.strip_prefix("PROGS=\""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("common.sh: PROGS=\"...\"");
+        assert_eq!(words(progs), want, "gpu-share/ci/common.sh");
+        let run = std::fs::read_to_string(root().join("guest-images/linux/ivi-run")).unwrap();
+        let measure = run
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("for p in "))
+            .and_then(|l| l.strip_suffix("; do"))
+            .expect("ivi-run: the measure loop");
+        assert_eq!(words(measure), want, "guest-images/linux/ivi-run");
     }
 }
